@@ -1,0 +1,147 @@
+using System.Text;
+using System.Text.Json;
+using OnnxLm.Engine.Model;
+using OnnxLm.Engine.Text;
+
+namespace OnnxLm.Tests.Text;
+
+public class TokenVocabularyTests
+{
+    // A fresh folder per use: tests run in parallel and would otherwise race on the same file.
+    private static string Directory => TokenizerFiles.NewTempDirectory();
+
+    [Test]
+    public async Task Byte_level_tokens_decode_through_the_gpt2_alphabet()
+    {
+        var vocabulary = TokenVocabulary.Load(TokenizerFiles.WriteByteLevel(Directory));
+
+        await Assert.That(vocabulary.Count).IsEqualTo(TokenizerFiles.Tool + 1);
+        await Assert.That(vocabulary.StripsLeadingSpace).IsFalse();
+        for (int id = 0; id < TokenizerFiles.ByteLevelTokens.Length; id++)
+        {
+            await Assert.That(vocabulary.GetBytes(id).ToArray()).IsEquivalentTo(TokenizerFiles.ByteLevelTokens[id]);
+        }
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.SpaceHello))).IsEqualTo(" hello");
+    }
+
+    [Test]
+    public async Task Added_tokens_decode_to_their_text_and_carry_the_special_flag()
+    {
+        var vocabulary = TokenVocabulary.Load(TokenizerFiles.WriteByteLevel(Directory));
+
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.ImEnd))).IsEqualTo("<|im_end|>");
+        await Assert.That(vocabulary.IsSpecial(TokenizerFiles.ImEnd)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(TokenizerFiles.Tool)).IsFalse();
+        await Assert.That(vocabulary.IsSpecial(65)).IsFalse();
+        await Assert.That(vocabulary.IsSpecial(-1)).IsFalse();
+        await Assert.That(vocabulary.FindToken("<|im_end|>")).IsEqualTo(TokenizerFiles.ImEnd);
+        await Assert.That(vocabulary.FindToken("<tool>")).IsEqualTo(TokenizerFiles.Tool);
+        await Assert.That(vocabulary.FindToken("<|missing|>")).IsNull();
+    }
+
+    [Test]
+    public async Task Ids_between_the_vocabulary_and_added_tokens_decode_to_nothing()
+    {
+        var vocabulary = TokenVocabulary.Load(TokenizerFiles.WriteByteLevel(Directory));
+
+        await Assert.That(vocabulary.GetBytes(TokenizerFiles.Stop + 1).Length).IsEqualTo(0);
+        await Assert.That(vocabulary.GetBytes(TokenizerFiles.ImEnd - 1).Length).IsEqualTo(0);
+        await Assert.That(() => vocabulary.GetBytes(vocabulary.Count)).Throws<ArgumentOutOfRangeException>();
+    }
+
+    [Test]
+    public async Task SentencePiece_tokens_replace_the_word_marker_and_fall_back_to_bytes()
+    {
+        var vocabulary = TokenVocabulary.Load(TokenizerFiles.WriteSentencePiece(Directory));
+
+        await Assert.That(vocabulary.StripsLeadingSpace).IsTrue();
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.SpHello))).IsEqualTo(" Hello");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.SpSpace))).IsEqualTo(" ");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.SpEuro))).IsEqualTo("€");
+        await Assert.That(vocabulary.GetBytes(TokenizerFiles.SpByte0 + 0xE2).ToArray()).IsEquivalentTo(new byte[] { 0xE2 });
+        await Assert.That(vocabulary.GetBytes(TokenizerFiles.SpByte0).ToArray()).IsEquivalentTo(new byte[] { 0x00 });
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(TokenizerFiles.SpBos))).IsEqualTo("<s>");
+        await Assert.That(vocabulary.IsSpecial(TokenizerFiles.SpBos)).IsTrue();
+        await Assert.That(vocabulary.FindToken("<|assistant|>")).IsEqualTo(TokenizerFiles.SpAssistant);
+    }
+
+    [Test]
+    public async Task Byte_tokens_stay_literal_text_without_a_ByteFallback_step()
+    {
+        string path = TokenizerFiles.Write(Directory, "no-fallback.json", [("<0xE2>", 0), ("▁a", 1)], [], w =>
+        {
+            w.WriteString("type", "Sequence");
+            w.WriteStartArray("decoders");
+            w.WriteRawValue("""{"type":"Replace","pattern":{"String":"▁"},"content":" "}""");
+            w.WriteRawValue("""{"type":"Fuse"}""");
+            w.WriteEndArray();
+        });
+        var vocabulary = TokenVocabulary.Load(path);
+
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(0))).IsEqualTo("<0xE2>");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(1))).IsEqualTo(" a");
+        await Assert.That(vocabulary.StripsLeadingSpace).IsFalse();
+    }
+
+    [Test]
+    [Arguments("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}""", "Metaspace")]
+    [Arguments("""{"type":"WordPiece","prefix":"##","cleanup":true}""", "WordPiece")]
+    [Arguments("""{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"Regex":"▁"},"content":" "}]}""", "Regex")]
+    [Arguments("""{"type":"Sequence","decoders":[{"type":"Strip","content":" ","start":1,"stop":0},{"type":"Fuse"}]}""", "Strip")]
+    [Arguments("""{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"CTC"}]}""", "CTC")]
+    public async Task Unsupported_decoder_is_refused_naming_it_and_the_file(string decoderJson, string named)
+    {
+        string path = TokenizerFiles.Write(Directory, $"unsupported-{named}.json", [("a", 0)], [],
+            w => { using var d = JsonDocument.Parse(decoderJson); foreach (var p in d.RootElement.EnumerateObject()) p.WriteTo(w); });
+
+        var error = await Assert.That(() => TokenVocabulary.Load(path)).Throws<ModelFormatException>();
+        await Assert.That(error!.Message).Contains(named);
+        await Assert.That(error.Message).Contains(path);
+    }
+
+    [Test]
+    public async Task Missing_decoder_is_refused()
+    {
+        string path = TokenizerFiles.Write(Directory, "no-decoder.json", [("a", 0)], [], decoder: null);
+
+        var error = await Assert.That(() => TokenVocabulary.Load(path)).Throws<ModelFormatException>();
+        await Assert.That(error!.Message).Contains("decoder");
+    }
+
+    [Test]
+    public async Task Missing_model_vocab_is_refused()
+    {
+        string path = Path.Combine(Directory, "no-vocab.json");
+        File.WriteAllText(path, """{"decoder":{"type":"ByteLevel"},"model":{"type":"BPE","merges":[]}}""");
+
+        var error = await Assert.That(() => TokenVocabulary.Load(path)).Throws<ModelFormatException>();
+        await Assert.That(error!.Message).Contains("model.vocab");
+        await Assert.That(error.Message).Contains(path);
+    }
+
+    [Test]
+    public async Task Duplicate_ids_are_refused()
+    {
+        string inVocab = TokenizerFiles.Write(Directory, "dup-vocab.json", [("a", 0), ("b", 0)], [],
+            w => w.WriteString("type", "ByteLevel"));
+        string inAdded = TokenizerFiles.Write(Directory, "dup-added.json", [("a", 0)], [(1, "<x>", true), (1, "<y>", true)],
+            w => w.WriteString("type", "ByteLevel"));
+
+        var first = await Assert.That(() => TokenVocabulary.Load(inVocab)).Throws<ModelFormatException>();
+        var second = await Assert.That(() => TokenVocabulary.Load(inAdded)).Throws<ModelFormatException>();
+        await Assert.That(first!.Message).Contains("duplicate id 0");
+        await Assert.That(second!.Message).Contains("duplicate id 1");
+    }
+
+    [Test]
+    public async Task Negative_or_huge_ids_are_refused()
+    {
+        string negative = TokenizerFiles.Write(Directory, "negative.json", [("a", -1)], [], w => w.WriteString("type", "ByteLevel"));
+        string huge = TokenizerFiles.Write(Directory, "huge.json", [("a", int.MaxValue)], [], w => w.WriteString("type", "ByteLevel"));
+
+        var first = await Assert.That(() => TokenVocabulary.Load(negative)).Throws<ModelFormatException>();
+        var second = await Assert.That(() => TokenVocabulary.Load(huge)).Throws<ModelFormatException>();
+        await Assert.That(first!.Message).Contains("out of range");
+        await Assert.That(second!.Message).Contains("out of range");
+    }
+}
