@@ -4,8 +4,8 @@ namespace OnnxLm.Engine.Text;
 /// One request's progress through its <see cref="StopMatcher"/>: feed it detokenized text as it arrives and send on only
 /// what it returns. Invariants: no byte of a stop string, nor anything after the first one, is ever returned; the bytes
 /// held back are the longest suffix of the text so far that could still begin a stop string (so fewer than
-/// <see cref="StopMatcher.MaxLength"/>); concatenating all returned spans gives the text cut exactly before the earliest
-/// stop string (or all of it, after <see cref="Flush"/>). Reusable across requests; buffers only grow, so steady-state
+/// <see cref="StopMatcher.MaxLength"/>); concatenating all returned spans gives the text cut exactly before the stop
+/// string that completes first, whatever the chunking (or all of it, after <see cref="Flush"/>). Reusable across requests; buffers only grow, so steady-state
 /// calls allocate nothing.
 /// </summary>
 public sealed class StopMatchState
@@ -81,9 +81,9 @@ public sealed class StopMatchState
             newText.CopyTo(_work.AsSpan(_heldLength));
             text = _work.AsSpan(0, length);
         }
-        // Everything before `text` was emitted and held nothing that could start a match, so the earliest match in
-        // `text` is the earliest match overall.
-        int at = _matcher.FindEarliest(text, out int stopIndex);
+        // Everything before `text` was emitted only because no stop string could start there, and no stop string has
+        // completed yet, so the first one to complete in `text` is the first one overall.
+        int at = _matcher.FindFirstCompleted(text, out int stopIndex);
         if (at >= 0)
         {
             StopIndex = stopIndex;

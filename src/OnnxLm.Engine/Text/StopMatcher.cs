@@ -39,26 +39,29 @@ public sealed class StopMatcher
     public ReadOnlySpan<byte> GetStop(int index) => _stops[index];
 
     /// <summary>
-    /// Where the earliest stop string starts in <paramref name="text"/>, or -1. On a tie (e.g. "ab" and "abc") the cut
-    /// is the same, so the first listed stop is reported.
+    /// Where the stop string that completes first in <paramref name="text"/> starts, or -1. "First to complete" (earliest
+    /// end, then earliest start on a tie such as "xyz" and "yz") is what a model generating one byte at a time would
+    /// hit, so the cut does not depend on how the text was split into tokens or chunks.
     /// </summary>
-    internal int FindEarliest(ReadOnlySpan<byte> text, out int stopIndex)
+    internal int FindFirstCompleted(ReadOnlySpan<byte> text, out int stopIndex)
     {
-        int best = -1;
+        int bestStart = -1;
+        int bestEnd = int.MaxValue;
         stopIndex = -1;
         for (int i = 0; i < _stops.Length; i++)
         {
             byte[] stop = _stops[i];
-            // Only a match that starts before the current best can win, so search just that far.
-            ReadOnlySpan<byte> window = best < 0 ? text : text[..Math.Min(text.Length, best - 1 + stop.Length)];
+            // Only a match that ends no later than the current best can win, so search just that far.
+            ReadOnlySpan<byte> window = bestStart < 0 ? text : text[..bestEnd];
             int at = window.IndexOf(stop);
-            if (at >= 0 && (best < 0 || at < best))
+            if (at >= 0 && (at + stop.Length < bestEnd || at < bestStart))
             {
-                best = at;
+                bestStart = at;
+                bestEnd = at + stop.Length;
                 stopIndex = i;
             }
         }
-        return best;
+        return bestStart;
     }
 
     /// <summary>
