@@ -187,8 +187,23 @@ public sealed class TokenVocabulary
             throw new ModelFormatException($"{sourceName}: duplicate id {id} in model.vocab.");
         }
         starts[id] = scratch.WrittenCount;
-        Span<byte> destination = scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length));
-        lengths[id] = decoder.ByteLevel ? WriteByteLevel(token, destination) : WriteSentencePiece(token, decoder, destination);
+        if (decoder.ByteLevel)
+        {
+            lengths[id] = WriteByteLevel(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
+        }
+        else if (decoder.ByteFallback && TryParseByteToken(token, out byte value))
+        {
+            scratch.GetSpan(1)[0] = value;
+            lengths[id] = 1;
+        }
+        else
+        {
+            foreach ((string pattern, string content) in decoder.Replacements)
+            {
+                token = token.Replace(pattern, content, StringComparison.Ordinal);
+            }
+            lengths[id] = Encoding.UTF8.GetBytes(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
+        }
         scratch.Advance(lengths[id]);
     }
 
@@ -203,31 +218,6 @@ public sealed class TokenVocabulary
             }
         }
         return token.Length;
-    }
-
-    private static int WriteSentencePiece(string token, DecoderSpec decoder, Span<byte> destination)
-    {
-        if (decoder.ByteFallback && TryParseByteToken(token, out byte value))
-        {
-            destination[0] = value;
-            return 1;
-        }
-        foreach ((string pattern, string content) in decoder.Replacements)
-        {
-            token = token.Replace(pattern, content, StringComparison.Ordinal);
-        }
-        if (Encoding.UTF8.GetMaxByteCount(token.Length) > destination.Length)
-        {
-            // A replacement made the token longer than the span reserved for it; rare, so a temporary array is fine.
-            byte[] longer = Encoding.UTF8.GetBytes(token);
-            if (longer.Length > destination.Length)
-            {
-                throw new ModelFormatException($"Replace content too long for token '{token}'.");
-            }
-            longer.CopyTo(destination);
-            return longer.Length;
-        }
-        return Encoding.UTF8.GetBytes(token, destination);
     }
 
     /// <summary>SentencePiece byte-fallback tokens are spelled <c>&lt;0xNN&gt;</c> and stand for one raw byte.</summary>

@@ -100,6 +100,21 @@ public class TokenVocabularyTests
     }
 
     [Test]
+    public async Task Unigram_vocab_pairs_take_their_position_as_id()
+    {
+        string path = Path.Combine(Directory, "unigram.json");
+        File.WriteAllText(path, """
+            {"decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"}]},
+             "model":{"type":"Unigram","vocab":[["<unk>",0.0],["▁hi",-1.5],["<0x41>",-9.0]]}}
+            """);
+        var vocabulary = TokenVocabulary.Load(path);
+
+        await Assert.That(vocabulary.Count).IsEqualTo(3);
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(1))).IsEqualTo(" hi");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(2))).IsEqualTo("A");
+    }
+
+    [Test]
     public async Task Missing_decoder_is_refused()
     {
         string path = TokenizerFiles.Write(Directory, "no-decoder.json", [("a", 0)], [], decoder: null);
