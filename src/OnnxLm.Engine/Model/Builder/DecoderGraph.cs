@@ -28,6 +28,19 @@ internal static class DecoderGraph
     /// <summary>Norm of the component along its own embedding subtracted from each lm_head column.</summary>
     private const float SelfPenalty = 4f;
 
+    // The scales below were tuned by generating with GenAI (tiny and Benchmark presets): with plain 1/sqrt(fan_in)
+    // weights, attention is nearly uniform and deep models collapse into two-token cycles.
+
+    /// <summary>q and k scale: attention scores get a std of about QkStd^2 (~3), so heads attend selectively.</summary>
+    private const float QkStd = 1.7f;
+
+    /// <summary>o_proj scale relative to 1/sqrt(fan_in): attention weighs more than the current token's embedding.</summary>
+    private const float OutputProjectionStd = 2f;
+
+    /// <summary>Sublayer outputs shrink by sqrt(2 / layers) beyond 2 layers, so the residual stream of a deep model is
+    /// not a sum of so many terms that the current token no longer matters.</summary>
+    private const float ReferenceLayers = 2f;
+
     public static string Name(string format, int layer) =>
         format.Replace("%d", layer.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 
@@ -81,6 +94,7 @@ internal static class DecoderGraph
         string x = g.Node("Gather", "/model/embed_tokens/Gather", [embed, InputIds], "", Int("axis", 0));
 
         float invSqrtH = 1f / MathF.Sqrt(h);
+        float outScale = MathF.Min(1f, MathF.Sqrt(ReferenceLayers / o.NumLayers));
         string residual = x;
         string pending = ""; // the sublayer output not yet added to the residual stream
         for (int l = 0; l < o.NumLayers; l++)
@@ -93,8 +107,8 @@ internal static class DecoderGraph
                     Int("axis", -1), Float("epsilon", o.RmsEps), Int("stash_type", 1))
                 : SkipNorm(g, $"{p}/input_layernorm", pending, inputNorm, o.RmsEps, ref residual);
 
-            string q = Projection(g, store, o, $"model.layers.{l}.attn.q_proj", hidden, h, qDim, invSqrtH);
-            string k = Projection(g, store, o, $"model.layers.{l}.attn.k_proj", hidden, h, kvDim, invSqrtH);
+            string q = Projection(g, store, o, $"model.layers.{l}.attn.q_proj", hidden, h, qDim, QkStd * invSqrtH);
+            string k = Projection(g, store, o, $"model.layers.{l}.attn.k_proj", hidden, h, kvDim, QkStd * invSqrtH);
             string v = Projection(g, store, o, $"model.layers.{l}.attn.v_proj", hidden, h, kvDim, invSqrtH);
             string attention = $"{p}/attn/GroupQueryAttention";
             g.Node("GroupQueryAttention", attention,
@@ -102,7 +116,7 @@ internal static class DecoderGraph
                 [attention, Name(PresentKeyFormat, l), Name(PresentValueFormat, l)], MicrosoftDomain,
                 Int("num_heads", o.NumHeads), Int("kv_num_heads", o.NumKvHeads), Int("do_rotary", 1),
                 Int("rotary_interleaved", 0), Float("scale", 1f / MathF.Sqrt(o.HeadSize)));
-            pending = Projection(g, store, o, $"model.layers.{l}.attn.o_proj", attention, qDim, h, 2f / MathF.Sqrt(qDim));
+            pending = Projection(g, store, o, $"model.layers.{l}.attn.o_proj", attention, qDim, h, OutputProjectionStd * outScale / MathF.Sqrt(qDim));
 
             string postNorm = $"model.layers.{l}.post_attention_layernorm.weight";
             Weight(g, store, o, postNorm, 1, h, 1f, 0.1f);
@@ -114,7 +128,7 @@ internal static class DecoderGraph
             string silu = g.Node("Mul", $"{p}/mlp/act/Mul", [gate, sigmoid]);
             string product = g.Node("Mul", $"{p}/mlp/Mul", [silu, up]);
             pending = Projection(g, store, o, $"model.layers.{l}.mlp.down_proj", product, o.IntermediateSize, h,
-                1f / MathF.Sqrt(o.IntermediateSize));
+                outScale / MathF.Sqrt(o.IntermediateSize));
         }
 
         string finalNorm = "model.norm.weight";

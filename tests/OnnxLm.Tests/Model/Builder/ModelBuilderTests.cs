@@ -46,6 +46,18 @@ public class ModelBuilderTests
     }
 
     [Test]
+    public async Task Int4_model_tracks_the_logits_of_the_fp32_model_it_quantizes()
+    {
+        int[] prompt = Oracle.Encode(TestModels.TinyFp32, English);
+        float[] fp32 = LastLogits(TestModels.TinyFp32, prompt);
+        float[] int4 = LastLogits(TestModels.TinyInt4, prompt);
+
+        // A wrong nibble order or block layout would leave the two models uncorrelated.
+        double correlation = Correlation(fp32, int4);
+        await Assert.That(correlation).IsGreaterThan(0.9);
+    }
+
+    [Test]
     [Arguments(WeightFormat.Fp32)]
     [Arguments(WeightFormat.Int4)]
     public async Task Building_twice_gives_byte_identical_files(WeightFormat format)
@@ -191,6 +203,18 @@ public class ModelBuilderTests
 
         await Assert.That(ModelBuilderOptions.Benchmark.ParameterCount).IsBetween(120_000_000L, 130_000_000L);
         await Assert.That(new FileInfo(Path.Combine(TestModels.TinyFp32, ModelBuilder.ModelFileName)).Length).IsBetween(100_000L, 1_000_000L);
+    }
+
+    private static double Correlation(float[] a, float[] b)
+    {
+        double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            sab += (a[i] - ma) * (b[i] - mb);
+            saa += (a[i] - ma) * (a[i] - ma);
+            sbb += (b[i] - mb) * (b[i] - mb);
+        }
+        return sab / Math.Sqrt(saa * sbb);
     }
 
     private static string TinyDir(WeightFormat format) => format == WeightFormat.Int4 ? TestModels.TinyInt4 : TestModels.TinyFp32;
