@@ -91,6 +91,10 @@ public sealed record ModelBuilderOptions
         Require(double.IsFinite(RopeTheta) && RopeTheta > 1, nameof(RopeTheta), "must be finite and > 1");
         Require(float.IsFinite(RmsEps) && RmsEps > 0, nameof(RmsEps), "must be finite and positive");
         Require(Enum.IsDefined(Weights), nameof(Weights), "is not a known WeightFormat");
+        // Each weight matrix is generated in one array.
+        Require((long)VocabSize * HiddenSize <= Array.MaxLength, nameof(VocabSize), "times HiddenSize exceeds one array");
+        Require((long)IntermediateSize * HiddenSize <= Array.MaxLength, nameof(IntermediateSize), "times HiddenSize exceeds one array");
+        Require((long)NumHeads * HeadSize * HiddenSize <= Array.MaxLength, nameof(NumHeads), "times HeadSize times HiddenSize exceeds one array");
         Require(ExternalDataThreshold >= 0, nameof(ExternalDataThreshold), "must not be negative");
         if (Weights == WeightFormat.Int4)
         {
