@@ -49,7 +49,12 @@ internal sealed class TokenHistory
     public void AddSeen(int token) => GetOrAdd(token);
 
     /// <summary>Counts one generation of the token.</summary>
-    public void AddGenerated(int token) => _generated[GetOrAdd(token)]++;
+    public void AddGenerated(int token)
+    {
+        // Not `_generated[GetOrAdd(token)]++`: C# would load the array before GetOrAdd could replace it by growing.
+        int entry = GetOrAdd(token);
+        _generated[entry]++;
+    }
 
     /// <summary>Times the token was generated, or -1 if it was never seen at all.</summary>
     public int GeneratedCountOf(int token)
