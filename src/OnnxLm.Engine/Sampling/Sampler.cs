@@ -22,10 +22,6 @@ public sealed class Sampler
     // only if the narrow one holds too few tokens. Peaked LLM rows usually stop at the first rung.
     private static ReadOnlySpan<float> LogitLadder => [1f, 2f, 4f, 8f, 16f, 32f, 64f];
 
-    // Same idea for top_p in probability space (relative to the max): e^-2, e^-4, ... e^-64.
-    private static ReadOnlySpan<float> MassLadder =>
-        [1.3533528e-1f, 1.8315639e-2f, 3.3546262e-4f, 1.12535176e-7f, 1.2664166e-14f, 1.6038109e-28f];
-
     private readonly float[] _work;
     private readonly float[] _candidateValues;
     private readonly int[] _candidateIds;
@@ -87,19 +83,29 @@ public sealed class Sampler
         if (p.HasPenalties)
             ApplyPenalties(logits, sequence.History, p);
 
+        // One max serves the log-normaliser, top-logprobs, the argmax and the temperature shift.
+        float max = TensorPrimitives.Max(logits);
         float logNormalizer = float.NaN;
         int topCount = 0;
         if (p.Logprobs)
         {
-            logNormalizer = LogSumExp(logits);
+            logNormalizer = max + (float)Math.Log(SoftmaxKernel.ExpShifted(logits, max, 1f, _work));
             int wanted = Math.Min(Math.Min(p.TopLogprobs, SamplingParams.MaxTopLogprobs), topLogprobs.Length);
             if (wanted > 0)
-                topCount = WriteTopLogprobs(logits, logNormalizer, topLogprobs[..wanted]);
+                topCount = WriteTopLogprobs(logits, max, logNormalizer, topLogprobs[..wanted]);
         }
 
-        int token = p.IsGreedy ? TensorPrimitives.IndexOfMax(logits) : Draw(logits, p, ref sequence.Rng);
+        int token = p.IsGreedy ? ArgMax(logits, max) : Draw(logits, max, p, ref sequence.Rng);
         float logprob = p.Logprobs ? logits[token] - logNormalizer : float.NaN;
         return new SampledToken(token, logprob, topCount);
+    }
+
+    /// <summary>Lowest index holding <paramref name="max"/>; TensorPrimitives.IndexOfMax (which measured ~3x
+    /// slower than an early-exit equality scan) only for NaN rows, where nothing equals the max.</summary>
+    private static int ArgMax(ReadOnlySpan<float> logits, float max)
+    {
+        int index = ThresholdScan.IndexOfFirst(logits, max);
+        return index >= 0 ? index : TensorPrimitives.IndexOfMax(logits);
     }
 
     private static void ApplyPenalties(Span<float> logits, TokenHistory history, SamplingParams p)
@@ -122,19 +128,10 @@ public sealed class Sampler
         }
     }
 
-    private float LogSumExp(ReadOnlySpan<float> logits)
-    {
-        float max = TensorPrimitives.Max(logits);
-        Span<float> work = _work.AsSpan(0, logits.Length);
-        TensorPrimitives.Subtract(logits, max, work);
-        TensorPrimitives.Exp(work, work);
-        return max + (float)Math.Log(TensorPrimitives.Sum(work));
-    }
-
-    private int WriteTopLogprobs(ReadOnlySpan<float> logits, float logNormalizer, Span<TokenLogprob> destination)
+    private int WriteTopLogprobs(ReadOnlySpan<float> logits, float max, float logNormalizer, Span<TokenLogprob> destination)
     {
         int wanted = Math.Min(destination.Length, logits.Length);
-        int m = GatherTopLogits(logits, TensorPrimitives.Max(logits), wanted);
+        int m = GatherTopLogits(logits, max, wanted);
         ReadOnlySpan<float> values = _candidateValues.AsSpan(0, m);
         ReadOnlySpan<int> ids = _candidateIds.AsSpan(0, m);
 
@@ -174,17 +171,36 @@ public sealed class Sampler
         return ThresholdScan.GatherAtLeast(logits, threshold, _candidateValues, _candidateIds);
     }
 
-    private int Draw(ReadOnlySpan<float> logits, SamplingParams p, ref Xoshiro256StarStar rng)
+    /// <summary>A weight threshold (relative to the max weight 1) whose survivors carry at least
+    /// <paramref name="target"/>, chosen tight so the gathered set stays near the nucleus: e^-2 first (peaked LLM
+    /// rows stop there after one pass), else bisection over whole nats down to e^-64, about seven passes.</summary>
+    private static float NucleusRung(ReadOnlySpan<float> weights, float target, float floor)
+    {
+        if (ThresholdScan.SumAtLeast(weights, MathF.Exp(-2f)) >= target) return Math.Max(MathF.Exp(-2f), floor);
+        // e^-lo is known too narrow; e^-hi is taken as wide enough without a pass: what lies below it weighs at
+        // most vocab * 1.6e-28 of the max, far below float resolution of any target.
+        int lo = 2, hi = 64;
+        while (hi - lo > 1)
+        {
+            int mid = (lo + hi) / 2;
+            if (ThresholdScan.SumAtLeast(weights, MathF.Exp(-mid)) >= target) hi = mid;
+            else lo = mid;
+        }
+        return Math.Max(MathF.Exp(-hi), floor);
+    }
+
+    private int Draw(ReadOnlySpan<float> logits, float max, SamplingParams p, ref Xoshiro256StarStar rng)
     {
         int vocab = logits.Length;
-        int argmax = TensorPrimitives.IndexOfMax(logits);
-        float max = logits[argmax];
-        float temperature = p.Temperature;
+        // Multiplying by 1/T instead of dividing differs by at most an ulp of the scaled logit, and lets the
+        // shift, scale and exp run as one pass.
+        float inverseTemperature = 1f / p.Temperature;
         Span<float> values = _candidateValues;
         Span<int> ids = _candidateIds;
         int m; // candidates gathered into values/ids; -1 while the whole vocabulary (in _work) is still in play
-        float maxWeight;
+        float denseTotal = 0f;
 
+        // Weights are exp((l - max) / T): the max weighs exactly 1, so min_p's cut is MinP itself.
         if (p.TopK > 0 && p.TopK < vocab)
         {
             // top_k on the raw logits (temperature is monotone, so the same tokens survive), then exponentiate
@@ -192,60 +208,38 @@ public sealed class Sampler
             m = GatherTopLogits(logits, max, p.TopK);
             float kth = ThresholdScan.KthLargest(values[..m], p.TopK);
             m = Compact(values, ids, m, kth, int.MaxValue, float.NaN);
-            Span<float> kept = values[..m];
-            TensorPrimitives.Subtract(kept, max, kept);
-            TensorPrimitives.Divide(kept, temperature, kept);
-            TensorPrimitives.Exp(kept, kept);
-            maxWeight = TensorPrimitives.Max(kept);
+            SoftmaxKernel.ExpShifted(values[..m], max, inverseTemperature, values);
         }
         else
         {
-            // Unnormalised softmax weights exp((l - max) / T), the max weighing ~1.
-            Span<float> work = _work.AsSpan(0, vocab);
-            TensorPrimitives.Subtract(logits, max, work);
-            TensorPrimitives.Divide(work, temperature, work);
-            TensorPrimitives.Exp(work, work);
-            maxWeight = work[argmax];
+            denseTotal = SoftmaxKernel.ExpShifted(logits, max, inverseTemperature, _work);
             m = -1;
         }
 
-        float minPThreshold = p.MinP > 0f ? p.MinP * maxWeight : 0f;
+        float minPThreshold = p.MinP;
         float topPThreshold = 0f;
         int tiesAtTopP = int.MaxValue;
         if (p.TopP < 1f)
         {
-            float total, target;
+            float target;
             if (m < 0)
             {
                 ReadOnlySpan<float> work = _work.AsSpan(0, vocab);
-                total = ThresholdScan.SumAtLeast(work, 0f);
-                target = p.TopP * total;
+                target = p.TopP * denseTotal;
                 // The nucleus is a prefix of the sorted order, so any threshold whose survivors already carry the
-                // target mass contains it: gather at the first such rung, then search only within the gathered set.
-                float rung = Math.Max(0f, minPThreshold);
-                foreach (float fraction in MassLadder)
-                {
-                    float candidate = fraction * maxWeight;
-                    if (candidate <= rung) break;
-                    if (ThresholdScan.SumAtLeast(work, candidate) >= target)
-                    {
-                        rung = candidate;
-                        break;
-                    }
-                }
-                m = ThresholdScan.GatherAtLeast(work, rung, values, ids);
+                // target mass contains it: gather above such a rung, then search only the gathered set.
+                m = ThresholdScan.GatherAtLeast(work, NucleusRung(work, target, minPThreshold), values, ids);
             }
             else
             {
-                total = ThresholdScan.SumAtLeast(values[..m], 0f);
-                target = p.TopP * total;
+                target = p.TopP * ThresholdScan.SumAtLeast(values[..m], 0f);
             }
 
             topPThreshold = ThresholdScan.ThresholdForMass(values[..m], target);
-            // Everything strictly above the threshold is short of the target (else the search would have gone
-            // higher); tokens equal to it are admitted in id order until the target is reached.
             if (topPThreshold > 0f)
             {
+                // Everything strictly above the threshold is short of the target (else the search would have gone
+                // higher); tokens equal to it are admitted in id order until the target is reached.
                 ReadOnlySpan<float> gathered = values[..m];
                 float above = MathF.BitIncrement(topPThreshold);
                 int ties = ThresholdScan.CountAtLeast(gathered, topPThreshold) - ThresholdScan.CountAtLeast(gathered, above);
@@ -259,14 +253,18 @@ public sealed class Sampler
         if (m < 0 && minPThreshold > 0f)
             m = ThresholdScan.GatherAtLeast(_work.AsSpan(0, vocab), minPThreshold, values, ids);
 
-        if (m < 0)
-            return DrawDense(_work.AsSpan(0, vocab), ref rng, argmax);
+        int token = m < 0 ? DrawDense(_work.AsSpan(0, vocab), ref rng) : DrawKept(m, topPThreshold, minPThreshold, tiesAtTopP, ref rng);
+        // Only a row without positive finite mass (all -inf, NaN) gets here without a draw.
+        return token >= 0 ? token : ArgMax(logits, max);
+    }
 
+    private int DrawKept(int m, float topPThreshold, float minPThreshold, int tiesAtTopP, ref Xoshiro256StarStar rng)
+    {
         // min_p keeps every token at or above its threshold, so it limits ties only when it is the binding cut.
         float threshold = Math.Max(topPThreshold, minPThreshold);
         int tieLimit = minPThreshold > topPThreshold ? int.MaxValue : tiesAtTopP;
-        m = Compact(values, ids, m, threshold, tieLimit, threshold);
-        return DrawSparse(values[..m], ids[..m], ref rng, argmax);
+        m = Compact(_candidateValues, _candidateIds, m, threshold, tieLimit, threshold);
+        return DrawSparse(_candidateValues.AsSpan(0, m), _candidateIds.AsSpan(0, m), ref rng);
     }
 
     /// <summary>Keeps, in order, the candidates &gt;= <paramref name="threshold"/>, admitting at most
@@ -286,15 +284,15 @@ public sealed class Sampler
         return kept;
     }
 
-    private static int DrawSparse(ReadOnlySpan<float> weights, ReadOnlySpan<int> ids, ref Xoshiro256StarStar rng, int fallback)
+    private static int DrawSparse(ReadOnlySpan<float> weights, ReadOnlySpan<int> ids, ref Xoshiro256StarStar rng)
     {
         double total = 0;
         foreach (float w in weights) total += w;
-        if (!(total > 0) || double.IsInfinity(total)) return fallback;
+        if (!(total > 0) || double.IsInfinity(total)) return -1;
 
         double u = rng.NextDouble() * total;
         double cumulative = 0;
-        int last = fallback;
+        int last = -1;
         for (int i = 0; i < weights.Length; i++)
         {
             if (weights[i] <= 0f) continue;
@@ -305,7 +303,7 @@ public sealed class Sampler
         return last; // u landed past the end through rounding
     }
 
-    private int DrawDense(ReadOnlySpan<float> weights, ref Xoshiro256StarStar rng, int fallback)
+    private int DrawDense(ReadOnlySpan<float> weights, ref Xoshiro256StarStar rng)
     {
         int blocks = (weights.Length + DrawBlock - 1) / DrawBlock;
         Span<double> blockSums = _blockSums.AsSpan(0, blocks);
@@ -316,7 +314,7 @@ public sealed class Sampler
             blockSums[b] = TensorPrimitives.Sum(weights.Slice(start, Math.Min(DrawBlock, weights.Length - start)));
             total += blockSums[b];
         }
-        if (!(total > 0) || double.IsInfinity(total)) return fallback;
+        if (!(total > 0) || double.IsInfinity(total)) return -1;
 
         double u = rng.NextDouble() * total;
         int block = 0;
@@ -328,7 +326,7 @@ public sealed class Sampler
         int begin = block * DrawBlock;
         int end = Math.Min(begin + DrawBlock, weights.Length);
         double cumulative = 0;
-        int last = fallback;
+        int last = -1;
         for (int i = begin; i < end; i++)
         {
             if (weights[i] <= 0f) continue;

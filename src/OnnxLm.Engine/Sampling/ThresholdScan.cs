@@ -40,10 +40,19 @@ internal static class ThresholdScan
         {
             ReadOnlySpan<Vector<float>> vectors = MemoryMarshal.Cast<float, Vector<float>>(values);
             var t = new Vector<float>(threshold);
-            Vector<float> acc = Vector<float>.Zero;
-            foreach (Vector<float> v in vectors)
-                acc += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(v, t), v, Vector<float>.Zero);
-            sum = Vector.Sum(acc);
+            // Four accumulators: a single one makes the loop wait on add latency instead of memory.
+            Vector<float> acc0 = Vector<float>.Zero, acc1 = acc0, acc2 = acc0, acc3 = acc0;
+            int v = 0;
+            for (; v <= vectors.Length - 4; v += 4)
+            {
+                acc0 += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(vectors[v], t), vectors[v], Vector<float>.Zero);
+                acc1 += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(vectors[v + 1], t), vectors[v + 1], Vector<float>.Zero);
+                acc2 += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(vectors[v + 2], t), vectors[v + 2], Vector<float>.Zero);
+                acc3 += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(vectors[v + 3], t), vectors[v + 3], Vector<float>.Zero);
+            }
+            for (; v < vectors.Length; v++)
+                acc0 += Vector.ConditionalSelect(Vector.GreaterThanOrEqual(vectors[v], t), vectors[v], Vector<float>.Zero);
+            sum = Vector.Sum((acc0 + acc1) + (acc2 + acc3));
             i = vectors.Length * Vector<float>.Count;
         }
         for (; i < values.Length; i++)
@@ -65,6 +74,19 @@ internal static class ThresholdScan
                 // Candidates are sparse at the thresholds the sampler uses, so most vectors are skipped whole.
                 if (!Vector.GreaterThanOrEqualAny(vectors[vi], t)) continue;
                 int start = vi * Vector<float>.Count;
+                if (n + Vector<float>.Count <= outValues.Length && n + Vector<float>.Count <= outIds.Length)
+                {
+                    // Branch-free: always write, advance only on a hit. A hit vector often mixes hits and
+                    // misses, which made the branchy loop mispredict on dense rows (~10 ns per candidate).
+                    for (int j = start; j < start + Vector<float>.Count; j++)
+                    {
+                        float f = values[j];
+                        outValues[n] = f;
+                        outIds[n] = j;
+                        n += f >= threshold ? 1 : 0;
+                    }
+                    continue;
+                }
                 for (int j = start; j < start + Vector<float>.Count; j++)
                 {
                     float f = values[j];
@@ -89,6 +111,27 @@ internal static class ThresholdScan
             }
         }
         return n;
+    }
+
+    /// <summary>Index of the first element equal to <paramref name="value"/>, or -1.</summary>
+    public static int IndexOfFirst(ReadOnlySpan<float> values, float value)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && values.Length >= Vector<float>.Count)
+        {
+            ReadOnlySpan<Vector<float>> vectors = MemoryMarshal.Cast<float, Vector<float>>(values);
+            var target = new Vector<float>(value);
+            for (int v = 0; v < vectors.Length; v++)
+            {
+                if (!Vector.EqualsAny(vectors[v], target)) continue;
+                for (int j = v * Vector<float>.Count; ; j++)
+                    if (values[j] == value) return j;
+            }
+            i = vectors.Length * Vector<float>.Count;
+        }
+        for (; i < values.Length; i++)
+            if (values[i] == value) return i;
+        return -1;
     }
 
     /// <summary>The k-th largest value (1-based), found by binary search over the float ordering with

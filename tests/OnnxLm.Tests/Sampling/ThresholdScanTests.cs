@@ -75,4 +75,16 @@ public class ThresholdScanTests
             }
         }
     }
+
+    [Test]
+    public async Task Index_of_first_finds_the_lowest_matching_index()
+    {
+        foreach (int length in Lengths)
+        {
+            float[] values = Values(length, length + 3, withTies: true);
+            float max = values.Max();
+            await Assert.That(ThresholdScan.IndexOfFirst(values, max)).IsEqualTo(Array.IndexOf(values, max));
+            await Assert.That(ThresholdScan.IndexOfFirst(values, 99f)).IsEqualTo(-1);
+        }
+    }
 }
