@@ -4,10 +4,14 @@
 // only when the stale copy says full/empty, so in steady state neither side pulls the other's line per item.
 // Items [head, tail) are published; the producer writes the slot, then release-stores tail; the consumer reads the slot,
 // then release-stores head.
-// Async wait: one reusable IValueTaskSource (ManualResetValueTaskSourceCore) and a _waiting flag. The consumer arms the
-// flag with a full fence and re-checks the ring; the producer publishes, fences, and completes the wait only if it wins
-// the CAS waiting 1 -> 0. Whoever wins that CAS (producer write, Complete, cancellation, or the consumer's own re-check)
-// completes the wait, exactly once. Continuations run asynchronously so the engine thread never runs handler code.
+// Async wait: one reusable IValueTaskSource (ManualResetValueTaskSourceCore) and a wait state NotWaiting -> Waiting ->
+// (Completing -> NotWaiting | NotWaiting). The consumer arms with a full fence and re-checks the ring; the producer
+// publishes, fences, and completes the wait only if it wins the CAS Waiting -> Completing. Whoever wins (a write,
+// Complete, cancellation, or the consumer's own re-check, which disarms Waiting -> NotWaiting) settles the wait exactly
+// once. The Completing state exists because a consumer may observe the core as completed while the waker is still inside
+// SetResult; it must not Reset the core for its next wait until the waker has left. A producer delayed between its
+// publish and its CAS may wake a later wait whose items were already read: the result is then a spurious true, so readers
+// loop on TryRead. Continuations run asynchronously so the engine thread never runs handler code.
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
@@ -21,6 +25,7 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
 {
     private const int NotWaiting = 0;
     private const int Waiting = 1;
+    private const int Completing = 2;
 
     private readonly T[] _slots;
     private readonly long _mask;
@@ -57,6 +62,9 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
         }
     }
 
+    /// <summary>True while a <see cref="WaitToReadAsync"/> is armed and not yet completed (tests use it to force the async path).</summary>
+    internal bool IsReaderWaiting => Volatile.Read(ref _indices.Flag0) == Waiting;
+
     /// <summary>True once the producer called <see cref="Complete"/> (items may still be unread).</summary>
     public bool IsCompleted => Volatile.Read(ref _indices.Flag1) != 0;
 
@@ -92,10 +100,12 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
         // after arming sees our tail/completed store.
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref _indices.Flag0) == Waiting &&
-            Interlocked.CompareExchange(ref _indices.Flag0, NotWaiting, Waiting) == Waiting)
+            Interlocked.CompareExchange(ref _indices.Flag0, Completing, Waiting) == Waiting)
         {
-            // The consumer only arms when empty, so after a Complete this is false unless items were written meanwhile.
-            _core.SetResult(HasUnread());
+            // After a write: true (possibly spurious, see Design). Once completed, false exactly when drained, which is
+            // final because nothing more will be written.
+            _core.SetResult(!IsCompleted || HasUnread());
+            Volatile.Write(ref _indices.Flag0, NotWaiting);
         }
     }
 
@@ -123,7 +133,8 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     }
 
     /// <summary>
-    /// Consumer: completes with true when an item can be read, with false when the ring is completed and drained.
+    /// Consumer: completes with true when an item can be read (rarely spuriously: loop on <see cref="TryRead"/> and wait
+    /// again), with false when the ring is completed and drained.
     /// Throws <see cref="OperationCanceledException"/> when <paramref name="cancellationToken"/> fires first; a later
     /// wait still works. Only one wait may be outstanding, and its result must be awaited before the next call.
     /// </summary>
@@ -134,6 +145,8 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
         if (IsCompleted) return new ValueTask<bool>(HasUnread());
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<bool>(cancellationToken);
 
+        // The previous waker may still be inside SetResult (see Design); it leaves within a few instructions.
+        if (Volatile.Read(ref _indices.Flag0) == Completing) WaitForWakerToLeave();
         _core.Reset();
         _waitToken = cancellationToken;
         Interlocked.Exchange(ref _indices.Flag0, Waiting); // arm; full fence before the re-check below
@@ -156,8 +169,17 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
 
     private void OnWaitCanceled()
     {
-        if (Interlocked.CompareExchange(ref _indices.Flag0, NotWaiting, Waiting) == Waiting)
+        if (Interlocked.CompareExchange(ref _indices.Flag0, Completing, Waiting) == Waiting)
+        {
             _core.SetException(new OperationCanceledException(_waitToken));
+            Volatile.Write(ref _indices.Flag0, NotWaiting);
+        }
+    }
+
+    private void WaitForWakerToLeave()
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _indices.Flag0) == Completing) spin.SpinOnce();
     }
 
     private bool HasUnread() => Volatile.Read(ref _indices.Producer) != Volatile.Read(ref _indices.Consumer);
