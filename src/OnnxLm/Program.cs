@@ -1,1 +1,51 @@
-System.Console.WriteLine(OnnxLm.Engine.Model.Probe.Version);
+using OnnxLm.Cli;
+using OnnxLm.Hosting;
+
+namespace OnnxLm;
+
+public static class Program
+{
+    public static string Version => typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    const string Usage = """
+        onnxlm — an OpenAI-compatible LLM server on ONNX Runtime
+
+        usage:
+          onnxlm [serve] [options]       serve a model (see below)
+          onnxlm make-model DIR [opts]   write a random-weight test model (see onnxlm make-model --help)
+          onnxlm --version | --help
+
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        try
+        {
+            if (args.Length > 0 && (args[0] is "--version" or "-V"))
+            {
+                Console.WriteLine($"onnxlm {Version}");
+                return 0;
+            }
+            if (args.Length > 0 && (args[0] is "--help" or "-h" or "help"))
+            {
+                Console.WriteLine(Usage + ServeOptions.Help + "\n" + MakeModelCommand.Help);
+                return 0;
+            }
+            if (args.Length > 0 && args[0] == "make-model") return MakeModelCommand.Run(args);
+            int start = args.Length > 0 && args[0] == "serve" ? 1 : 0;
+            if (args.Length > start && args[start] is "--help" or "-h")
+            {
+                Console.WriteLine(ServeOptions.Help);
+                return 0;
+            }
+            if (args.Length > start && !args[start].StartsWith('-'))
+                throw new UsageException($"unknown command '{args[start]}' (see onnxlm --help)");
+            return await ServerHost.RunAsync(ServeOptions.Parse(args, start));
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"onnxlm: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using OnnxLm.Engine.Sampling;
+
+namespace OnnxLm.Engine.Scheduling;
+
+/// <summary>
+/// A request handed to the engine: the prompt as token ids, how to sample and when to stop. The submitting handler reads
+/// <see cref="Events"/> until a <see cref="TokenEventKind.Finished"/> or <see cref="TokenEventKind.Error"/> event; the engine
+/// thread is the only writer. Cancelling sets a flag the engine checks every step.
+/// </summary>
+public sealed class GenerationRequest
+{
+    static long nextId;
+
+    public GenerationRequest(int[] promptTokens, SamplingParams sampling, int maxTokens, IReadOnlyList<string>? stop = null,
+        bool ignoreEos = false, int eventCapacity = 256)
+    {
+        ArgumentNullException.ThrowIfNull(promptTokens);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 1);
+        PromptTokens = promptTokens;
+        Sampling = sampling;
+        MaxTokens = maxTokens;
+        Stop = stop is null ? [] : [.. stop];
+        IgnoreEos = ignoreEos;
+        Events = new SpscRing<TokenEvent>(eventCapacity);
+        Id = Interlocked.Increment(ref nextId);
+    }
+
+    public long Id { get; }
+    public int[] PromptTokens { get; }
+    public SamplingParams Sampling { get; }
+    public int MaxTokens { get; }
+    public string[] Stop { get; }
+    public bool IgnoreEos { get; }
+    public SpscRing<TokenEvent> Events { get; }
+
+    int cancelRequested;
+    public bool IsCancellationRequested => Volatile.Read(ref cancelRequested) != 0;
+    internal bool MarkCancelled() => Interlocked.Exchange(ref cancelRequested, 1) == 0;
+}

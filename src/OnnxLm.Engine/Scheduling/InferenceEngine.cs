@@ -1,0 +1,572 @@
+using System.Diagnostics;
+using OnnxLm.Engine.Model;
+using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Text;
+
+namespace OnnxLm.Engine.Scheduling;
+
+/// <summary>
+/// Continuous-batching engine. One dedicated thread owns the ONNX session, the KV slot rows and all sequence state.
+/// HTTP handlers talk to it only through a bounded MPSC command ring (submit/cancel) and read tokens from each request's
+/// SPSC event ring; the step loop takes no locks.
+/// Invariants: decode rows [0, decodeCount) are contiguous and rows[i].Row == i; at most one prefill group is in flight and
+/// its rows lie at or above decodeCount; a retiring decode row is replaced by the last decode row (KV copied), so the
+/// decode batch stays contiguous. Each step: commands → cancellations → one batched decode → at most one prefill chunk.
+/// </summary>
+public sealed class InferenceEngine : IDisposable
+{
+    enum CommandKind : byte { Submit, Cancel }
+    readonly record struct Command(CommandKind Kind, GenerationRequest Request);
+
+    readonly EngineOptions options;
+    readonly ModelRunner runner;
+    readonly TokenVocabulary vocabulary;
+    readonly Sampler sampler;
+    readonly MpscRing<Command> commands;
+    readonly EngineWakeup wakeup = new();
+    readonly Thread thread;
+    readonly HashSet<int> eos;
+
+    // Engine-thread state.
+    readonly Sequence?[] rows;
+    int decodeCount;
+    readonly List<Sequence> waiting = [];
+    readonly List<Sequence> prefillGroup = [];
+    readonly List<Sequence> draining = [];
+    readonly int[] stepTokens, stepLengths;
+    readonly List<int[]> freshPrompts = [];
+
+    int pending;            // submitted, not yet given a row (bounded by MaxQueue)
+    volatile bool stopping;
+    long stepCount;
+
+    public ModelContract Contract => runner.Contract;
+    public PromptEncoder Prompts { get; }
+    public TokenVocabulary Vocabulary => vocabulary;
+    public int ContextLength => runner.MaxLen;
+    public int MaxBatchSize => options.MaxBatchSize;
+    public string ModelId { get; }
+
+    public int ActiveSequences => Volatile.Read(ref activeCount);
+    public int WaitingRequests => Volatile.Read(ref pending);
+    public long Steps => Interlocked.Read(ref stepCount);
+    int activeCount;
+    long promptTokensTotal, generatedTokensTotal;
+    public long PromptTokensTotal => Interlocked.Read(ref promptTokensTotal);
+    public long GeneratedTokensTotal => Interlocked.Read(ref generatedTokensTotal);
+
+    /// <summary>Test hook into the runner: called before every model run (true for prefill); throw to simulate a failure.</summary>
+    internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
+
+    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts)
+    {
+        this.options = options;
+        this.runner = runner;
+        this.vocabulary = vocabulary;
+        Prompts = prompts;
+        ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(runner.Contract.Directory));
+        sampler = new Sampler(runner.VocabSize);
+        commands = new MpscRing<Command>((int)Math.Min(1 << 20, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(options.MaxQueue * 2 + 64))));
+        rows = new Sequence?[options.MaxBatchSize];
+        stepTokens = new int[options.MaxBatchSize];
+        stepLengths = new int[options.MaxBatchSize];
+        eos = [.. runner.Contract.Config.EosTokenIds];
+        thread = new Thread(Run) { IsBackground = true, Name = "onnxlm-engine" };
+    }
+
+    /// <summary>Loads and checks the model, allocates the slot rows and starts the engine thread.</summary>
+    /// <exception cref="ModelFormatException">The folder does not fit the model contract.</exception>
+    public static InferenceEngine Start(EngineOptions options)
+    {
+        if (options.Validate() is { } error) throw new ArgumentException(error);
+        var contract = ModelContract.Inspect(options.ModelDirectory);
+        var vocabulary = TokenVocabulary.Load(Path.Combine(contract.Directory, "tokenizer.json"));
+        if (vocabulary.Count > contract.Config.VocabSize)
+            throw new ModelFormatException($"tokenizer.json has {vocabulary.Count} tokens but vocab_size is {contract.Config.VocabSize}");
+        int maxLen = Math.Min(options.ContextLength ?? contract.MaxPositions, contract.MaxPositions);
+        if (options.ContextLength > contract.MaxPositions)
+            throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
+        var prompts = new PromptEncoder(contract.Directory);
+        ModelRunner? runner = null;
+        try
+        {
+            runner = new ModelRunner(contract, options.MaxBatchSize, maxLen, Math.Min(options.PrefillStepSize, maxLen), options.Threads);
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts);
+            engine.thread.Start();
+            return engine;
+        }
+        catch
+        {
+            runner?.Dispose();
+            prompts.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Checks a request against the context before it is queued; returns an error message or null.</summary>
+    public string? CheckFits(int promptTokens, int maxTokens)
+    {
+        if (promptTokens == 0) return "the prompt is empty";
+        if (promptTokens >= ContextLength)
+            return $"This model's maximum context length is {ContextLength} tokens. However, your prompt has {promptTokens} tokens.";
+        if ((long)promptTokens + maxTokens > ContextLength)
+            return $"This model's maximum context length is {ContextLength} tokens. However, you requested {(long)promptTokens + maxTokens} tokens ({promptTokens} in the prompt, {maxTokens} for the completion).";
+        return null;
+    }
+
+    /// <summary>Queues a request. False when the queue is full (the caller answers 429) or the engine is stopping.</summary>
+    public bool TrySubmit(GenerationRequest request)
+    {
+        if (stopping) return false;
+        if (Interlocked.Increment(ref pending) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, request)))
+        {
+            Interlocked.Decrement(ref pending);
+            return false;
+        }
+        wakeup.Signal();
+        return true;
+    }
+
+    /// <summary>Asks the engine to drop a request; it leaves the batch at the next step and its row is free again.</summary>
+    public void Cancel(GenerationRequest request)
+    {
+        if (!request.MarkCancelled()) return;
+        // The flag alone is enough (the engine scans it every step); the command only wakes an idle engine sooner.
+        commands.TryEnqueue(new Command(CommandKind.Cancel, request));
+        wakeup.Signal();
+    }
+
+    void Run()
+    {
+        while (!stopping)
+        {
+            try
+            {
+                if (!Step()) wakeup.Wait(100);
+            }
+            catch (Exception e)
+            {
+                // A bug in the loop itself (not a model run): fail everything in flight rather than wedge the thread.
+                FailAll("internal engine error: " + e.Message);
+            }
+        }
+        FailAll("the server is shutting down");
+    }
+
+    /// <summary>One scheduler step; false when there was nothing to do.</summary>
+    internal bool Step()
+    {
+        DrainCommands();
+        ApplyCancellations();
+        FlushDraining();
+        bool worked = false;
+        if (decodeCount > 0)
+        {
+            DecodeStep();
+            worked = true;
+        }
+        if (prefillGroup.Count == 0) StartPrefillGroup();
+        if (prefillGroup.Count > 0)
+        {
+            PrefillStep();
+            worked = true;
+        }
+        if (worked) Interlocked.Increment(ref stepCount);
+        Volatile.Write(ref activeCount, decodeCount + prefillGroup.Count);
+        return worked || draining.Count > 0;
+    }
+
+    void DrainCommands()
+    {
+        while (commands.TryDequeue(out var cmd))
+        {
+            if (cmd.Kind == CommandKind.Submit)
+            {
+                var seq = new Sequence(cmd.Request, vocabulary, sampler);
+                if (cmd.Request.PromptTokens.Length == 0 || cmd.Request.PromptTokens.Length >= runner.MaxLen)
+                {
+                    Interlocked.Decrement(ref pending);
+                    Fail(seq, $"prompt of {cmd.Request.PromptTokens.Length} tokens does not fit the context of {runner.MaxLen}");
+                    continue;
+                }
+                waiting.Add(seq);
+            }
+            // Cancel commands only wake the loop; ApplyCancellations reads the flag.
+        }
+    }
+
+    void ApplyCancellations()
+    {
+        for (int i = waiting.Count - 1; i >= 0; i--)
+        {
+            if (!waiting[i].Request.IsCancellationRequested) continue;
+            var seq = waiting[i];
+            waiting.RemoveAt(i);
+            Interlocked.Decrement(ref pending);
+            FinishCancelled(seq);
+        }
+        for (int i = prefillGroup.Count - 1; i >= 0; i--)
+        {
+            if (!prefillGroup[i].Request.IsCancellationRequested) continue;
+            var seq = prefillGroup[i];
+            prefillGroup.RemoveAt(i);
+            FreeRow(seq);
+            FinishCancelled(seq);
+        }
+        for (int i = decodeCount - 1; i >= 0; i--)
+        {
+            var seq = rows[i]!;
+            if (!seq.Request.IsCancellationRequested) continue;
+            seq.Done = true;
+            FinishCancelled(seq);
+            RetireDecodeRow(i);
+        }
+        for (int i = draining.Count - 1; i >= 0; i--)
+        {
+            if (!draining[i].Request.IsCancellationRequested) continue;
+            var seq = draining[i];
+            draining.RemoveAt(i);
+            seq.Overflow = null;
+            seq.Request.Events.Complete();
+        }
+    }
+
+    void DecodeStep()
+    {
+        int b = decodeCount;
+        for (int i = 0; i < b; i++)
+        {
+            var seq = rows[i]!;
+            stepTokens[i] = seq.NextToken;
+            stepLengths[i] = seq.Length;
+        }
+        try
+        {
+            runner.Decode(b, stepTokens, stepLengths);
+        }
+        catch (Exception e)
+        {
+            for (int i = b - 1; i >= 0; i--)
+            {
+                var seq = rows[i]!;
+                rows[i] = null;
+                seq.Row = -1;
+                Fail(seq, "model run failed: " + e.Message);
+            }
+            decodeCount = 0;
+            return;
+        }
+        for (int i = 0; i < b; i++)
+        {
+            var seq = rows[i]!;
+            seq.Length++;
+            var token = sampler.Sample(runner.DecodeLogits(i), seq.Sampler);
+            Accept(seq, token.TokenId, token.Logprob);
+        }
+        Interlocked.Add(ref generatedTokensTotal, b);
+        for (int i = b - 1; i >= 0; i--)
+            if (rows[i]!.Done) RetireDecodeRow(i);
+    }
+
+    /// <summary>Removes decode row <paramref name="i"/>, moving the last decode row into the hole.</summary>
+    void RetireDecodeRow(int i)
+    {
+        var seq = rows[i]!;
+        seq.Row = -1;
+        int last = decodeCount - 1;
+        if (i != last)
+        {
+            var moved = rows[last]!;
+            runner.CopyRow(last, i, moved.Length);
+            moved.Row = i;
+            rows[i] = moved;
+        }
+        rows[last] = null;
+        decodeCount--;
+    }
+
+    void StartPrefillGroup()
+    {
+        if (waiting.Count == 0 || decodeCount >= rows.Length) return;
+        int free = rows.Length - decodeCount;
+        var first = waiting[0];
+        int step = runner.MaxPrefillTokens;
+        int count = 1, width = first.PromptLength;
+        if (width <= step)
+        {
+            // Several fresh prompts that fit one run together are prefilled as one right-padded batch (W == S).
+            while (count < free && count < waiting.Count)
+            {
+                int w = Math.Max(width, waiting[count].PromptLength);
+                if ((long)w * (count + 1) > step) break;
+                width = w;
+                count++;
+            }
+        }
+        for (int k = 0; k < count; k++)
+        {
+            var seq = waiting[k];
+            seq.Row = decodeCount + k;
+            seq.Length = 0;
+            rows[seq.Row] = seq;
+            prefillGroup.Add(seq);
+        }
+        waiting.RemoveRange(0, count);
+        Interlocked.Add(ref pending, -count);
+    }
+
+    void PrefillStep()
+    {
+        if (prefillGroup.Count == 1)
+        {
+            var seq = prefillGroup[0];
+            int chunk = Math.Min(runner.MaxPrefillTokens, seq.PromptLength - seq.Length);
+            Span<float> logits;
+            try
+            {
+                logits = runner.Prefill(seq.Row, seq.Length, seq.Request.PromptTokens.AsSpan(seq.Length, chunk));
+            }
+            catch (Exception e)
+            {
+                prefillGroup.Clear();
+                FreeRow(seq);
+                Fail(seq, "model run failed: " + e.Message);
+                return;
+            }
+            seq.Length += chunk;
+            Interlocked.Add(ref promptTokensTotal, chunk);
+            if (seq.Length < seq.PromptLength) return;
+            prefillGroup.Clear();
+            FirstToken(seq, logits);
+            return;
+        }
+
+        freshPrompts.Clear();
+        foreach (var seq in prefillGroup) freshPrompts.Add(seq.Request.PromptTokens);
+        int firstRow = prefillGroup[0].Row, s;
+        try
+        {
+            s = runner.PrefillFresh(firstRow, freshPrompts);
+        }
+        catch (Exception e)
+        {
+            foreach (var seq in prefillGroup)
+            {
+                FreeRow(seq);
+                Fail(seq, "model run failed: " + e.Message);
+            }
+            prefillGroup.Clear();
+            return;
+        }
+        for (int k = 0; k < prefillGroup.Count; k++)
+        {
+            var seq = prefillGroup[k];
+            seq.Length = seq.PromptLength;
+            Interlocked.Add(ref promptTokensTotal, seq.PromptLength);
+            FirstToken(seq, runner.PrefillLogits(k * s + seq.PromptLength - 1));
+        }
+        prefillGroup.Clear();
+    }
+
+    /// <summary>Samples a freshly prefilled sequence's first token, then moves it into the decode batch (or frees it).</summary>
+    void FirstToken(Sequence seq, Span<float> logits)
+    {
+        var token = sampler.Sample(logits, seq.Sampler);
+        Interlocked.Increment(ref generatedTokensTotal);
+        Accept(seq, token.TokenId, token.Logprob);
+        if (seq.Done || seq.Request.IsCancellationRequested)
+        {
+            FreeRow(seq);
+            if (!seq.Done) FinishCancelled(seq);
+            return;
+        }
+        int target = decodeCount;
+        if (seq.Row != target)
+        {
+            Debug.Assert(seq.Row > target && rows[target] is null);
+            runner.CopyRow(seq.Row, target, seq.Length);
+            rows[seq.Row] = null;
+            seq.Row = target;
+            rows[target] = seq;
+        }
+        decodeCount++;
+    }
+
+    void FreeRow(Sequence seq)
+    {
+        if (seq.Row >= 0 && rows[seq.Row] == seq) rows[seq.Row] = null;
+        seq.Row = -1;
+    }
+
+    /// <summary>Handles one sampled token: EOS and stop strings, detokenization, max_tokens and the context limit.</summary>
+    void Accept(Sequence seq, int token, float logprob)
+    {
+        seq.Generated++;
+        seq.Sampler.Accept(token);
+        seq.NextToken = token;
+        var req = seq.Request;
+        if (!req.IgnoreEos && eos.Contains(token))
+        {
+            PublishToken(seq, token, logprob, []);
+            Finish(seq, FinishReason.Stop);
+            return;
+        }
+        seq.Detokenizer.Append(token, skipSpecial: true);
+        bool stopped = seq.Stops.Process(seq.Detokenizer.TakeCompleted(), out var emit);
+        PublishToken(seq, token, logprob, emit);
+        if (stopped)
+        {
+            Finish(seq, FinishReason.Stop, flushText: false);
+            return;
+        }
+        if (seq.Generated >= req.MaxTokens || seq.Length >= runner.MaxLen)
+            Finish(seq, FinishReason.Length);
+    }
+
+    void Finish(Sequence seq, FinishReason reason, bool flushText = true)
+    {
+        if (flushText)
+        {
+            // The detokenizer's held-back tail (U+FFFD for an incomplete character) can still complete a stop string.
+            if (seq.Stops.Process(seq.Detokenizer.Flush(), out var tail))
+                reason = FinishReason.Stop;
+            PublishText(seq, tail);
+            if (!seq.Stops.IsStopped) PublishText(seq, seq.Stops.Flush());
+        }
+        seq.Done = true;
+        var ev = new TokenEvent
+        {
+            Kind = TokenEventKind.Finished, Finish = reason,
+            PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated,
+        };
+        Publish(seq, ev);
+        Complete(seq);
+    }
+
+    void FinishCancelled(Sequence seq)
+    {
+        seq.Done = true;
+        seq.Overflow = null;
+        var ev = new TokenEvent { Kind = TokenEventKind.Finished, Finish = FinishReason.Cancelled, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated };
+        seq.Request.Events.TryWrite(ev);
+        seq.Request.Events.Complete();
+    }
+
+    void Fail(Sequence seq, string message)
+    {
+        seq.Done = true;
+        Publish(seq, new TokenEvent { Kind = TokenEventKind.Error, Error = message, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated });
+        Complete(seq);
+    }
+
+    void Complete(Sequence seq)
+    {
+        if (seq.Overflow is { Count: > 0 }) draining.Add(seq);
+        else seq.Request.Events.Complete();
+    }
+
+    void PublishToken(Sequence seq, int token, float logprob, ReadOnlySpan<byte> text)
+    {
+        var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = token, Logprob = logprob };
+        int n = Math.Min(text.Length, TokenEvent.InlineTextBytes);
+        n = Utf8Boundary(text, n);
+        text[..n].CopyTo(ev.Text);
+        ev.TextLength = (byte)n;
+        Publish(seq, ev);
+        PublishText(seq, text[n..]);
+    }
+
+    void PublishText(Sequence seq, ReadOnlySpan<byte> text)
+    {
+        while (text.Length > 0)
+        {
+            var ev = new TokenEvent { Kind = TokenEventKind.Text };
+            int n = Utf8Boundary(text, Math.Min(text.Length, TokenEvent.InlineTextBytes));
+            text[..n].CopyTo(ev.Text);
+            ev.TextLength = (byte)n;
+            Publish(seq, ev);
+            text = text[n..];
+        }
+    }
+
+    /// <summary>Largest cut ≤ n that does not split a UTF-8 character (events always carry whole characters).</summary>
+    static int Utf8Boundary(ReadOnlySpan<byte> text, int n)
+    {
+        if (n >= text.Length) return text.Length;
+        int cut = n;
+        while (cut > 0 && (text[cut] & 0xC0) == 0x80) cut--;
+        return cut == 0 ? n : cut;
+    }
+
+    void Publish(Sequence seq, in TokenEvent ev)
+    {
+        if (seq.Overflow is { Count: > 0 } || !seq.Request.Events.TryWrite(ev))
+            (seq.Overflow ??= new Queue<TokenEvent>()).Enqueue(ev);
+    }
+
+    void FlushDraining()
+    {
+        for (int i = 0; i < rows.Length; i++)
+            if (rows[i] is { Overflow.Count: > 0 } seq) FlushOverflow(seq);
+        for (int i = draining.Count - 1; i >= 0; i--)
+        {
+            var seq = draining[i];
+            FlushOverflow(seq);
+            if (seq.Overflow!.Count == 0)
+            {
+                draining.RemoveAt(i);
+                seq.Request.Events.Complete();
+            }
+        }
+    }
+
+    static void FlushOverflow(Sequence seq)
+    {
+        var q = seq.Overflow!;
+        while (q.Count > 0 && seq.Request.Events.TryWrite(q.Peek())) q.Dequeue();
+    }
+
+    void FailAll(string message)
+    {
+        for (int i = 0; i < rows.Length; i++)
+        {
+            if (rows[i] is { } seq && !seq.Done) Fail(seq, message);
+            rows[i] = null;
+        }
+        decodeCount = 0;
+        prefillGroup.Clear();
+        foreach (var seq in waiting) Fail(seq, message);
+        Interlocked.Add(ref pending, -waiting.Count);
+        waiting.Clear();
+        while (commands.TryDequeue(out var cmd))
+        {
+            if (cmd.Kind != CommandKind.Submit) continue;
+            Interlocked.Decrement(ref pending);
+            Fail(new Sequence(cmd.Request, vocabulary, sampler), message);
+        }
+        foreach (var seq in draining)
+        {
+            FlushOverflow(seq);
+            seq.Request.Events.Complete();
+        }
+        draining.Clear();
+    }
+
+    /// <summary>Snapshot for tests: which rows hold a sequence (by request id).</summary>
+    internal long[] RowOwners()
+    {
+        var owners = new long[rows.Length];
+        for (int i = 0; i < rows.Length; i++) owners[i] = rows[i]?.Request.Id ?? 0;
+        return owners;
+    }
+
+    public void Dispose()
+    {
+        if (stopping) return;
+        stopping = true;
+        wakeup.Signal();
+        thread.Join();
+        runner.Dispose();
+        Prompts.Dispose();
+    }
+}

@@ -1,0 +1,46 @@
+using System.Runtime.CompilerServices;
+
+namespace OnnxLm.Engine.Scheduling;
+
+public enum TokenEventKind : byte
+{
+    /// <summary>A generated token with the text it completed (possibly empty: held back for UTF-8 or a partial stop string).</summary>
+    Token,
+    /// <summary>More text of the previous token that did not fit inline.</summary>
+    Text,
+    /// <summary>The sequence ended normally or was cancelled; see <see cref="TokenEvent.Finish"/>. Always the last event.</summary>
+    Finished,
+    /// <summary>The sequence ended because a model run failed; see <see cref="TokenEvent.Error"/>. Always the last event.</summary>
+    Error,
+}
+
+public enum FinishReason : byte { None, Stop, Length, Cancelled }
+
+[InlineArray(TokenEvent.InlineTextBytes)]
+public struct InlineText
+{
+    byte _element;
+}
+
+/// <summary>
+/// One message from the engine thread to a request's reader, passed by value through an <see cref="SpscRing{T}"/> so that
+/// streaming a token allocates nothing. Text travels inline, split over several events when it is longer than
+/// <see cref="InlineTextBytes"/>; it is always whole UTF-8 characters.
+/// </summary>
+public struct TokenEvent
+{
+    public const int InlineTextBytes = 40;
+
+    public TokenEventKind Kind;
+    public FinishReason Finish;
+    public byte TextLength;
+    public int TokenId;
+    public float Logprob;
+    public int PromptTokens;
+    public int CompletionTokens;
+    public string? Error;
+    public InlineText Text;
+
+    [System.Diagnostics.CodeAnalysis.UnscopedRef]
+    public readonly ReadOnlySpan<byte> TextBytes => ((ReadOnlySpan<byte>)Text)[..TextLength];
+}

@@ -1,0 +1,54 @@
+using System.Net;
+
+namespace OnnxLm.Cli;
+
+/// <summary>Options of <c>onnxlm serve</c>.</summary>
+public sealed class ServeOptions
+{
+    public string? Model { get; set; }
+    public string Host { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 8000;
+    public int MaxBatchSize { get; set; } = 8;
+    public int PrefillStepSize { get; set; } = 512;
+    public int MaxQueue { get; set; } = 128;
+    public int? ContextLength { get; set; }
+    public int Threads { get; set; }
+
+    public const string Help = """
+        onnxlm serve [options]          serve a model over the OpenAI HTTP API
+
+          --model DIR                   ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json,
+                                        tokenizer_config.json). Default: a built-in random-weight test model.
+          --host ADDR                   address to bind (default 127.0.0.1)
+          --port N                      port (default 8000)
+          --max-batch-size N            sequences decoded together (default 8)
+          --prefill-step-size N         prompt tokens per prefill chunk (default 512)
+          --max-queue N                 requests waiting for a slot before 429 (default 128)
+          --context-length N            tokens per sequence (default: the model's context length)
+          --threads N                   ONNX Runtime threads (default: one per core)
+        """;
+
+    public static ServeOptions Parse(string[] args, int start)
+    {
+        var o = new ServeOptions();
+        var r = new ArgReader(args, start);
+        while (r.Next(out string flag, out string? v))
+        {
+            switch (flag)
+            {
+                case "--model": o.Model = r.Value(flag, v); break;
+                case "--host": o.Host = r.Value(flag, v); break;
+                case "--port": o.Port = r.Int(flag, v, 0, 65535); break;
+                case "--max-batch-size": o.MaxBatchSize = r.Int(flag, v, 1, 256); break;
+                case "--prefill-step-size": o.PrefillStepSize = r.Int(flag, v, 1, 65536); break;
+                case "--max-queue": o.MaxQueue = r.Int(flag, v, 1, 1_000_000); break;
+                case "--context-length": o.ContextLength = r.Int(flag, v, 2, 1 << 24); break;
+                case "--threads": o.Threads = r.Int(flag, v, 0, 1024); break;
+                default: throw new UsageException($"unknown option '{flag}' for serve (see onnxlm --help)");
+            }
+        }
+        if (!IPAddress.TryParse(o.Host, out _) && o.Host != "localhost")
+            throw new UsageException($"--host must be an IP address or localhost (got '{o.Host}')");
+        return o;
+    }
+}

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using OnnxLm.Engine.Scheduling;
+
+namespace OnnxLm.Http;
+
+/// <summary>The HTTP surface: health, model list, chat and text completions. Handlers parse and validate on the request
+/// thread, submit to the engine and stream its events back; errors always leave as OpenAI-shaped JSON.</summary>
+internal static class OpenAiEndpoints
+{
+    public const long MaxRequestBytes = 8 << 20;
+
+    public static void Map(WebApplication app, InferenceEngine engine)
+    {
+        app.MapGet("/health", () => Results.Text("{\"status\":\"ok\"}", "application/json"));
+        app.MapGet("/v1/models", (HttpContext http) => WriteModels(http, engine));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Guard(http, () => ChatAsync(http, engine)));
+        app.MapPost("/v1/completions", (HttpContext http) => Guard(http, () => CompletionAsync(http, engine)));
+    }
+
+    static async Task Guard(HttpContext http, Func<Task> handler)
+    {
+        try
+        {
+            await handler();
+        }
+        catch (ApiError e) when (!http.Response.HasStarted)
+        {
+            await e.WriteAsync(http.Response);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // Client went away; nothing to answer.
+        }
+        catch (Exception e) when (!http.Response.HasStarted)
+        {
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm.http").LogError(e, "request failed");
+            await new ApiError(500, "internal server error", "server_error").WriteAsync(http.Response);
+        }
+    }
+
+    static async Task<T> ReadJson<T>(HttpContext http, JsonTypeInfo<T> type) where T : class
+    {
+        var req = http.Request;
+        if (req.ContentType is not { } ct || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+            throw new ApiError(415, "Content-Type must be application/json", "invalid_request_error");
+        if (req.ContentLength > MaxRequestBytes)
+            throw new ApiError(413, $"request body exceeds {MaxRequestBytes} bytes", "invalid_request_error");
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(req.Body, type, http.RequestAborted)
+                ?? throw ApiError.BadRequest("request body must be a JSON object");
+        }
+        catch (JsonException e)
+        {
+            string? param = e.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : null;
+            throw ApiError.BadRequest("invalid JSON body: " + e.Message.Split(" Path:")[0], param);
+        }
+    }
+
+    static async Task ChatAsync(HttpContext http, InferenceEngine engine)
+    {
+        var r = await ReadJson(http, RequestJsonContext.Default.ChatCompletionRequest);
+        string prompt = RequestReader.RenderChat(engine, r);
+        var tokens = engine.Prompts.Encode(prompt);
+        var request = RequestReader.Build(engine, r, tokens, r.MaxCompletionTokens, "messages");
+        await new CompletionResponder(engine, http, request, chat: true, engine.ModelId).RunAsync(r.Stream, r.StreamOptions?.IncludeUsage == true);
+    }
+
+    static async Task CompletionAsync(HttpContext http, InferenceEngine engine)
+    {
+        var r = await ReadJson(http, RequestJsonContext.Default.CompletionRequest);
+        var tokens = RequestReader.CompletionPrompt(engine, r);
+        var request = RequestReader.Build(engine, r, tokens, null, "prompt");
+        await new CompletionResponder(engine, http, request, chat: false, engine.ModelId).RunAsync(r.Stream, r.StreamOptions?.IncludeUsage == true);
+    }
+
+    static async Task WriteModels(HttpContext http, InferenceEngine engine)
+    {
+        http.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(http.Response.BodyWriter);
+        w.WriteStartObject();
+        w.WriteString("object"u8, "list"u8);
+        w.WriteStartArray("data"u8);
+        w.WriteStartObject();
+        w.WriteString("id"u8, engine.ModelId);
+        w.WriteString("object"u8, "model"u8);
+        w.WriteNumber("created"u8, StartedAt);
+        w.WriteString("owned_by"u8, "onnxlm"u8);
+        w.WriteNumber("max_model_len"u8, engine.ContextLength);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    static readonly long StartedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+}
