@@ -6,7 +6,8 @@
 // → softmax → top_p → min_p → renormalise → draw. Truncation never sorts the vocabulary: each stage is a threshold
 // found by vectorized counting/masked-sum passes (ThresholdScan), after which only a small gathered candidate set is
 // touched. Ties follow HF: top_k keeps every token equal to the k-th logit; top_p keeps the smallest set, taking
-// tied tokens at the boundary in increasing id order.
+// tied tokens at the boundary in increasing id order. Weights come from SoftmaxKernel's fused exp (about 1 ulp),
+// never from a per-element MathF.Exp over the vocabulary.
 using System.Numerics.Tensors;
 using System.Security.Cryptography;
 
@@ -308,17 +309,20 @@ public sealed class Sampler
         int blocks = (weights.Length + DrawBlock - 1) / DrawBlock;
         Span<double> blockSums = _blockSums.AsSpan(0, blocks);
         double total = 0;
+        int lastPositiveBlock = 0;
         for (int b = 0; b < blocks; b++)
         {
             int start = b * DrawBlock;
             blockSums[b] = TensorPrimitives.Sum(weights.Slice(start, Math.Min(DrawBlock, weights.Length - start)));
             total += blockSums[b];
+            if (blockSums[b] > 0) lastPositiveBlock = b;
         }
         if (!(total > 0) || double.IsInfinity(total)) return -1;
 
         double u = rng.NextDouble() * total;
         int block = 0;
-        while (block < blocks - 1 && u >= blockSums[block])
+        // Stopping at the last block with mass means rounding in u can never land the draw in an empty tail.
+        while (block < lastPositiveBlock && u >= blockSums[block])
         {
             u -= blockSums[block];
             block++;

@@ -253,6 +253,17 @@ public class SamplerTests
     }
 
     [Test]
+    public async Task Top_p_admits_tied_boundary_tokens_lowest_id_first()
+    {
+        var sampler = new Sampler(5000, engineSeed: 1);
+        float[] logits = LogitsFromProbs(5000, (4000, 0.3), (20, 0.3), (700, 0.3), (5, 0.1));
+        // Any two of the three 0.3 tokens reach 0.5; the smallest set takes the two lowest ids.
+        int[] counts = Counts(sampler, logits, new SamplingParams { TopP = 0.5f, Seed = 31 }, 2000);
+        int[] support = Enumerable.Range(0, 5000).Where(i => counts[i] > 0).ToArray();
+        await Assert.That(support).IsEquivalentTo(new[] { 20, 700 });
+    }
+
+    [Test]
     public async Task Top_p_at_large_vocabulary_stays_inside_the_sorted_nucleus()
     {
         const int vocab = 151_936;
