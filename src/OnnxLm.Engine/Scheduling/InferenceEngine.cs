@@ -419,7 +419,8 @@ public sealed class InferenceEngine : IDisposable
             Finish(seq, FinishReason.Stop, flushText: false);
             return;
         }
-        if (seq.Generated >= req.MaxTokens || seq.Length >= runner.MaxLen)
+        // Prompt + generated tokens never exceed the context: the last token is sampled but never needs a KV position.
+        if (seq.Generated >= req.MaxTokens || seq.Length + 1 >= runner.MaxLen)
             Finish(seq, FinishReason.Length);
     }
 

@@ -1,0 +1,136 @@
+using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Scheduling;
+using OnnxLm.Tests.Fixtures;
+
+namespace OnnxLm.Tests.Scheduling;
+
+/// <summary>Rows come back: cancellation, random submit/cancel churn, a failing model run, an over-long prompt, a full queue.</summary>
+public class EngineLifecycleTests
+{
+    [Test]
+    public async Task Cancelling_a_decoding_request_frees_its_row()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 2);
+        var keep = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(1, 10), SamplingParams.Greedy, 200, ignoreEos: true));
+        var cancel = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(2, 10), SamplingParams.Greedy, 400, ignoreEos: true));
+        await cancel.WaitForTokensAsync(5);
+        engine.Cancel(cancel.Request);
+        var r = await cancel.Completion;
+        await Assert.That(r.Finish).IsEqualTo(FinishReason.Cancelled);
+        await Assert.That(r.Tokens.Length).IsLessThan(400);
+        // The freed row takes a new request while the other keeps decoding.
+        var next = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(EngineDriver.RandomPrompt(3, 10), 5));
+        await Assert.That(next.Error).IsNull();
+        await keep.Completion;
+        await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
+    }
+
+    [Test]
+    public async Task Random_submit_cancel_cycles_leave_every_row_free()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4, prefillStepSize: 16, maxQueue: 256);
+        var rng = new Random(12345);
+        var collectors = new List<Collector>();
+        for (int i = 0; i < 200; i++)
+        {
+            var request = new GenerationRequest(EngineDriver.RandomPrompt(1000 + i, 1 + rng.Next(60)),
+                new SamplingParams { Temperature = 1f, Seed = (ulong)i }, 1 + rng.Next(40));
+            var c = EngineDriver.Submit(engine, request);
+            collectors.Add(c);
+            int action = rng.Next(4);
+            if (action == 0) engine.Cancel(request);                       // cancel while queued
+            else if (action == 1) { await Task.Delay(rng.Next(3)); engine.Cancel(request); }   // cancel at a random moment
+            if (rng.Next(8) == 0) await Task.Delay(rng.Next(5));
+        }
+        foreach (var c in collectors)
+        {
+            var r = await c.Completion;
+            await Assert.That(r.Error).IsNull();
+            await Assert.That(r.Finish).IsNotEqualTo(FinishReason.None);
+        }
+        await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
+        await Assert.That(engine.WaitingRequests).IsEqualTo(0);
+        // Still serving correctly afterwards.
+        var prompt = EngineDriver.RandomPrompt(7, 20);
+        var after = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(prompt, 20));
+        await Assert.That(string.Join(",", after.TokensWithoutEos(engine.Contract.Config.EosTokenIds)))
+            .IsEqualTo(string.Join(",", Oracle.GreedyTokens(TestModels.TinyFp32, prompt, 20)));
+    }
+
+    [Test]
+    public async Task A_failing_model_run_ends_only_its_requests_and_the_engine_keeps_serving()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4);
+        int failNext = 0;
+        engine.BeforeRun = prefill =>
+        {
+            if (!prefill && Interlocked.Exchange(ref failNext, 0) == 1) throw new InvalidOperationException("injected kernel failure");
+        };
+        var a = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(4, 10), SamplingParams.Greedy, 300, ignoreEos: true));
+        await a.WaitForTokensAsync(3);
+        Volatile.Write(ref failNext, 1);
+        var ra = await a.Completion;
+        await Assert.That(ra.Error).IsNotNull();
+        await Assert.That(ra.Error!).Contains("injected kernel failure");
+        await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
+
+        var prompt = EngineDriver.RandomPrompt(5, 12);
+        var after = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(prompt, 15));
+        await Assert.That(after.Error).IsNull();
+        await Assert.That(string.Join(",", after.TokensWithoutEos(engine.Contract.Config.EosTokenIds)))
+            .IsEqualTo(string.Join(",", Oracle.GreedyTokens(TestModels.TinyFp32, prompt, 15)));
+    }
+
+    [Test]
+    public async Task A_failing_prefill_ends_only_that_request()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4);
+        var decoding = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(6, 10), SamplingParams.Greedy, 100, ignoreEos: true));
+        await decoding.WaitForTokensAsync(2);
+        engine.BeforeRun = prefill =>
+        {
+            if (prefill) throw new InvalidOperationException("injected prefill failure");
+        };
+        var failing = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(EngineDriver.RandomPrompt(7, 10), 10));
+        engine.BeforeRun = null;
+        await Assert.That(failing.Error).IsNotNull();
+        var ok = await decoding.Completion;
+        await Assert.That(ok.Error).IsNull();
+        await Assert.That(ok.Tokens.Length).IsEqualTo(100);
+    }
+
+    [Test]
+    public async Task Prompt_that_does_not_fit_the_context_is_refused()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, contextLength: 64);
+        await Assert.That(engine.CheckFits(64, 1)).IsNotNull();
+        await Assert.That(engine.CheckFits(60, 10)).IsNotNull();
+        await Assert.That(engine.CheckFits(60, 4)).IsNull();
+        // Submitted anyway (bypassing the check): an error event, never a truncation.
+        var r = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(EngineDriver.RandomPrompt(8, 64), 4));
+        await Assert.That(r.Error).IsNotNull();
+        await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
+    }
+
+    [Test]
+    public async Task Generation_stops_at_the_context_limit_with_length()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, contextLength: 32);
+        var r = await EngineDriver.RunAsync(engine, new GenerationRequest(EngineDriver.RandomPrompt(9, 20), SamplingParams.Greedy, 1000, ignoreEos: true));
+        await Assert.That(r.Finish).IsEqualTo(FinishReason.Length);
+        await Assert.That(r.PromptTokens + r.CompletionTokens).IsEqualTo(32);
+    }
+
+    [Test]
+    public async Task Full_queue_refuses_submissions()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 1, maxQueue: 2);
+        var requests = Enumerable.Range(0, 6).Select(i => new GenerationRequest(EngineDriver.RandomPrompt(i, 5), SamplingParams.Greedy, 200, ignoreEos: true)).ToList();
+        var accepted = requests.Where(engine.TrySubmit).ToList();
+        await Assert.That(accepted.Count).IsLessThan(6);
+        await Assert.That(accepted.Count).IsGreaterThanOrEqualTo(2);
+        foreach (var r in accepted) engine.Cancel(r);
+        foreach (var r in accepted) await new Collector(r).Completion;
+        await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
+    }
+}
