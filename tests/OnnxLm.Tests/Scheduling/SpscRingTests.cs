@@ -139,6 +139,32 @@ public class SpscRingTests
     }
 
     [Test]
+    public async Task Reader_continuation_never_runs_on_the_producer_thread()
+    {
+        var ring = new SpscRing<int>(16);
+        int producerThreadId = 0;
+        var armed = new ManualResetEventSlim();
+        var producer = new Thread(() =>
+        {
+            producerThreadId = Environment.CurrentManagedThreadId;
+            armed.Wait();
+            ring.TryWrite(1);
+            Thread.Sleep(200); // stay alive: an inline continuation would run right here, before we return
+        });
+        producer.Start();
+
+        int resumedOn = await Task.Run(async () =>
+        {
+            ValueTask<bool> wait = ring.WaitToReadAsync(CancellationToken.None);
+            armed.Set();
+            await wait; // no ConfigureAwait(false) needed: the pool thread has no context to return to
+            return Environment.CurrentManagedThreadId;
+        });
+        producer.Join();
+        await Assert.That(resumedOn).IsNotEqualTo(producerThreadId);
+    }
+
+    [Test]
     public async Task Wait_with_an_already_cancelled_token_throws()
     {
         var ring = new SpscRing<int>(16);
