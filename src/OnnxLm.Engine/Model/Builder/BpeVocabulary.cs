@@ -32,7 +32,7 @@ internal sealed class BpeVocabulary
         var known = new HashSet<string>(StringComparer.Ordinal);
         for (int b = 0; b < 256; b++)
         {
-            tokens.Add(ByteLevelAlphabet.Symbol((byte)b).ToString());
+            tokens.Add(Text.ByteLevelAlphabet.ToChar((byte)b).ToString());
             known.Add(tokens[b]);
         }
         var merges = new List<(int, int)>(Math.Max(0, size - 256));
