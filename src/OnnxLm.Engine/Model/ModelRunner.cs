@@ -318,6 +318,11 @@ public sealed unsafe class ModelRunner : IDisposable
         }
     }
 
+    /// <summary>Address of <paramref name="position"/> in one row's K or V slab for one layer and kv head; positions of a
+    /// head are contiguous, so a run of positions is one memcpy.</summary>
+    internal byte* SlabPointer(int row, int layer, bool value, int kvHead, int position)
+        => (byte*)(value ? values : keys)[layer].Pointer + row * rowBytes + kvHead * headBytes + position * positionBytes;
+
     /// <summary>Raw view of one row's K or V for one layer and kv head (tests and the block cache).</summary>
     public Span<byte> RowBytes(int row, int layer, bool value, int kvHead, int positions)
         => new((byte*)(value ? values : keys)[layer].Pointer + row * rowBytes + kvHead * headBytes, (int)(positionBytes * positions));

@@ -13,6 +13,24 @@ public sealed class EngineOptions
     public int? ContextLength { get; init; }
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>Keep full KV blocks of finished and running sequences and restore matching prompt prefixes.</summary>
+    public bool PrefixCache { get; init; } = true;
+    /// <summary>Tokens per cached KV block.</summary>
+    public int BlockSize { get; init; } = 16;
+    /// <summary>Bytes of the block pool; null = <see cref="DefaultCacheMemory"/>.</summary>
+    public long? KvCacheMemory { get; init; }
+    /// <summary>Block storage: 0 = the model's own KV type (lossless), 8 = int8 with a scale per group.</summary>
+    public int KvBits { get; init; }
+    /// <summary>Values per int8 scale.</summary>
+    public int KvGroupSize { get; init; } = 64;
+
+    /// <summary>A fifth of physical memory, at most 8 GiB: room for the weights, the slot rows and everything else.</summary>
+    public static long DefaultCacheMemory()
+    {
+        long total = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (total <= 0) total = 8L << 30;
+        return Math.Clamp(total / 5, 64L << 20, 8L << 30);
+    }
 
     public string? Validate()
     {
@@ -21,6 +39,10 @@ public sealed class EngineOptions
         if (MaxQueue is < 1 or > 1_000_000) return "--max-queue must be between 1 and 1000000";
         if (ContextLength is < 2) return "--context-length must be at least 2";
         if (Threads < 0) return "--threads must be 0 (auto) or positive";
+        if (BlockSize is < 1 or > 1024) return "--block-size must be between 1 and 1024";
+        if (KvCacheMemory is < 0) return "--kv-cache-memory must not be negative";
+        if (KvBits is not (0 or 8 or 16 or 32)) return "--kv-bits must be 8, 16 or 32";
+        if (KvGroupSize is < 1 or > 65536) return "--kv-group-size must be between 1 and 65536";
         return null;
     }
 }

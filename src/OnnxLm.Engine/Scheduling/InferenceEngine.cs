@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OnnxLm.Engine.Cache;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
@@ -35,12 +36,19 @@ public sealed class InferenceEngine : IDisposable
     readonly List<Sequence> draining = [];
     readonly int[] stepTokens, stepLengths;
     readonly List<int[]> freshPrompts = [];
+    readonly PrefixCache? cache;
+    // What a free row still holds: KV of residentTokens[r][0..residentLength[r]) (row affinity: a follow-up turn that
+    // extends it reuses the row in place). Cleared while a sequence owns the row.
+    readonly int[]?[] residentTokens;
+    readonly int[] residentLength;
 
     int pending;            // submitted, not yet given a row (bounded by MaxQueue)
     volatile bool stopping;
     long stepCount;
 
     public ModelContract Contract => runner.Contract;
+    /// <summary>The prefix KV cache, or null when disabled.</summary>
+    public PrefixCache? Cache => cache;
     public PromptEncoder Prompts { get; }
     public TokenVocabulary Vocabulary => vocabulary;
     public int ContextLength => runner.MaxLen;
@@ -53,13 +61,19 @@ public sealed class InferenceEngine : IDisposable
     int activeCount;
     long promptTokensTotal, generatedTokensTotal;
     public long PromptTokensTotal => Interlocked.Read(ref promptTokensTotal);
+    long cachedPromptTokensTotal;
+    /// <summary>Prompt tokens whose KV came from the prefix cache or a row's resident KV instead of a prefill.</summary>
+    public long CachedPromptTokensTotal => Interlocked.Read(ref cachedPromptTokensTotal);
     public long GeneratedTokensTotal => Interlocked.Read(ref generatedTokensTotal);
 
     /// <summary>Test hook into the runner: called before every model run (true for prefill); throw to simulate a failure.</summary>
     internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
 
-    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts)
+    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache)
     {
+        this.cache = cache;
+        residentTokens = new int[]?[options.MaxBatchSize];
+        residentLength = new int[options.MaxBatchSize];
         this.options = options;
         this.runner = runner;
         this.vocabulary = vocabulary;
@@ -88,15 +102,23 @@ public sealed class InferenceEngine : IDisposable
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
         var prompts = new PromptEncoder(contract.Directory);
         ModelRunner? runner = null;
+        PrefixCache? cache = null;
         try
         {
             runner = new ModelRunner(contract, options.MaxBatchSize, maxLen, Math.Min(options.PrefillStepSize, maxLen), options.Threads);
-            var engine = new InferenceEngine(options, runner, vocabulary, prompts);
+            if (options.PrefixCache)
+            {
+                int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
+                cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize,
+                    options.KvCacheMemory ?? EngineOptions.DefaultCacheMemory(), ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits));
+            }
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache);
             engine.thread.Start();
             return engine;
         }
         catch
         {
+            cache?.Dispose();
             runner?.Dispose();
             prompts.Dispose();
             throw;
@@ -182,7 +204,7 @@ public sealed class InferenceEngine : IDisposable
         {
             if (cmd.Kind == CommandKind.Submit)
             {
-                var seq = new Sequence(cmd.Request, vocabulary, sampler);
+                var seq = NewSequence(cmd.Request);
                 if (cmd.Request.PromptTokens.Length == 0 || cmd.Request.PromptTokens.Length >= runner.MaxLen)
                 {
                     Interlocked.Decrement(ref pending);
@@ -194,6 +216,8 @@ public sealed class InferenceEngine : IDisposable
             // Cancel commands only wake the loop; ApplyCancellations reads the flag.
         }
     }
+
+    Sequence NewSequence(GenerationRequest request) => new(request, vocabulary, sampler, runner.MaxLen, cache?.BlockSize ?? 1);
 
     void ApplyCancellations()
     {
@@ -251,6 +275,7 @@ public sealed class InferenceEngine : IDisposable
                 var seq = rows[i]!;
                 rows[i] = null;
                 seq.Row = -1;
+                residentTokens[i] = null;   // the failed run may have left the row half-written
                 Fail(seq, "model run failed: " + e.Message);
             }
             decodeCount = 0;
@@ -260,6 +285,7 @@ public sealed class InferenceEngine : IDisposable
         {
             var seq = rows[i]!;
             seq.Length++;
+            if (cache is not null && seq.Length % cache.BlockSize == 0) CommitBlocks(seq);
             var token = sampler.Sample(runner.DecodeLogits(i), seq.Sampler);
             Accept(seq, token.TokenId, token.Logprob);
         }
@@ -280,9 +306,19 @@ public sealed class InferenceEngine : IDisposable
             runner.CopyRow(last, i, moved.Length);
             moved.Row = i;
             rows[i] = moved;
+            // The last row keeps a copy of the moved sequence's prefix; the retiring sequence's KV is overwritten.
+            SetResident(last, moved.Tokens, moved.Length);
         }
+        else SetResident(i, seq.Tokens, seq.Length);
         rows[last] = null;
         decodeCount--;
+    }
+
+    void SetResident(int row, int[]? tokens, int length)
+    {
+        // Row affinity is the sequence-level half of the prefix cache: off together with it.
+        residentTokens[row] = length > 0 && cache is not null ? tokens : null;
+        residentLength[row] = length;
     }
 
     void StartPrefillGroup()
@@ -290,6 +326,15 @@ public sealed class InferenceEngine : IDisposable
         if (waiting.Count == 0 || decodeCount >= rows.Length) return;
         int free = rows.Length - decodeCount;
         var first = waiting[0];
+        if (ReuseCachedPrefix(first))
+        {
+            // A restored prefix continues with B=1 prefill of the rest (ENGINE.md §3: S>1 with past needs B=1).
+            waiting.RemoveAt(0);
+            Interlocked.Decrement(ref pending);
+            rows[first.Row] = first;
+            prefillGroup.Add(first);
+            return;
+        }
         int step = runner.MaxPrefillTokens;
         int count = 1, width = first.PromptLength;
         if (width <= step)
@@ -298,7 +343,7 @@ public sealed class InferenceEngine : IDisposable
             while (count < free && count < waiting.Count)
             {
                 int w = Math.Max(width, waiting[count].PromptLength);
-                if ((long)w * (count + 1) > step) break;
+                if ((long)w * (count + 1) > step || HasCachedPrefix(waiting[count])) break;
                 width = w;
                 count++;
             }
@@ -309,6 +354,7 @@ public sealed class InferenceEngine : IDisposable
             seq.Row = decodeCount + k;
             seq.Length = 0;
             rows[seq.Row] = seq;
+            SetResident(seq.Row, null, 0);
             prefillGroup.Add(seq);
         }
         waiting.RemoveRange(0, count);
@@ -329,12 +375,13 @@ public sealed class InferenceEngine : IDisposable
             catch (Exception e)
             {
                 prefillGroup.Clear();
-                FreeRow(seq);
+                DropRow(seq);
                 Fail(seq, "model run failed: " + e.Message);
                 return;
             }
             seq.Length += chunk;
             Interlocked.Add(ref promptTokensTotal, chunk);
+            CommitBlocks(seq);
             if (seq.Length < seq.PromptLength) return;
             prefillGroup.Clear();
             FirstToken(seq, logits);
@@ -352,7 +399,7 @@ public sealed class InferenceEngine : IDisposable
         {
             foreach (var seq in prefillGroup)
             {
-                FreeRow(seq);
+                DropRow(seq);
                 Fail(seq, "model run failed: " + e.Message);
             }
             prefillGroup.Clear();
@@ -363,6 +410,7 @@ public sealed class InferenceEngine : IDisposable
             var seq = prefillGroup[k];
             seq.Length = seq.PromptLength;
             Interlocked.Add(ref promptTokensTotal, seq.PromptLength);
+            CommitBlocks(seq);
             FirstToken(seq, runner.PrefillLogits(k * s + seq.PromptLength - 1));
         }
         prefillGroup.Clear();
@@ -386,6 +434,8 @@ public sealed class InferenceEngine : IDisposable
             Debug.Assert(seq.Row > target && rows[target] is null);
             runner.CopyRow(seq.Row, target, seq.Length);
             rows[seq.Row] = null;
+            SetResident(seq.Row, seq.Tokens, seq.Length);
+            SetResident(target, null, 0);
             seq.Row = target;
             rows[target] = seq;
         }
@@ -394,14 +444,103 @@ public sealed class InferenceEngine : IDisposable
 
     void FreeRow(Sequence seq)
     {
-        if (seq.Row >= 0 && rows[seq.Row] == seq) rows[seq.Row] = null;
+        if (seq.Row >= 0 && rows[seq.Row] == seq)
+        {
+            rows[seq.Row] = null;
+            SetResident(seq.Row, seq.Tokens, seq.Length);
+        }
         seq.Row = -1;
+    }
+
+    /// <summary>Frees the row after a failed run: its KV may be half-written, so it is not kept as resident.</summary>
+    void DropRow(Sequence seq)
+    {
+        int row = seq.Row;
+        FreeRow(seq);
+        if (row >= 0) SetResident(row, null, 0);
+    }
+
+    /// <summary>Looks the prompt up in the block cache once (it takes references on the blocks found).</summary>
+    int LookupBlocks(Sequence seq)
+    {
+        if (cache is null) return 0;
+        if (!seq.LookedUp)
+        {
+            seq.LookedUp = true;
+            // At least one prompt token is always prefilled: its logits give the first generated token.
+            cache.Lookup(seq.Request.PromptTokens, (seq.PromptLength - 1) / cache.BlockSize, seq.Blocks);
+        }
+        return seq.Blocks.Count * cache.BlockSize;
+    }
+
+    bool HasCachedPrefix(Sequence seq) => LookupBlocks(seq) > 0 || BestResidentRow(seq, out _) > 0;
+
+    /// <summary>Longest common prefix (capped one short of the prompt) between the prompt and any free row's resident KV.</summary>
+    int BestResidentRow(Sequence seq, out int bestRow)
+    {
+        bestRow = -1;
+        int best = 0;
+        var prompt = seq.Request.PromptTokens.AsSpan(0, seq.PromptLength - 1);
+        for (int r = decodeCount; r < rows.Length; r++)
+        {
+            if (rows[r] is not null || residentTokens[r] is not { } resident) continue;
+            int lcp = prompt.CommonPrefixLength(resident.AsSpan(0, residentLength[r]));
+            if (lcp > best || (lcp == best && lcp > 0 && r == decodeCount))
+            {
+                best = lcp;
+                bestRow = r;
+            }
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Places <paramref name="seq"/> in row decodeCount with as much of its prompt's KV as the cache can give: a free row
+    /// that already holds the prefix (reused in place, or copied when it is another row) or the block chain (copied in).
+    /// False when nothing is cached for it.
+    /// </summary>
+    bool ReuseCachedPrefix(Sequence seq)
+    {
+        int blocks = LookupBlocks(seq);
+        int resident = BestResidentRow(seq, out int residentRow);
+        int target = decodeCount;
+        if (resident == 0 && blocks == 0) return false;
+        if (resident >= blocks)
+        {
+            if (residentRow != target) runner.CopyRow(residentRow, target, resident);
+            seq.Length = resident;
+        }
+        else
+        {
+            cache!.Restore(target, seq.Blocks, seq.Blocks.Count);
+            seq.Length = blocks;
+        }
+        SetResident(target, null, 0);
+        seq.Row = target;
+        seq.CachedTokens = seq.Length;
+        Interlocked.Add(ref cachedPromptTokensTotal, seq.Length);
+        return true;
+    }
+
+    /// <summary>Commits every whole block of the sequence's KV not yet in its chain (stops at the first that cannot be).</summary>
+    void CommitBlocks(Sequence seq)
+    {
+        if (cache is null) return;
+        int bs = cache.BlockSize;
+        for (int j = seq.Blocks.Count; (j + 1) * bs <= seq.Length; j++)
+            if (!cache.Commit(seq.Row, j, seq.Tokens.AsSpan(j * bs, bs), seq.Blocks)) break;
+    }
+
+    void ReleaseBlocks(Sequence seq)
+    {
+        if (cache is not null && seq.Blocks.Count > 0) cache.ReleaseAll(seq.Blocks);
     }
 
     /// <summary>Handles one sampled token: EOS and stop strings, detokenization, max_tokens and the context limit.</summary>
     void Accept(Sequence seq, int token, float logprob)
     {
         seq.Generated++;
+        if (seq.TokenCount < seq.Tokens.Length) seq.Tokens[seq.TokenCount++] = token;
         seq.Sampler.Accept(token);
         seq.NextToken = token;
         var req = seq.Request;
@@ -435,10 +574,11 @@ public sealed class InferenceEngine : IDisposable
             if (!seq.Stops.IsStopped) PublishText(seq, seq.Stops.Flush());
         }
         seq.Done = true;
+        ReleaseBlocks(seq);
         var ev = new TokenEvent
         {
             Kind = TokenEventKind.Finished, Finish = reason,
-            PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated,
+            PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated, CachedTokens = seq.CachedTokens,
         };
         Publish(seq, ev);
         Complete(seq);
@@ -448,7 +588,8 @@ public sealed class InferenceEngine : IDisposable
     {
         seq.Done = true;
         seq.Overflow = null;
-        var ev = new TokenEvent { Kind = TokenEventKind.Finished, Finish = FinishReason.Cancelled, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated };
+        ReleaseBlocks(seq);
+        var ev = new TokenEvent { Kind = TokenEventKind.Finished, Finish = FinishReason.Cancelled, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated, CachedTokens = seq.CachedTokens };
         seq.Request.Events.TryWrite(ev);
         seq.Request.Events.Complete();
     }
@@ -456,6 +597,7 @@ public sealed class InferenceEngine : IDisposable
     void Fail(Sequence seq, string message)
     {
         seq.Done = true;
+        ReleaseBlocks(seq);
         Publish(seq, new TokenEvent { Kind = TokenEventKind.Error, Error = message, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated });
         Complete(seq);
     }
@@ -543,7 +685,7 @@ public sealed class InferenceEngine : IDisposable
         {
             if (cmd.Kind != CommandKind.Submit) continue;
             Interlocked.Decrement(ref pending);
-            Fail(new Sequence(cmd.Request, vocabulary, sampler), message);
+            Fail(NewSequence(cmd.Request), message);
         }
         foreach (var seq in draining)
         {
@@ -567,6 +709,7 @@ public sealed class InferenceEngine : IDisposable
         stopping = true;
         wakeup.Signal();
         thread.Join();
+        cache?.Dispose();
         runner.Dispose();
         Prompts.Dispose();
     }

@@ -9,9 +9,14 @@ namespace OnnxLm.Engine.Scheduling;
 /// </summary>
 internal sealed class Sequence
 {
-    public Sequence(GenerationRequest request, TokenVocabulary vocabulary, Sampler sampler)
+    public Sequence(GenerationRequest request, TokenVocabulary vocabulary, Sampler sampler, int contextLength, int blockSize)
     {
         Request = request;
+        int capacity = (int)Math.Min((long)request.PromptTokens.Length + request.MaxTokens, contextLength + 1L);
+        Tokens = new int[Math.Max(capacity, request.PromptTokens.Length)];
+        request.PromptTokens.CopyTo(Tokens, 0);
+        TokenCount = request.PromptTokens.Length;
+        Blocks = new List<int>(capacity / Math.Max(blockSize, 1) + 1);
         Sampler = sampler.CreateSequence();
         Sampler.Reset(request.Sampling, request.PromptTokens);
         Detokenizer = new IncrementalDetokenizer(vocabulary);
@@ -31,6 +36,16 @@ internal sealed class Sequence
     public int NextToken;
     public int Generated;
     public bool Done;
+
+    /// <summary>Prompt then generated tokens; KV position p of <see cref="Row"/> holds Tokens[p]. Sized once, never grows.</summary>
+    public readonly int[] Tokens;
+    public int TokenCount;
+    /// <summary>Prefix-cache blocks this sequence references: its chain of whole blocks from position 0, in order.</summary>
+    public readonly List<int> Blocks;
+    /// <summary>Whether the prefix-cache lookup for the prompt has been done (it takes references, so only once).</summary>
+    public bool LookedUp;
+    /// <summary>Prompt tokens whose KV was restored or reused instead of computed.</summary>
+    public int CachedTokens;
 
     /// <summary>Events the ring had no room for; flushed before anything newer, so order is kept.</summary>
     public Queue<TokenEvent>? Overflow;

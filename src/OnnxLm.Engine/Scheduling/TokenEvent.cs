@@ -38,6 +38,8 @@ public struct TokenEvent
     public float Logprob;
     public int PromptTokens;
     public int CompletionTokens;
+    /// <summary>Prompt tokens served from the prefix cache (usage.prompt_tokens_details.cached_tokens).</summary>
+    public int CachedTokens;
     public string? Error;
     public InlineText Text;
 

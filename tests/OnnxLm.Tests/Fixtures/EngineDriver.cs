@@ -6,7 +6,7 @@ using OnnxLm.Engine.Scheduling;
 namespace OnnxLm.Tests.Fixtures;
 
 /// <summary>What one request produced, read from its event ring.</summary>
-public sealed record RunResult(int[] Tokens, FinishReason Finish, string Text, string? Error, int PromptTokens, int CompletionTokens)
+public sealed record RunResult(int[] Tokens, FinishReason Finish, string Text, string? Error, int PromptTokens, int CompletionTokens, int CachedTokens = 0)
 {
     /// <summary>Generated tokens without a final EOS (GenAI's Generator leaves it out too).</summary>
     public int[] TokensWithoutEos(IReadOnlyCollection<int> eos) =>
@@ -69,13 +69,17 @@ public sealed class Collector
         }
         lock (tokens)
             return new RunResult([.. tokens], last.Finish, System.Text.Encoding.UTF8.GetString(text.WrittenSpan), last.Kind == TokenEventKind.Error ? last.Error : null,
-                last.PromptTokens, last.CompletionTokens);
+                last.PromptTokens, last.CompletionTokens, last.CachedTokens);
     }
 }
 
 public static class EngineDriver
 {
-    public static InferenceEngine Start(string modelDir, int maxBatchSize = 4, int prefillStepSize = 512, int maxQueue = 64, int? contextLength = null) =>
+    /// <summary>Test engines get a small block pool: the tests run many engines at once.</summary>
+    public const long TestCacheMemory = 64L << 20;
+
+    public static InferenceEngine Start(string modelDir, int maxBatchSize = 4, int prefillStepSize = 512, int maxQueue = 64, int? contextLength = null,
+        bool prefixCache = true, int blockSize = 16, long kvCacheMemory = TestCacheMemory, int kvBits = 0) =>
         InferenceEngine.Start(new EngineOptions
         {
             ModelDirectory = modelDir,
@@ -83,6 +87,10 @@ public static class EngineDriver
             PrefillStepSize = prefillStepSize,
             MaxQueue = maxQueue,
             ContextLength = contextLength,
+            PrefixCache = prefixCache,
+            BlockSize = blockSize,
+            KvCacheMemory = kvCacheMemory,
+            KvBits = kvBits,
         });
 
     /// <summary>A seeded prompt of ordinary (non-special) tokens of the tiny test vocabulary.</summary>
