@@ -75,8 +75,12 @@ internal static class OpenAiEndpoints
         }
         catch (JsonException e)
         {
-            string? param = e.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : null;
-            throw ApiError.BadRequest("invalid JSON body: " + e.Message.Split(" Path:")[0], param);
+            // The serializer wraps reader (syntax) errors; a bare JsonException is a value that does not fit its field.
+            // Its own messages are not used: under UseSystemResourceKeys they are bare resource keys.
+            if (e.InnerException is JsonException || e.Path is not { Length: > 2 } path)
+                throw ApiError.BadRequest($"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}).");
+            string param = path.TrimStart('$', '.');
+            throw ApiError.BadRequest($"Invalid type or value for '{param}'.", param);
         }
     }
 

@@ -42,11 +42,27 @@ public class ErrorResponseTests(ServerFixture fixture)
     {
         var error = await PostExpectingError(Chat, "{\"messages\": [", HttpStatusCode.BadRequest);
         await Assert.That(error.GetProperty("type").GetString()).IsEqualTo("invalid_request_error");
+        await Assert.That(error.GetProperty("param").ValueKind).IsEqualTo(JsonValueKind.Null);
+        await Assert.That(error.GetProperty("message").GetString()).Contains("not valid JSON");
     }
 
     [Test]
-    public async Task Wrongly_typed_field_is_400_naming_the_field() =>
-        await PostExpectingError(Chat, $"{{\"messages\":{User},\"temperature\":\"hot\"}}", HttpStatusCode.BadRequest, "temperature");
+    public async Task Wrongly_typed_field_is_400_naming_the_field()
+    {
+        var error = await PostExpectingError(Chat, $"{{\"messages\":{User},\"temperature\":\"hot\"}}", HttpStatusCode.BadRequest, "temperature");
+        await Assert.That(error.GetProperty("message").GetString()).Contains("'temperature'");
+    }
+
+    [Test]
+    public async Task Wrongly_typed_nested_field_is_400_naming_its_path() =>
+        await PostExpectingError(Chat, "{\"messages\":[{\"role\":5,\"content\":\"hi\"}]}", HttpStatusCode.BadRequest, "messages[0].role");
+
+    [Test]
+    [Arguments("[]")]
+    [Arguments("null")]
+    [Arguments("")]
+    public async Task Body_that_is_not_an_object_is_400(string json) =>
+        await PostExpectingError(Chat, json, HttpStatusCode.BadRequest);
 
     [Test]
     public async Task Missing_messages_is_400_with_param_messages() =>
