@@ -16,6 +16,7 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
     readonly string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
     readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
     bool ended;
+    bool includeUsage;
 
     public async Task RunAsync(bool stream, bool includeUsage)
     {
@@ -26,9 +27,10 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
             return;
         }
         var ct = http.RequestAborted;
+        this.includeUsage = includeUsage;
         try
         {
-            if (stream) await StreamAsync(includeUsage, ct);
+            if (stream) await StreamAsync(ct);
             else await CompleteAsync(ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -93,7 +95,7 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
         await w.FlushAsync(ct);
     }
 
-    async Task StreamAsync(bool includeUsage, CancellationToken ct)
+    async Task StreamAsync(CancellationToken ct)
     {
         var response = http.Response;
         response.ContentType = "text/event-stream";
@@ -194,6 +196,8 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
         WriteFinishReason(w, finish);
         w.WriteEndObject();
         w.WriteEndArray();
+        // With include_usage, OpenAI marks every chunk but the usage chunk with usage: null.
+        if (includeUsage) w.WriteNull("usage"u8);
         w.WriteEndObject();
         w.Flush();
         pipe.Write("\n\n"u8);
@@ -225,6 +229,9 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
         w.WriteNumber("total_tokens"u8, last.PromptTokens + last.CompletionTokens);
         w.WriteStartObject("prompt_tokens_details"u8);
         w.WriteNumber("cached_tokens"u8, 0);
+        w.WriteEndObject();
+        w.WriteStartObject("completion_tokens_details"u8);
+        w.WriteNumber("reasoning_tokens"u8, 0);
         w.WriteEndObject();
         w.WriteEndObject();
     }

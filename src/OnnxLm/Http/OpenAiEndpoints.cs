@@ -12,7 +12,24 @@ internal static class OpenAiEndpoints
 
     public static void Map(WebApplication app, InferenceEngine engine)
     {
-        app.MapGet("/health", () => Results.Text("{\"status\":\"ok\"}", "application/json"));
+        // Routing answers a wrong method with an empty 405 and an unknown path with an empty 404; clients parse every
+        // error body as OpenAI JSON, so fill those in (anything that already wrote a body or a Content-Type is left alone).
+        app.Use(static async (HttpContext http, RequestDelegate next) =>
+        {
+            await next(http);
+            var response = http.Response;
+            if (response.HasStarted || response.ContentType is not null) return;
+            if (response.StatusCode == StatusCodes.Status404NotFound)
+                await new ApiError(404, $"Unknown path {http.Request.Path}", "invalid_request_error", null, "not_found").WriteAsync(response);
+            else if (response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+                await new ApiError(405, $"Method {http.Request.Method} is not allowed on {http.Request.Path}", "invalid_request_error", null, "method_not_allowed")
+                    .WriteAsync(response);
+        });
+        app.MapGet("/health", static (HttpContext http) =>
+        {
+            http.Response.ContentType = "application/json";
+            return http.Response.Body.WriteAsync(HealthBody).AsTask();
+        });
         app.MapGet("/v1/models", (HttpContext http) => WriteModels(http, engine));
         app.MapPost("/v1/chat/completions", (HttpContext http) => Guard(http, () => ChatAsync(http, engine)));
         app.MapPost("/v1/completions", (HttpContext http) => Guard(http, () => CompletionAsync(http, engine)));
@@ -27,6 +44,11 @@ internal static class OpenAiEndpoints
         catch (ApiError e) when (!http.Response.HasStarted)
         {
             await e.WriteAsync(http.Response);
+        }
+        catch (BadHttpRequestException e) when (!http.Response.HasStarted)
+        {
+            // Kestrel's own limits while reading the body (size, rate, truncated chunking), e.g. 413.
+            await new ApiError(e.StatusCode, e.Message, "invalid_request_error").WriteAsync(http.Response);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -53,8 +75,12 @@ internal static class OpenAiEndpoints
         }
         catch (JsonException e)
         {
-            string? param = e.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : null;
-            throw ApiError.BadRequest("invalid JSON body: " + e.Message.Split(" Path:")[0], param);
+            // The serializer wraps reader (syntax) errors; a bare JsonException is a value that does not fit its field.
+            // Its own messages are not used: under UseSystemResourceKeys they are bare resource keys.
+            if (e.InnerException is JsonException || e.Path is not { Length: > 2 } path)
+                throw ApiError.BadRequest($"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}).");
+            string param = path.TrimStart('$', '.');
+            throw ApiError.BadRequest($"Invalid type or value for '{param}'.", param);
         }
     }
 
@@ -93,5 +119,6 @@ internal static class OpenAiEndpoints
         w.WriteEndObject();
     }
 
+    static readonly byte[] HealthBody = "{\"status\":\"ok\"}"u8.ToArray();
     static readonly long StartedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }

@@ -1,0 +1,7 @@
+using System.Text.Json.Serialization;
+
+namespace OnnxLm.Tests.Http;
+
+/// <summary>Source-generated JSON for the few values the tests serialize (string literals inside request bodies).</summary>
+[JsonSerializable(typeof(string))]
+internal sealed partial class WireJsonContext : JsonSerializerContext;
