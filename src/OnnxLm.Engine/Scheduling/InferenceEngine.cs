@@ -136,6 +136,9 @@ public sealed class InferenceEngine : IDisposable
         return null;
     }
 
+    /// <summary>True once shutdown began: submissions are refused (the caller answers 503, not 429).</summary>
+    public bool IsStopping => stopping;
+
     /// <summary>Queues a request. False when the queue is full (the caller answers 429) or the engine is stopping.</summary>
     public bool TrySubmit(GenerationRequest request)
     {

@@ -41,5 +41,9 @@ public sealed class PromptEncoder : IDisposable
             return tokenizer.ApplyChatTemplate(null, messagesJson, null, true);
     }
 
-    public void Dispose() => tokenizer.Dispose();
+    public void Dispose()
+    {
+        // Under the gate: a handler may still be encoding while the server shuts down.
+        lock (gate) tokenizer.Dispose();
+    }
 }

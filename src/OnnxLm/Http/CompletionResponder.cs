@@ -22,6 +22,12 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
     {
         if (!engine.TrySubmit(request))
         {
+            if (engine.IsStopping)
+            {
+                await new ApiError(503, "The server is shutting down. Retry shortly.", "server_error", null, "unavailable") { RetryAfter = 5 }
+                    .WriteAsync(http.Response);
+                return;
+            }
             await new ApiError(429, "The server is busy: too many requests are waiting. Retry shortly.", "rate_limit_exceeded", null, "rate_limit_exceeded") { RetryAfter = 1 }
                 .WriteAsync(http.Response);
             return;
