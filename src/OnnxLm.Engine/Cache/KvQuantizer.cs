@@ -22,8 +22,9 @@ public sealed class KvQuantizer(int groupSize, int slabValues)
         {
             int n = Math.Min(GroupSize, source.Length - start);
             var group = source.Slice(start, n);
-            float max = TensorPrimitives.MaxMagnitude(group);
-            float scale = max > 0 && float.IsFinite(max) ? MathF.Abs(max) / 127f : 0f;
+            // MaxMagnitude returns the signed value of largest magnitude.
+            float max = MathF.Abs(TensorPrimitives.MaxMagnitude(group));
+            float scale = max > 0 && float.IsFinite(max) ? max / 127f : 0f;
             scales[g] = scale;
             var t = tmp.Slice(start, n);
             if (scale == 0f) t.Clear();

@@ -698,6 +698,28 @@ public sealed class InferenceEngine : IDisposable
         draining.Clear();
     }
 
+    /// <summary>Test hook (engine idle only): the fp32 KV of positions [0, n) of a row, all layers, K and V, all kv heads.</summary>
+    internal float[] SnapshotRow(int row, int positions)
+    {
+        var c = runner.Contract.Config;
+        var all = new List<float>();
+        for (int l = 0; l < c.NumLayers; l++)
+            for (int kv = 0; kv < 2; kv++)
+                for (int h = 0; h < c.NumKvHeads; h++)
+                    all.AddRange(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(runner.RowBytes(row, l, kv == 1, h, positions)).ToArray());
+        return [.. all];
+    }
+
+    /// <summary>Test hook (engine idle only): restores the cached blocks of a prompt into a row; returns the positions restored.</summary>
+    internal int RestoreForTest(int[] prompt, int row)
+    {
+        var held = new List<int>();
+        int n = cache!.Lookup(prompt, (prompt.Length - 1) / cache.BlockSize, held);
+        cache.Restore(row, held, n);
+        cache.ReleaseAll(held);
+        return n * cache.BlockSize;
+    }
+
     /// <summary>Snapshot for tests: which rows hold a sequence (by request id).</summary>
     internal long[] RowOwners()
     {

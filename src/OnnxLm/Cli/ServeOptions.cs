@@ -13,6 +13,11 @@ public sealed class ServeOptions
     public int MaxQueue { get; set; } = 128;
     public int? ContextLength { get; set; }
     public int Threads { get; set; }
+    public bool PrefixCache { get; set; } = true;
+    public int BlockSize { get; set; } = 16;
+    public long? KvCacheMemory { get; set; }
+    public int KvBits { get; set; }
+    public int KvGroupSize { get; set; } = 64;
 
     public const string Help = """
         onnxlm serve [options]          serve a model over the OpenAI HTTP API
@@ -26,6 +31,11 @@ public sealed class ServeOptions
           --max-queue N                 requests waiting for a slot before 429 (default 128)
           --context-length N            tokens per sequence (default: the model's context length)
           --threads N                   ONNX Runtime threads (default: one per core)
+          --no-prefix-cache             do not reuse the KV of earlier prompts (block cache and row reuse)
+          --block-size N                tokens per cached KV block (default 16)
+          --kv-cache-memory BYTES       block pool size, e.g. 2G or 512M (default: a fifth of RAM, at most 8G)
+          --kv-bits 8|16|32             block storage: the model's own KV type (default, lossless) or 8 (int8, lossy)
+          --kv-group-size N             values per int8 scale (default 64)
         """;
 
     public static ServeOptions Parse(string[] args, int start)
@@ -44,6 +54,14 @@ public sealed class ServeOptions
                 case "--max-queue": o.MaxQueue = r.Int(flag, v, 1, 1_000_000); break;
                 case "--context-length": o.ContextLength = r.Int(flag, v, 2, 1 << 24); break;
                 case "--threads": o.Threads = r.Int(flag, v, 0, 1024); break;
+                case "--no-prefix-cache": o.PrefixCache = false; break;
+                case "--block-size": o.BlockSize = r.Int(flag, v, 1, 1024); break;
+                case "--kv-cache-memory": o.KvCacheMemory = r.Bytes(flag, v); break;
+                case "--kv-bits":
+                    o.KvBits = r.Int(flag, v, 8, 32);
+                    if (o.KvBits is not (8 or 16 or 32)) throw new UsageException($"--kv-bits must be 8, 16 or 32 (got {o.KvBits})");
+                    break;
+                case "--kv-group-size": o.KvGroupSize = r.Int(flag, v, 1, 65536); break;
                 default: throw new UsageException($"unknown option '{flag}' for serve (see onnxlm --help)");
             }
         }

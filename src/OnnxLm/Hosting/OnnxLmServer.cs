@@ -112,11 +112,20 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 MaxQueue = options.MaxQueue,
                 ContextLength = options.ContextLength,
                 Threads = options.Threads,
+                PrefixCache = options.PrefixCache,
+                BlockSize = options.BlockSize,
+                KvCacheMemory = options.KvCacheMemory,
+                KvBits = options.KvBits,
+                KvGroupSize = options.KvGroupSize,
             });
             var c = engine.Contract.Config;
             log.LogInformation("loaded model {Model} from {Dir} in {Ms} ms: {Layers} layers, {Heads}/{KvHeads} heads, vocab {Vocab}, context {Context}, KV {KvType}, {Slots} slots",
                 engine.ModelId, engine.Contract.Directory, started.ElapsedMilliseconds, c.NumLayers, c.NumHeads, c.NumKvHeads, c.VocabSize,
                 engine.ContextLength, engine.Contract.KvType, engine.MaxBatchSize);
+            if (engine.Cache is { } cache)
+                log.LogInformation("prefix cache: {Blocks} blocks of {BlockSize} tokens ({Mb} MiB, {Bits}-bit storage)",
+                    cache.Capacity, cache.BlockSize, cache.MemoryBytes >> 20, cache.Layout.Bits);
+            else log.LogInformation("prefix cache: off");
             return engine;
         }
         catch (ModelFormatException e)

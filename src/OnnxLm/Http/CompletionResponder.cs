@@ -234,7 +234,7 @@ internal sealed class CompletionResponder(InferenceEngine engine, HttpContext ht
         w.WriteNumber("completion_tokens"u8, last.CompletionTokens);
         w.WriteNumber("total_tokens"u8, last.PromptTokens + last.CompletionTokens);
         w.WriteStartObject("prompt_tokens_details"u8);
-        w.WriteNumber("cached_tokens"u8, 0);
+        w.WriteNumber("cached_tokens"u8, last.CachedTokens);
         w.WriteEndObject();
         w.WriteStartObject("completion_tokens_details"u8);
         w.WriteNumber("reasoning_tokens"u8, 0);
