@@ -140,6 +140,16 @@ public sealed unsafe class PrefixCache : IDisposable
         return true;
     }
 
+    /// <summary>References every block of <paramref name="from"/> again, appended to <paramref name="to"/> (a forked sequence).</summary>
+    public void AcquireCopy(List<int> from, List<int> to)
+    {
+        foreach (int b in from)
+        {
+            table.Acquire(b);
+            to.Add(b);
+        }
+    }
+
     /// <summary>Drops the references in <paramref name="held"/> (last block first, so shared roots stay most recent).</summary>
     public void ReleaseAll(List<int> held)
     {

@@ -23,7 +23,24 @@ public sealed class GenerationRequest
         IgnoreEos = ignoreEos;
         Events = new SpscRing<TokenEvent>(eventCapacity);
         Id = Interlocked.Increment(ref nextId);
+        int top = sampling.Logprobs ? Math.Clamp(sampling.TopLogprobs, 0, SamplingParams.MaxTopLogprobs) : 0;
+        if (top > 0)
+        {
+            topPerToken = top;
+            topLogprobs = new TokenLogprob[(long)maxTokens * top > int.MaxValue / 16 ? throw new ArgumentOutOfRangeException(nameof(maxTokens)) : maxTokens * top];
+        }
     }
+
+    // Written by the engine thread before it publishes the token's event; read by the handler after reading that event.
+    readonly TokenLogprob[]? topLogprobs;
+    readonly int topPerToken;
+
+    /// <summary>The most likely alternatives for generated token <paramref name="index"/> (valid once its event was read).</summary>
+    public ReadOnlySpan<TokenLogprob> TopLogprobs(int index, int count) =>
+        topLogprobs is null ? default : topLogprobs.AsSpan(index * topPerToken, Math.Min(count, topPerToken));
+
+    internal Span<TokenLogprob> TopLogprobSlot(int index) =>
+        topLogprobs is null || index * topPerToken >= topLogprobs.Length ? default : topLogprobs.AsSpan(index * topPerToken, topPerToken);
 
     public long Id { get; }
     public int[] PromptTokens { get; }

@@ -17,7 +17,7 @@ namespace OnnxLm.Engine.Scheduling;
 public sealed class InferenceEngine : IDisposable
 {
     enum CommandKind : byte { Submit, Cancel }
-    readonly record struct Command(CommandKind Kind, GenerationRequest Request);
+    readonly record struct Command(CommandKind Kind, GenerationRequest Request, GenerationRequest[]? Group = null);
 
     readonly EngineOptions options;
     readonly ModelRunner runner;
@@ -36,6 +36,7 @@ public sealed class InferenceEngine : IDisposable
     readonly List<Sequence> draining = [];
     readonly int[] stepTokens, stepLengths;
     readonly List<int[]> freshPrompts = [];
+    readonly float[] forkLogits, forkWork;
     readonly PrefixCache? cache;
     // What a free row still holds: KV of residentTokens[r][0..residentLength[r]) (row affinity: a follow-up turn that
     // extends it reuses the row in place). Cleared while a sequence owns the row.
@@ -80,6 +81,8 @@ public sealed class InferenceEngine : IDisposable
         Prompts = prompts;
         ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(runner.Contract.Directory));
         sampler = new Sampler(runner.VocabSize);
+        forkLogits = new float[runner.VocabSize];
+        forkWork = new float[runner.VocabSize];
         commands = new MpscRing<Command>((int)Math.Min(1 << 20, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(options.MaxQueue * 2 + 64))));
         rows = new Sequence?[options.MaxBatchSize];
         stepTokens = new int[options.MaxBatchSize];
@@ -152,6 +155,29 @@ public sealed class InferenceEngine : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Queues several requests for the same prompt (OpenAI <c>n</c>): the prompt is prefilled once and its KV forked into
+    /// one row per request. False when the queue is full, the engine is stopping, or the group is larger than the batch.
+    /// </summary>
+    public bool TrySubmitGroup(GenerationRequest[] group)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        if (group.Length == 1) return TrySubmit(group[0]);
+        if (group.Length == 0 || group.Length > options.MaxBatchSize)
+            throw new ArgumentOutOfRangeException(nameof(group), $"a group holds 1 to {options.MaxBatchSize} requests");
+        foreach (var r in group)
+            if (!r.PromptTokens.AsSpan().SequenceEqual(group[0].PromptTokens))
+                throw new ArgumentException("all requests of a group share one prompt", nameof(group));
+        if (stopping) return false;
+        if (Interlocked.Add(ref pending, group.Length) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, group[0], group)))
+        {
+            Interlocked.Add(ref pending, -group.Length);
+            return false;
+        }
+        wakeup.Signal();
+        return true;
+    }
+
     /// <summary>Asks the engine to drop a request; it leaves the batch at the next step and its row is free again.</summary>
     public void Cancel(GenerationRequest request)
     {
@@ -208,10 +234,15 @@ public sealed class InferenceEngine : IDisposable
             if (cmd.Kind == CommandKind.Submit)
             {
                 var seq = NewSequence(cmd.Request);
+                if (cmd.Group is { } group)
+                {
+                    seq.Siblings = new List<Sequence>(group.Length - 1);
+                    for (int i = 1; i < group.Length; i++) seq.Siblings.Add(NewSequence(group[i]));
+                }
                 if (cmd.Request.PromptTokens.Length == 0 || cmd.Request.PromptTokens.Length >= runner.MaxLen)
                 {
-                    Interlocked.Decrement(ref pending);
-                    Fail(seq, $"prompt of {cmd.Request.PromptTokens.Length} tokens does not fit the context of {runner.MaxLen}");
+                    Interlocked.Add(ref pending, -seq.GroupSize);
+                    FailGroup(seq, $"prompt of {cmd.Request.PromptTokens.Length} tokens does not fit the context of {runner.MaxLen}");
                     continue;
                 }
                 waiting.Add(seq);
@@ -229,8 +260,9 @@ public sealed class InferenceEngine : IDisposable
             if (!waiting[i].Request.IsCancellationRequested) continue;
             var seq = waiting[i];
             waiting.RemoveAt(i);
-            Interlocked.Decrement(ref pending);
+            Interlocked.Add(ref pending, -seq.GroupSize);
             FinishCancelled(seq);
+            CancelSiblings(seq);
         }
         for (int i = prefillGroup.Count - 1; i >= 0; i--)
         {
@@ -239,6 +271,7 @@ public sealed class InferenceEngine : IDisposable
             prefillGroup.RemoveAt(i);
             FreeRow(seq);
             FinishCancelled(seq);
+            CancelSiblings(seq);   // a group is one client request: it goes away as a whole
         }
         for (int i = decodeCount - 1; i >= 0; i--)
         {
@@ -290,7 +323,7 @@ public sealed class InferenceEngine : IDisposable
             seq.Length++;
             if (cache is not null && seq.Length % cache.BlockSize == 0) CommitBlocks(seq);
             var token = sampler.Sample(runner.DecodeLogits(i), seq.Sampler);
-            Accept(seq, token.TokenId, token.Logprob);
+            Accept(seq, token, token.Logprob);
         }
         Interlocked.Add(ref generatedTokensTotal, b);
         for (int i = b - 1; i >= 0; i--)
@@ -329,6 +362,22 @@ public sealed class InferenceEngine : IDisposable
         if (waiting.Count == 0 || decodeCount >= rows.Length) return;
         int free = rows.Length - decodeCount;
         var first = waiting[0];
+        if (first.GroupSize > free) return;   // an n-group waits until it has a row for every sequence
+        if (first.Siblings is not null)
+        {
+            // Groups prefill alone (B=1): their rows are forked from this one when the prompt is done.
+            waiting.RemoveAt(0);
+            Interlocked.Add(ref pending, -first.GroupSize);
+            if (!ReuseCachedPrefix(first))
+            {
+                first.Row = decodeCount;
+                first.Length = 0;
+                SetResident(first.Row, null, 0);
+            }
+            rows[first.Row] = first;
+            prefillGroup.Add(first);
+            return;
+        }
         if (ReuseCachedPrefix(first))
         {
             // A restored prefix continues with B=1 prefill of the rest (ENGINE.md §3: S>1 with past needs B=1).
@@ -346,7 +395,7 @@ public sealed class InferenceEngine : IDisposable
             while (count < free && count < waiting.Count)
             {
                 int w = Math.Max(width, waiting[count].PromptLength);
-                if ((long)w * (count + 1) > step || HasCachedPrefix(waiting[count])) break;
+                if ((long)w * (count + 1) > step || waiting[count].Siblings is not null || HasCachedPrefix(waiting[count])) break;
                 width = w;
                 count++;
             }
@@ -379,7 +428,7 @@ public sealed class InferenceEngine : IDisposable
             {
                 prefillGroup.Clear();
                 DropRow(seq);
-                Fail(seq, "model run failed: " + e.Message);
+                FailGroup(seq, "model run failed: " + e.Message);
                 return;
             }
             seq.Length += chunk;
@@ -422,27 +471,103 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Samples a freshly prefilled sequence's first token, then moves it into the decode batch (or frees it).</summary>
     void FirstToken(Sequence seq, Span<float> logits)
     {
+        var siblings = seq.Siblings;
+        seq.Siblings = null;
+        if (siblings is not null) logits.CopyTo(forkLogits);   // the sampler edits logits in place
         var token = sampler.Sample(logits, seq.Sampler);
         Interlocked.Increment(ref generatedTokensTotal);
-        Accept(seq, token.TokenId, token.Logprob);
-        if (seq.Done || seq.Request.IsCancellationRequested)
+        Accept(seq, token, token.Logprob);
+        bool alive = !seq.Done && !seq.Request.IsCancellationRequested;
+        if (siblings is not null)
+        {
+            // Put the parent at decodeCount first, so forked rows go above it and the batch stays contiguous.
+            MoveToRow(seq, decodeCount);
+            Fork(seq, siblings);
+        }
+        if (alive)
+        {
+            MoveToRow(seq, decodeCount);
+            decodeCount++;
+        }
+        else
         {
             FreeRow(seq);
             if (!seq.Done) FinishCancelled(seq);
-            return;
         }
-        int target = decodeCount;
-        if (seq.Row != target)
+        foreach (var sib in pendingJoins)
         {
-            Debug.Assert(seq.Row > target && rows[target] is null);
-            runner.CopyRow(seq.Row, target, seq.Length);
-            rows[seq.Row] = null;
-            SetResident(seq.Row, seq.Tokens, seq.Length);
-            SetResident(target, null, 0);
-            seq.Row = target;
-            rows[target] = seq;
+            MoveToRow(sib, decodeCount);
+            decodeCount++;
         }
-        decodeCount++;
+        pendingJoins.Clear();
+    }
+
+    /// <summary>
+    /// Gives each sibling of a just-prefilled sequence its own row holding a copy of the prompt KV and samples its first
+    /// token from the same logits with its own sampler. Rows were reserved at admission (a group waits for enough rows).
+    /// </summary>
+    void Fork(Sequence parent, List<Sequence> siblings)
+    {
+        foreach (var sib in siblings)
+        {
+            if (sib.Request.IsCancellationRequested)
+            {
+                FinishCancelled(sib);
+                continue;
+            }
+            int row = FreeRowAbove(parent.Row);
+            runner.CopyRow(parent.Row, row, parent.Length);
+            SetResident(row, null, 0);
+            sib.Row = row;
+            sib.Length = parent.Length;
+            sib.CachedTokens = parent.CachedTokens;
+            rows[row] = sib;
+            cache?.AcquireCopy(parent.Blocks, sib.Blocks);
+            forkLogits.CopyTo(forkWork, 0);
+            var token = sampler.Sample(forkWork, sib.Sampler);
+            Interlocked.Increment(ref generatedTokensTotal);
+            Accept(sib, token, token.Logprob);
+            if (sib.Done) FreeRow(sib);
+            else pendingJoins.Add(sib);
+        }
+    }
+
+    readonly List<Sequence> pendingJoins = [];
+
+    /// <summary>The first free row above <paramref name="row"/>.</summary>
+    int FreeRowAbove(int row)
+    {
+        for (int r = row + 1; r < rows.Length; r++)
+            if (rows[r] is null) return r;
+        throw new InvalidOperationException("no free row for a forked sequence (rows are reserved at admission)");
+    }
+
+    void CancelSiblings(Sequence seq)
+    {
+        if (seq.Siblings is null) return;
+        foreach (var sib in seq.Siblings) FinishCancelled(sib);
+        seq.Siblings = null;
+    }
+
+    void FailGroup(Sequence seq, string message)
+    {
+        Fail(seq, message);
+        if (seq.Siblings is null) return;
+        foreach (var sib in seq.Siblings) Fail(sib, message);
+        seq.Siblings = null;
+    }
+
+    /// <summary>Moves a sequence's KV to <paramref name="target"/> (a free row at or above decodeCount) if it is elsewhere.</summary>
+    void MoveToRow(Sequence seq, int target)
+    {
+        if (seq.Row == target) return;
+        Debug.Assert(seq.Row > target && rows[target] is null);
+        runner.CopyRow(seq.Row, target, seq.Length);
+        rows[seq.Row] = null;
+        SetResident(seq.Row, seq.Tokens, seq.Length);
+        SetResident(target, null, 0);
+        seq.Row = target;
+        rows[target] = seq;
     }
 
     void FreeRow(Sequence seq)
@@ -540,8 +665,12 @@ public sealed class InferenceEngine : IDisposable
     }
 
     /// <summary>Handles one sampled token: EOS and stop strings, detokenization, max_tokens and the context limit.</summary>
-    void Accept(Sequence seq, int token, float logprob)
+    void Accept(Sequence seq, SampledToken sampled, float logprob)
     {
+        int token = sampled.TokenId;
+        int index = seq.Generated;
+        if (sampled.TopLogprobCount > 0)
+            seq.Sampler.TopLogprobs.CopyTo(seq.Request.TopLogprobSlot(index));
         seq.Generated++;
         if (seq.TokenCount < seq.Tokens.Length) seq.Tokens[seq.TokenCount++] = token;
         seq.Sampler.Accept(token);
@@ -549,13 +678,13 @@ public sealed class InferenceEngine : IDisposable
         var req = seq.Request;
         if (!req.IgnoreEos && eos.Contains(token))
         {
-            PublishToken(seq, token, logprob, []);
+            PublishToken(seq, token, index, logprob, (byte)sampled.TopLogprobCount, []);
             Finish(seq, FinishReason.Stop);
             return;
         }
         seq.Detokenizer.Append(token, skipSpecial: true);
         bool stopped = seq.Stops.Process(seq.Detokenizer.TakeCompleted(), out var emit);
-        PublishToken(seq, token, logprob, emit);
+        PublishToken(seq, token, index, logprob, (byte)sampled.TopLogprobCount, emit);
         if (stopped)
         {
             Finish(seq, FinishReason.Stop, flushText: false);
@@ -611,9 +740,9 @@ public sealed class InferenceEngine : IDisposable
         else seq.Request.Events.Complete();
     }
 
-    void PublishToken(Sequence seq, int token, float logprob, ReadOnlySpan<byte> text)
+    void PublishToken(Sequence seq, int token, int index, float logprob, byte topCount, ReadOnlySpan<byte> text)
     {
-        var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = token, Logprob = logprob };
+        var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = token, Index = index, Logprob = logprob, TopLogprobCount = topCount };
         int n = Math.Min(text.Length, TokenEvent.InlineTextBytes);
         n = Utf8Boundary(text, n);
         text[..n].CopyTo(ev.Text);
@@ -676,19 +805,25 @@ public sealed class InferenceEngine : IDisposable
     {
         for (int i = 0; i < rows.Length; i++)
         {
-            if (rows[i] is { } seq && !seq.Done) Fail(seq, message);
+            if (rows[i] is { } seq && !seq.Done) FailGroup(seq, message);
             rows[i] = null;
         }
         decodeCount = 0;
         prefillGroup.Clear();
-        foreach (var seq in waiting) Fail(seq, message);
-        Interlocked.Add(ref pending, -waiting.Count);
+        foreach (var seq in waiting)
+        {
+            Interlocked.Add(ref pending, -seq.GroupSize);
+            FailGroup(seq, message);
+        }
         waiting.Clear();
         while (commands.TryDequeue(out var cmd))
         {
             if (cmd.Kind != CommandKind.Submit) continue;
-            Interlocked.Decrement(ref pending);
-            Fail(NewSequence(cmd.Request), message);
+            foreach (var r in cmd.Group ?? [cmd.Request])
+            {
+                Interlocked.Decrement(ref pending);
+                Fail(NewSequence(r), message);
+            }
         }
         foreach (var seq in draining)
         {

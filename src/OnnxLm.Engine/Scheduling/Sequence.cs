@@ -46,6 +46,10 @@ internal sealed class Sequence
     public bool LookedUp;
     /// <summary>Prompt tokens whose KV was restored or reused instead of computed.</summary>
     public int CachedTokens;
+    /// <summary>Further sequences of the same request (OpenAI <c>n</c>): they share this one's prompt prefill and are
+    /// forked from its row when it completes.</summary>
+    public List<Sequence>? Siblings;
+    public int GroupSize => 1 + (Siblings?.Count ?? 0);
 
     /// <summary>Events the ring had no room for; flushed before anything newer, so order is kept.</summary>
     public Queue<TokenEvent>? Overflow;

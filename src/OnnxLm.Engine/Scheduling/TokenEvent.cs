@@ -35,7 +35,11 @@ public struct TokenEvent
     public FinishReason Finish;
     public byte TextLength;
     public int TokenId;
+    /// <summary>0-based position of the token among the generated ones (keys <see cref="GenerationRequest.TopLogprobs"/>).</summary>
+    public int Index;
     public float Logprob;
+    /// <summary>How many top alternatives were stored for this token.</summary>
+    public byte TopLogprobCount;
     public int PromptTokens;
     public int CompletionTokens;
     /// <summary>Prompt tokens served from the prefix cache (usage.prompt_tokens_details.cached_tokens).</summary>
