@@ -47,7 +47,10 @@ public class ChatCompletionTests(ServerFixture fixture)
         await Assert.That(completion).IsEqualTo(12);
         await Assert.That(prompt).IsEqualTo(OraclePrompt("Tell me about the sea.").Length);
         await Assert.That(usage.GetProperty("total_tokens").GetInt32()).IsEqualTo(prompt + completion);
-        await Assert.That(usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32()).IsEqualTo(0);
+        // The shared server may hold KV of an earlier request with the same template prefix: never more than the prompt less one.
+        int cached = usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32();
+        await Assert.That(cached).IsGreaterThanOrEqualTo(0);
+        await Assert.That(cached).IsLessThan(prompt);
     }
 
     [Test]
