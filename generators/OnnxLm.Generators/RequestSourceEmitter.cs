@@ -267,7 +267,7 @@ namespace OnnxLm.Generators
                     w.Line("return true;");
                     break;
                 case FieldKind.Object:
-                    w.Line("if (!JsonFieldReader.TryStartObject(ref reader, out bool isNull, out error) || isNull) return !isNull;");
+                    w.Line("if (!JsonFieldReader.TryStartObject(ref reader, out bool isNull, out error) || isNull) return isNull;");
                     w.Line("var value = target." + ReusableName(field) + " ??= new " + field.NestedType + "();");
                     w.Line("value.Reset();");
                     w.Line("if (!" + field.NestedType + ".ReadObject(ref reader, value, out error)) return false;");
@@ -275,7 +275,7 @@ namespace OnnxLm.Generators
                     w.Line("return true;");
                     break;
                 case FieldKind.ObjectList:
-                    w.Line("if (!JsonFieldReader.TryStartArray(ref reader, out bool isNull, out error) || isNull) return !isNull;");
+                    w.Line("if (!JsonFieldReader.TryStartArray(ref reader, out bool isNull, out error) || isNull) return isNull;");
                     w.Line("var list = " + target + ";");
                     w.Line("list.MarkPresent();");
                     w.Open("while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)");

@@ -58,8 +58,8 @@ public static class JsonFieldReader
         bool finite = reader.TryGetDouble(out double d) && double.IsFinite(d);
         if (finite && d == Math.Floor(d))
         {
-            // -(double)min is 2^31 or 2^63 exactly, so the comparison is exact where (double)max would round up.
-            if (d >= min && d < -(double)min)
+            // max + 1 is 2^31 or 2^63, exact in a double; "d <= max" would let 2^63 through ((double)long.MaxValue rounds up).
+            if (d >= min && d < (double)max + 1.0)
             {
                 value = (long)d;
                 return true;
@@ -350,12 +350,12 @@ public static class JsonFieldReader
                 error = RequestParseError.Here("batches of token arrays are not supported");
                 return false;
             }
-            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int token) || token < 0)
+            if (reader.TokenType != JsonTokenType.Number || !TryReadInteger(ref reader, 0, int.MaxValue, out long token, out _))
             {
                 error = RequestParseError.Here("must be a token id (a non-negative integer)");
                 return false;
             }
-            target.AddToken(token);
+            target.AddToken((int)token);
             return true;
         }
         if (reader.TokenType != JsonTokenType.String)
