@@ -267,7 +267,8 @@ namespace OnnxLm.Generators
                     w.Line("return true;");
                     break;
                 case FieldKind.Object:
-                    w.Line("if (!JsonFieldReader.TryStartObject(ref reader, out bool isNull, out error) || isNull) return isNull;");
+                    w.Line("if (!JsonFieldReader.TryStartObject(ref reader, out bool isNull, out error)) return false;");
+                    w.Line("if (isNull) return true; // null means absent");
                     w.Line("var value = target." + ReusableName(field) + " ??= new " + field.NestedType + "();");
                     w.Line("value.Reset();");
                     w.Line("if (!" + field.NestedType + ".ReadObject(ref reader, value, out error)) return false;");
@@ -275,7 +276,8 @@ namespace OnnxLm.Generators
                     w.Line("return true;");
                     break;
                 case FieldKind.ObjectList:
-                    w.Line("if (!JsonFieldReader.TryStartArray(ref reader, out bool isNull, out error) || isNull) return isNull;");
+                    w.Line("if (!JsonFieldReader.TryStartArray(ref reader, out bool isNull, out error)) return false;");
+                    w.Line("if (isNull) return true; // null means absent");
                     w.Line("var list = " + target + ";");
                     w.Line("list.MarkPresent();");
                     w.Open("while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)");
@@ -317,7 +319,7 @@ namespace OnnxLm.Generators
                 FieldKind.TokenBias => ": an object from token ids to numbers",
                 FieldKind.Prompt => ": a string, an array of strings or an array of token ids",
                 FieldKind.Raw => field.Unsupported is null ? ": any value, skipped and located" : ": refused unless null or empty",
-                FieldKind.Object => ": a " + field.NestedType + " object",
+                FieldKind.Object => ": an object read by " + field.NestedType + ".ReadObject",
                 FieldKind.ObjectList => ": an array of " + field.NestedType + " objects",
                 _ => "",
             });
