@@ -1,0 +1,10 @@
+namespace OnnxLm.Generators
+{
+    /// <summary>Names of the pipeline steps, so tests can check that an unrelated edit leaves them cached.</summary>
+    public static class TrackingNames
+    {
+        public const string Parse = "JsonRequest.Parse";
+        public const string Models = "JsonRequest.Models";
+        public const string Diagnostics = "JsonRequest.Diagnostics";
+    }
+}

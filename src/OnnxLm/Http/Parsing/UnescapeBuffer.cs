@@ -1,0 +1,28 @@
+using System.Buffers;
+
+namespace OnnxLm.Http.Parsing;
+
+/// <summary>
+/// A pooled scratch buffer for unescaping <see cref="Utf8Slice"/>s. Each <see cref="Unescape"/> overwrites the previous
+/// result, so a returned span is valid until the next call; the buffer grows to the largest string seen and stays.
+/// </summary>
+public sealed class UnescapeBuffer : IDisposable
+{
+    byte[] _buffer = [];
+
+    public ReadOnlySpan<byte> Unescape(ReadOnlySpan<byte> json, Utf8Slice slice)
+    {
+        if (_buffer.Length < slice.Length)
+        {
+            if (_buffer.Length != 0) ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = ArrayPool<byte>.Shared.Rent(slice.Length);
+        }
+        return _buffer.AsSpan(0, slice.CopyUnescaped(json, _buffer));
+    }
+
+    public void Dispose()
+    {
+        if (_buffer.Length != 0) ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = [];
+    }
+}
