@@ -106,6 +106,8 @@ public sealed unsafe class ModelRunner : IDisposable
         maskFilled = new int[slots];
         decodeBindings = new OrtIoBinding?[slots];
         rowKv = new OrtValue?[slots * layers * 2];
+        // Every batch size gets its binding now, so no decode step ever pays for creating one.
+        for (int b = 1; b <= slots; b++) decodeBindings[b - 1] = CreateDecodeBinding(b);
     }
 
     /// <summary>Span over the logits of decode row <paramref name="row"/> from the last <see cref="Decode"/>, as float32.</summary>

@@ -213,7 +213,16 @@ public sealed class InferenceEngine : IDisposable
         bool worked = false;
         if (decodeCount > 0)
         {
+            // Steady state = a decode step with nothing admitted, finished or prefilled around it: measure what it allocates.
+            bool steady = prefillGroup.Count == 0 && waiting.Count == 0;
+            long before = steady ? GC.GetAllocatedBytesForCurrentThread() : 0;
+            int batch = decodeCount;
             DecodeStep();
+            if (steady && decodeCount == batch)
+            {
+                steadyDecodeAllocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                steadyDecodeSteps++;
+            }
             worked = true;
         }
         if (prefillGroup.Count == 0) StartPrefillGroup();
@@ -854,6 +863,11 @@ public sealed class InferenceEngine : IDisposable
         cache.ReleaseAll(held);
         return n * cache.BlockSize;
     }
+
+    long steadyDecodeAllocated, steadyDecodeSteps;
+
+    /// <summary>Bytes the engine thread allocated over all steady-state decode steps, and how many there were.</summary>
+    public (long Bytes, long Steps) SteadyDecodeAllocation => (Interlocked.Read(ref steadyDecodeAllocated), Interlocked.Read(ref steadyDecodeSteps));
 
     /// <summary>Snapshot for tests: which rows hold a sequence (by request id).</summary>
     internal long[] RowOwners()

@@ -134,3 +134,26 @@ public class EngineLifecycleTests
         await Assert.That(await EngineDriver.WaitIdleAsync(engine)).IsTrue();
     }
 }
+
+/// <summary>The steady decode step (batch unchanged, nothing admitted) allocates nothing on the engine thread.</summary>
+public class EngineAllocationTests
+{
+    [Test]
+    [Arguments(true)]
+    [Arguments(false)]
+    public async Task Steady_state_decode_steps_allocate_zero_bytes(bool prefixCache)
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4, prefixCache: prefixCache);
+        // Stop strings, sampling with penalties and logprobs exercise every per-token path.
+        var p = new SamplingParams { Temperature = 0.8f, TopP = 0.9f, FrequencyPenalty = 0.5f, Seed = 5, Logprobs = true, TopLogprobs = 3 };
+        // Warm-up: first calls into the runtime (type initialisers, lazily created comparers) allocate once per process.
+        await EngineDriver.RunAsync(engine, new GenerationRequest(EngineDriver.RandomPrompt(699, 10), p, 80, ["zzzq"], ignoreEos: true));
+        var (warmBytes, warmSteps) = engine.SteadyDecodeAllocation;
+        var runs = Enumerable.Range(0, 4).Select(i => EngineDriver.Submit(engine,
+            new GenerationRequest(EngineDriver.RandomPrompt(700 + i, 10 + i), p, 300, ["zzzq", "\u00e9\u00e9\u00e9"], ignoreEos: true))).ToArray();
+        foreach (var r in runs) await r.Completion;
+        var (bytes, steps) = engine.SteadyDecodeAllocation;
+        await Assert.That(steps - warmSteps).IsGreaterThan(200);
+        await Assert.That(bytes - warmBytes).IsEqualTo(0);
+    }
+}
