@@ -139,13 +139,46 @@ public sealed class InferenceEngine : IDisposable
         return null;
     }
 
-    /// <summary>True once shutdown began: submissions are refused (the caller answers 503, not 429).</summary>
-    public bool IsStopping => stopping;
+    /// <summary>True once shutdown or draining began: submissions are refused (the caller answers 503, not 429).</summary>
+    public bool IsStopping => stopping || !accepting;
+
+    /// <summary>True once the warm-up run finished: the first real request does not pay for kernel initialisation.</summary>
+    public bool IsReady => Volatile.Read(ref ready);
+
+    volatile bool accepting = true;
+    volatile bool cancelAll;
+    bool ready;
+
+    /// <summary>Starts draining: new submissions are refused; running and queued requests go on.</summary>
+    public void StopAccepting()
+    {
+        accepting = false;
+        wakeup.Signal();
+    }
+
+    /// <summary>Cancels every queued and running request (the end of a drain timeout).</summary>
+    public void CancelAll()
+    {
+        cancelAll = true;
+        wakeup.Signal();
+    }
+
+    /// <summary>Waits until no request is queued or running, or the timeout passes; true when idle.</summary>
+    public async Task<bool> WaitForIdleAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (ActiveSequences > 0 || WaitingRequests > 0 || draining.Count > 0)
+        {
+            if (DateTime.UtcNow >= deadline) return false;
+            await Task.Delay(10, ct);
+        }
+        return true;
+    }
 
     /// <summary>Queues a request. False when the queue is full (the caller answers 429) or the engine is stopping.</summary>
     public bool TrySubmit(GenerationRequest request)
     {
-        if (stopping) return false;
+        if (stopping || !accepting) return false;
         if (Interlocked.Increment(ref pending) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, request)))
         {
             Interlocked.Decrement(ref pending);
@@ -168,7 +201,7 @@ public sealed class InferenceEngine : IDisposable
         foreach (var r in group)
             if (!r.PromptTokens.AsSpan().SequenceEqual(group[0].PromptTokens))
                 throw new ArgumentException("all requests of a group share one prompt", nameof(group));
-        if (stopping) return false;
+        if (stopping || !accepting) return false;
         if (Interlocked.Add(ref pending, group.Length) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, group[0], group)))
         {
             Interlocked.Add(ref pending, -group.Length);
@@ -189,6 +222,7 @@ public sealed class InferenceEngine : IDisposable
 
     void Run()
     {
+        WarmUp();
         while (!stopping)
         {
             try
@@ -202,6 +236,25 @@ public sealed class InferenceEngine : IDisposable
             }
         }
         FailAll("the server is shutting down");
+    }
+
+    /// <summary>
+    /// One tiny prefill and decode on row 0 before serving, so kernel set-up and first-touch page faults are not paid by
+    /// the first request. Row 0 is free and unclaimed at this point; nothing is kept from it.
+    /// </summary>
+    void WarmUp()
+    {
+        try
+        {
+            int token = Math.Max(runner.Contract.Config.BosTokenId, 0);
+            runner.Prefill(0, 0, [token]);
+            runner.Decode(1, [token], [1]);
+        }
+        catch (Exception)
+        {
+            // A model that cannot run one token will fail its first request with the real error.
+        }
+        Volatile.Write(ref ready, true);
     }
 
     /// <summary>One scheduler step; false when there was nothing to do.</summary>
@@ -264,6 +317,13 @@ public sealed class InferenceEngine : IDisposable
 
     void ApplyCancellations()
     {
+        if (cancelAll)
+        {
+            cancelAll = false;
+            foreach (var seq in waiting) seq.Request.MarkCancelled();
+            foreach (var seq in prefillGroup) seq.Request.MarkCancelled();
+            for (int i = 0; i < decodeCount; i++) rows[i]!.Request.MarkCancelled();
+        }
         for (int i = waiting.Count - 1; i >= 0; i--)
         {
             if (!waiting[i].Request.IsCancellationRequested) continue;

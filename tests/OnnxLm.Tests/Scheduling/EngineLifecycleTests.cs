@@ -122,6 +122,25 @@ public class EngineLifecycleTests
     }
 
     [Test]
+    public async Task Draining_refuses_new_work_finishes_running_work_then_cancel_all_ends_the_rest()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 2);
+        var shortRun = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(800, 8), SamplingParams.Greedy, 30, ignoreEos: true));
+        var longRun = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(801, 8), SamplingParams.Greedy, 100_000 / 512, ignoreEos: true));
+        await shortRun.WaitForTokensAsync(1);
+        engine.StopAccepting();
+        await Assert.That(engine.IsStopping).IsTrue();
+        await Assert.That(engine.TrySubmit(EngineDriver.Greedy(EngineDriver.RandomPrompt(802, 4), 2))).IsFalse();
+        var done = await shortRun.Completion;
+        await Assert.That(done.Finish).IsEqualTo(FinishReason.Length);
+        await Assert.That(done.Tokens.Length).IsEqualTo(30);
+        engine.CancelAll();
+        await Assert.That((await longRun.Completion).Finish).IsNotEqualTo(FinishReason.None);
+        await Assert.That(await engine.WaitForIdleAsync(TimeSpan.FromSeconds(30))).IsTrue();
+        await Assert.That(engine.IsReady).IsTrue();
+    }
+
+    [Test]
     public async Task Full_queue_refuses_submissions()
     {
         using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 1, maxQueue: 2);
