@@ -86,13 +86,18 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
             if (r.Profile is { } p)
             {
                 w.WriteStartObject("singleStreamStepProfileMs");
+                w.WriteNumber("rounds", p.Rounds);
+                w.WriteNumber("stepsPerRound", p.StepsPerRound);
                 w.WriteNumber("engineStep", Math.Round(p.EngineStepMs, 3));
+                w.WriteNumber("engineTokenInterval", Math.Round(p.EngineTokenIntervalMs, 3));
                 w.WriteNumber("runnerDecodeFullWidth", Math.Round(p.RunnerDecodeMs, 3));
                 w.WriteNumber("fullWidth", p.FullWidth);
                 w.WriteNumber("runnerArgmax", Math.Round(p.RunnerArgmaxMs, 4));
                 w.WriteNumber("runnerDecodeShortWidth", Math.Round(p.RunnerShortDecodeMs, 3));
                 w.WriteNumber("shortWidth", p.ShortWidth);
-                w.WriteNumber("genaiStep", Math.Round(1000 / r.GenAiSingle.Median, 3));
+                w.WriteNumber("genaiStep", Math.Round(p.GenAiStepMs, 3));
+                w.WriteNumber("engineStepOverGenaiStep", Math.Round(p.EngineOverGenAi, 3));
+                w.WriteNumber("runnerDecodeOverGenaiStep", Math.Round(p.RunnerOverGenAi, 3));
                 w.WriteEndObject();
             }
             w.WriteEndObject();
@@ -152,7 +157,7 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
         foreach (var r in results)
         {
             if (r.Profile is { } p)
-                sb.AppendLine($"| Single-stream step, {r.Label} (ms, median) | engine step {p.EngineStepMs:F2} = ORT run {p.RunnerDecodeMs:F2} (mask width {p.FullWidth}; {p.RunnerShortDecodeMs:F2} at width {p.ShortWidth}) + argmax {p.RunnerArgmaxMs:F3} + rest | {1000 / r.GenAiSingle.Median:F2} per token | |");
+                sb.AppendLine($"| Single-stream step, {r.Label} (ms, median of {p.Rounds} paired rounds × {p.StepsPerRound} steps) | engine step {p.EngineStepMs:F2} (reader sees {p.EngineTokenIntervalMs:F2}); ORT run alone {p.RunnerDecodeMs:F2} at mask width {p.FullWidth}, {p.RunnerShortDecodeMs:F2} at width {p.ShortWidth}; argmax {p.RunnerArgmaxMs:F3} | {p.GenAiStepMs:F2} per GenerateNextToken | engine {p.EngineOverGenAi:F2}×, ORT run alone {p.RunnerOverGenAi:F2}× GenAI's step time |");
         }
         return sb.ToString();
     }

@@ -5,30 +5,83 @@ using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 
-/// <summary>Where a single-stream decode step's time goes (medians over one 128-token generation, in ms).</summary>
+/// <summary>Where a single-stream decode step's time goes: medians over rounds of per-round medians, in ms.</summary>
 public readonly record struct DecodeProfileResult(
-    double EngineStepMs, double RunnerDecodeMs, double RunnerArgmaxMs, double RunnerShortDecodeMs, int ShortWidth, int FullWidth);
+    int Rounds, int StepsPerRound,
+    double EngineStepMs, double EngineTokenIntervalMs, double RunnerDecodeMs, double RunnerArgmaxMs,
+    double RunnerShortDecodeMs, int ShortWidth, int FullWidth, double GenAiStepMs,
+    double EngineOverGenAi, double RunnerOverGenAi);
 
 /// <summary>
-/// Splits the engine's single-stream step into the ORT run and everything else:
-/// * the engine's step period, from consecutive decode BeforeRun calls on the engine thread;
-/// * <see cref="ModelRunner.Decode"/> alone (the same binding, the same fixed mask width = context length), timed around
-///   the call, and the greedy argmax over the logits;
-/// * the same with a runner whose context is only prompt + new tokens, to see what the fixed mask width costs.
+/// Splits the single-stream decode step into the ORT run and everything else, with paired rounds so that the shared
+/// machine's load drifts over all variants alike. Each round (in rotating order) measures:
+/// * the engine: its step period from consecutive decode BeforeRun calls on the engine thread, and the token interval as
+///   the async reader sees it;
+/// * <see cref="ModelRunner.Decode"/> alone on a second runner (same binding, same fixed mask width = context length),
+///   timed around the call, and the greedy argmax over its logits;
+/// * the same with a runner whose context is only prompt + new tokens, to see what the fixed mask width costs;
+/// * GenAI: each <c>GenerateNextToken</c> after the first.
+/// The ratios are medians of per-round ratios (paired), which cancel load that changes between rounds.
 /// </summary>
 public static class DecodeProfile
 {
-    public static DecodeProfileResult Measure(InferenceEngine engine, string modelDir, int[] prompt, int newTokens, int threads)
+    public static DecodeProfileResult Measure(InferenceEngine engine, GenAiClient genai, string modelDir, int[] prompt,
+        int rounds, int steps, int threads)
     {
-        var stamps = new long[newTokens + 8];
+        int shortWidth = prompt.Length + steps + 1;
+        using var full = new ModelRunner(ModelContract.Inspect(modelDir), 1, engine.ContextLength, prompt.Length, threads);
+        using var narrow = new ModelRunner(ModelContract.Inspect(modelDir), 1, shortWidth, prompt.Length, threads);
+        var engineStep = new List<double>();
+        var engineInterval = new List<double>();
+        var runnerDecode = new List<double>();
+        var runnerArgmax = new List<double>();
+        var narrowDecode = new List<double>();
+        var genaiStep = new List<double>();
+        var engineRatio = new List<double>();
+        var runnerRatio = new List<double>();
+        // One unmeasured round warms every variant.
+        for (int round = -1; round < rounds; round++)
+        {
+            double e = 0, i = 0, r = 0, a = 0, n = 0, g = 0;
+            for (int k = 0; k < 4; k++)
+            {
+                switch ((k + Math.Max(round, 0)) % 4)
+                {
+                    case 0: (e, i) = EngineRound(engine, prompt, steps); break;
+                    case 1: (r, a) = RunnerRound(full, prompt, steps); break;
+                    case 2: (n, _) = RunnerRound(narrow, prompt, steps); break;
+                    default: g = Samples.MedianOf(genai.StepTimes(prompt, steps + 1)); break;
+                }
+            }
+            if (round < 0) continue;
+            engineStep.Add(e);
+            engineInterval.Add(i);
+            runnerDecode.Add(r);
+            runnerArgmax.Add(a);
+            narrowDecode.Add(n);
+            genaiStep.Add(g);
+            engineRatio.Add(e / g);
+            runnerRatio.Add(r / g);
+        }
+        return new DecodeProfileResult(rounds, steps,
+            Samples.MedianOf(engineStep), Samples.MedianOf(engineInterval), Samples.MedianOf(runnerDecode),
+            Samples.MedianOf(runnerArgmax), Samples.MedianOf(narrowDecode), shortWidth, engine.ContextLength,
+            Samples.MedianOf(genaiStep), Samples.MedianOf(engineRatio), Samples.MedianOf(runnerRatio));
+    }
+
+    /// <summary>Median engine step period (engine thread) and token interval (reader) over one request.</summary>
+    static (double Step, double Interval) EngineRound(InferenceEngine engine, int[] prompt, int steps)
+    {
+        var stamps = new long[steps + 8];
         int count = 0;
         engine.BeforeRun = prefill =>
         {
             if (!prefill && count < stamps.Length) stamps[count++] = Stopwatch.GetTimestamp();
         };
+        RequestTiming timing;
         try
         {
-            EngineClient.RunAsync(engine, prompt, newTokens, 0).GetAwaiter().GetResult();
+            timing = EngineClient.RunAsync(engine, prompt, steps + 1, 0).GetAwaiter().GetResult();
         }
         finally
         {
@@ -36,37 +89,26 @@ public static class DecodeProfile
         }
         var periods = new List<double>(count);
         for (int i = 1; i < count; i++) periods.Add(RequestTiming.Seconds(stamps[i - 1], stamps[i]) * 1000);
-
-        int shortWidth = prompt.Length + newTokens;
-        var (decodeFull, argmax) = RunnerDecode(modelDir, engine.ContextLength, prompt, newTokens, threads);
-        var (decodeShort, _) = RunnerDecode(modelDir, shortWidth, prompt, newTokens, threads);
-        return new DecodeProfileResult(Samples.MedianOf(periods), decodeFull, argmax, decodeShort, shortWidth, engine.ContextLength);
+        return (Samples.MedianOf(periods), 1000 / timing.DecodeTokensPerSecond);
     }
 
-    /// <summary>Median ms of one B=1 decode run and of the argmax after it, on a fresh runner with the given context.</summary>
-    static (double Decode, double Argmax) RunnerDecode(string modelDir, int maxLen, int[] prompt, int newTokens, int threads)
+    /// <summary>Median ms of one B=1 decode run and of the greedy argmax after it.</summary>
+    static (double Decode, double Argmax) RunnerRound(ModelRunner runner, int[] prompt, int steps)
     {
-        using var runner = new ModelRunner(ModelContract.Inspect(modelDir), 1, maxLen, prompt.Length, threads);
-        var decode = new List<double>(newTokens);
-        var argmax = new List<double>(newTokens);
-        int[] token = new int[1], length = new int[1];
-        for (int pass = 0; pass < 2; pass++) // the first pass warms up; the second is measured
+        var decode = new List<double>(steps);
+        var argmax = new List<double>(steps);
+        int[] token = [TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.Prefill(0, 0, prompt))];
+        int[] length = [prompt.Length];
+        for (int i = 0; i < steps; i++)
         {
-            decode.Clear();
-            argmax.Clear();
-            token[0] = TensorPrimitives.IndexOfMax(runner.Prefill(0, 0, prompt));
-            length[0] = prompt.Length;
-            for (int i = 1; i < newTokens; i++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                runner.Decode(1, token, length);
-                long t1 = Stopwatch.GetTimestamp();
-                token[0] = TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.DecodeLogits(0));
-                long t2 = Stopwatch.GetTimestamp();
-                length[0]++;
-                decode.Add(RequestTiming.Seconds(t0, t1) * 1000);
-                argmax.Add(RequestTiming.Seconds(t1, t2) * 1000);
-            }
+            long t0 = Stopwatch.GetTimestamp();
+            runner.Decode(1, token, length);
+            long t1 = Stopwatch.GetTimestamp();
+            token[0] = TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.DecodeLogits(0));
+            long t2 = Stopwatch.GetTimestamp();
+            length[0]++;
+            decode.Add(RequestTiming.Seconds(t0, t1) * 1000);
+            argmax.Add(RequestTiming.Seconds(t1, t2) * 1000);
         }
         return (Samples.MedianOf(decode), Samples.MedianOf(argmax));
     }

@@ -41,6 +41,23 @@ public sealed class GenAiClient : IDisposable
         return new RequestTiming(arrived == 0 ? submitted : arrived, submitted, first, last, tokens);
     }
 
+    /// <summary>Milliseconds of each <c>GenerateNextToken</c> after the first (one decode run + sampling each).</summary>
+    public List<double> StepTimes(int[] prompt, int newTokens)
+    {
+        using var parameters = Parameters(prompt.Length + newTokens, batch: 1);
+        using var generator = new Generator(model, parameters);
+        generator.AppendTokens(prompt);
+        generator.GenerateNextToken();
+        var steps = new List<double>(newTokens);
+        while (!generator.IsDone())
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            generator.GenerateNextToken();
+            steps.Add(RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000);
+        }
+        return steps;
+    }
+
     /// <summary>All prompts arrive at once and run one after another; returns timings and the wall time.</summary>
     public (RequestTiming[] Timings, double Seconds) RunSequential(int[][] prompts, int newTokens)
     {
