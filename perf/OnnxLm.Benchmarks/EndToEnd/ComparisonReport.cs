@@ -88,16 +88,17 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
                 w.WriteStartObject("singleStreamStepProfileMs");
                 w.WriteNumber("rounds", p.Rounds);
                 w.WriteNumber("stepsPerRound", p.StepsPerRound);
-                w.WriteNumber("engineStep", Math.Round(p.EngineStepMs, 3));
-                w.WriteNumber("engineTokenInterval", Math.Round(p.EngineTokenIntervalMs, 3));
-                w.WriteNumber("runnerDecodeFullWidth", Math.Round(p.RunnerDecodeMs, 3));
-                w.WriteNumber("fullWidth", p.FullWidth);
-                w.WriteNumber("runnerArgmax", Math.Round(p.RunnerArgmaxMs, 4));
-                w.WriteNumber("runnerDecodeShortWidth", Math.Round(p.RunnerShortDecodeMs, 3));
-                w.WriteNumber("shortWidth", p.ShortWidth);
-                w.WriteNumber("genaiStep", Math.Round(p.GenAiStepMs, 3));
-                w.WriteNumber("engineStepOverGenaiStep", Math.Round(p.EngineOverGenAi, 3));
-                w.WriteNumber("runnerDecodeOverGenaiStep", Math.Round(p.RunnerOverGenAi, 3));
+                w.WriteNumber("argmax", Math.Round(p.ArgmaxMs, 4));
+                w.WriteStartArray("variants");
+                foreach (var v in p.Variants)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", v.Name);
+                    w.WriteNumber("stepMs", Math.Round(v.StepMs, 3));
+                    w.WriteNumber("ratioToGenai", Math.Round(v.RatioToGenAi, 3));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
                 w.WriteEndObject();
             }
             w.WriteEndObject();
@@ -157,7 +158,10 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
         foreach (var r in results)
         {
             if (r.Profile is { } p)
-                sb.AppendLine($"| Single-stream step, {r.Label} (ms, median of {p.Rounds} paired rounds × {p.StepsPerRound} steps) | engine step {p.EngineStepMs:F2} (reader sees {p.EngineTokenIntervalMs:F2}); ORT run alone {p.RunnerDecodeMs:F2} at mask width {p.FullWidth}, {p.RunnerShortDecodeMs:F2} at width {p.ShortWidth}; argmax {p.RunnerArgmaxMs:F3} | {p.GenAiStepMs:F2} per GenerateNextToken | engine {p.EngineOverGenAi:F2}×, ORT run alone {p.RunnerOverGenAi:F2}× GenAI's step time |");
+                sb.AppendLine($"| Single-stream step time, {r.Label} (ms; median of {p.Rounds} paired rounds × {p.StepsPerRound} steps; ratio to GenAI paired per step) | " +
+                    string.Join("; ", p.Variants.Where(v => !v.Name.StartsWith("genai", StringComparison.Ordinal)).Select(v => $"{v.Name}: {v.StepMs:F2} ({v.RatioToGenAi:F2}×)")) +
+                    $"; argmax {p.ArgmaxMs:F3} | " +
+                    string.Join("; ", p.Variants.Where(v => v.Name.StartsWith("genai", StringComparison.Ordinal)).Select(v => $"{v.Name}: {v.StepMs:F2} ({v.RatioToGenAi:F2}×)")) + " | |");
         }
         return sb.ToString();
     }

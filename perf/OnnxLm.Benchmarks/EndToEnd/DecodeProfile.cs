@@ -1,76 +1,127 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntimeGenAI;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 
-/// <summary>Where a single-stream decode step's time goes: medians over rounds of per-round medians, in ms.</summary>
-public readonly record struct DecodeProfileResult(
-    int Rounds, int StepsPerRound,
-    double EngineStepMs, double EngineTokenIntervalMs, double RunnerDecodeMs, double RunnerArgmaxMs,
-    double RunnerShortDecodeMs, int ShortWidth, int FullWidth, double GenAiStepMs,
-    double EngineOverGenAi, double RunnerOverGenAi);
+/// <summary>One variant's single-stream step time (median, ms) and the median of its paired ratio to the baseline.</summary>
+public readonly record struct StepVariant(string Name, double StepMs, double RatioToGenAi);
+
+public sealed record DecodeProfileResult(int Rounds, int StepsPerRound, double ArgmaxMs, IReadOnlyList<StepVariant> Variants);
 
 /// <summary>
-/// Splits the single-stream decode step into the ORT run and everything else, with paired rounds so that the shared
-/// machine's load drifts over all variants alike. Each round (in rotating order) measures:
-/// * the engine: its step period from consecutive decode BeforeRun calls on the engine thread, and the token interval as
-///   the async reader sees it;
-/// * <see cref="ModelRunner.Decode"/> alone on a second runner (same binding, same fixed mask width = context length),
-///   timed around the call, and the greedy argmax over its logits;
-/// * the same with a runner whose context is only prompt + new tokens, to see what the fixed mask width costs;
-/// * GenAI: each <c>GenerateNextToken</c> after the first.
-/// The ratios are medians of per-round ratios (paired), which cancel load that changes between rounds.
+/// Where a single-stream decode step's time goes, and what the KV buffer / mask width costs. The shared machine's load
+/// moves by 2× within seconds, so variants are paired as tightly as possible:
+/// * decode runs are interleaved step by step (one step of each variant in rotating order), so every step of a variant
+///   has neighbours of every other variant a few ms away; ratios are medians of per-step ratios to GenAI's step;
+///   variants: GenAI with max_length just enough (the baseline) and = the engine's context, and
+///   <see cref="ModelRunner.Decode"/> alone (the engine's binding, KV rows and mask width = the runner's context) at the
+///   engine's context and just enough;
+/// * the engine cannot be stepped from outside, so its step period (consecutive decode BeforeRun calls on the engine
+///   thread: run + sampling + detokenize + publish + scheduling) is paired per round with a runner round of the same
+///   width right after it.
 /// </summary>
 public static class DecodeProfile
 {
     public static DecodeProfileResult Measure(InferenceEngine engine, GenAiClient genai, string modelDir, int[] prompt,
         int rounds, int steps, int threads)
     {
-        int shortWidth = prompt.Length + steps + 1;
-        using var full = new ModelRunner(ModelContract.Inspect(modelDir), 1, engine.ContextLength, prompt.Length, threads);
-        using var narrow = new ModelRunner(ModelContract.Inspect(modelDir), 1, shortWidth, prompt.Length, threads);
+        int context = engine.ContextLength, shortLength = prompt.Length + steps + 1;
+        using var wide = new ModelRunner(ModelContract.Inspect(modelDir), 1, context, prompt.Length, threads);
+        using var narrow = new ModelRunner(ModelContract.Inspect(modelDir), 1, shortLength, prompt.Length, threads);
+        string[] names =
+        [
+            "genai, max_length = prompt+new",
+            $"genai, max_length = {context}",
+            $"ORT run alone (engine binding), KV/mask width {context}",
+            $"ORT run alone (engine binding), KV/mask width {shortLength}",
+        ];
+        var times = names.Select(_ => new List<double>()).ToArray();
+        var ratios = names.Select(_ => new List<double>()).ToArray();
+        var argmax = new List<double>();
         var engineStep = new List<double>();
-        var engineInterval = new List<double>();
-        var runnerDecode = new List<double>();
-        var runnerArgmax = new List<double>();
-        var narrowDecode = new List<double>();
-        var genaiStep = new List<double>();
         var engineRatio = new List<double>();
-        var runnerRatio = new List<double>();
-        // One unmeasured round warms every variant.
-        for (int round = -1; round < rounds; round++)
+        var step = new double[names.Length];
+        for (int round = -1; round < rounds; round++) // round -1 warms up
         {
-            double e = 0, i = 0, r = 0, a = 0, n = 0, g = 0;
-            for (int k = 0; k < 4; k++)
+            using (Generator g0 = genai.StartStepping(prompt, shortLength, shortLength), g1 = genai.StartStepping(prompt, context, shortLength))
             {
-                switch ((k + Math.Max(round, 0)) % 4)
+                var r0 = new RunnerState(wide, prompt);
+                var r1 = new RunnerState(narrow, prompt);
+                for (int i = 0; i < steps; i++)
                 {
-                    case 0: (e, i) = EngineRound(engine, prompt, steps); break;
-                    case 1: (r, a) = RunnerRound(full, prompt, steps); break;
-                    case 2: (n, _) = RunnerRound(narrow, prompt, steps); break;
-                    default: g = Samples.MedianOf(genai.StepTimes(prompt, steps + 1)); break;
+                    for (int k = 0; k < names.Length; k++)
+                    {
+                        int v = (k + i) % names.Length;
+                        long t0 = Stopwatch.GetTimestamp();
+                        switch (v)
+                        {
+                            case 0: g0.GenerateNextToken(); break;
+                            case 1: g1.GenerateNextToken(); break;
+                            case 2: r0.Step(argmax); break;
+                            default: r1.Step(argmax); break;
+                        }
+                        step[v] = RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000;
+                    }
+                    if (round < 0) continue;
+                    for (int v = 0; v < names.Length; v++)
+                    {
+                        times[v].Add(step[v]);
+                        ratios[v].Add(step[v] / step[0]);
+                    }
                 }
             }
-            if (round < 0) continue;
+            // The engine, paired per round with the same-width runner right after it.
+            double e = EngineRound(engine, prompt, steps);
+            var r = new RunnerState(wide, prompt);
+            var runnerSteps = new List<double>(steps);
+            for (int i = 0; i < steps; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                r.Step(argmax);
+                runnerSteps.Add(RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000);
+            }
+            if (round < 0) { argmax.Clear(); continue; }
             engineStep.Add(e);
-            engineInterval.Add(i);
-            runnerDecode.Add(r);
-            runnerArgmax.Add(a);
-            narrowDecode.Add(n);
-            genaiStep.Add(g);
-            engineRatio.Add(e / g);
-            runnerRatio.Add(r / g);
+            engineRatio.Add(e / Samples.MedianOf(runnerSteps));
         }
-        return new DecodeProfileResult(rounds, steps,
-            Samples.MedianOf(engineStep), Samples.MedianOf(engineInterval), Samples.MedianOf(runnerDecode),
-            Samples.MedianOf(runnerArgmax), Samples.MedianOf(narrowDecode), shortWidth, engine.ContextLength,
-            Samples.MedianOf(genaiStep), Samples.MedianOf(engineRatio), Samples.MedianOf(runnerRatio));
+        var variants = new List<StepVariant>();
+        for (int v = 0; v < names.Length; v++)
+            variants.Add(new StepVariant(names[v], Samples.MedianOf(times[v]), Samples.MedianOf(ratios[v])));
+        // Engine relative to GenAI = (engine / same-width runner, per round) × (same-width runner / GenAI, per step).
+        variants.Add(new StepVariant($"engine step (vs ORT run alone at width {context}: {Samples.MedianOf(engineRatio):F3}×)",
+            Samples.MedianOf(engineStep), Samples.MedianOf(engineRatio) * variants[2].RatioToGenAi));
+        return new DecodeProfileResult(rounds, steps, Samples.MedianOf(argmax), variants);
     }
 
-    /// <summary>Median engine step period (engine thread) and token interval (reader) over one request.</summary>
-    static (double Step, double Interval) EngineRound(InferenceEngine engine, int[] prompt, int steps)
+    /// <summary>A runner row being decoded greedily one step at a time.</summary>
+    sealed class RunnerState
+    {
+        readonly ModelRunner runner;
+        readonly int[] token, length;
+
+        public RunnerState(ModelRunner runner, int[] prompt)
+        {
+            this.runner = runner;
+            token = [TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.Prefill(0, 0, prompt))];
+            length = [prompt.Length];
+        }
+
+        /// <summary>One decode run (timed by the caller) plus argmax (also timed into <paramref name="argmax"/>).</summary>
+        public void Step(List<double> argmax)
+        {
+            runner.Decode(1, token, length);
+            long t = Stopwatch.GetTimestamp();
+            token[0] = TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.DecodeLogits(0));
+            argmax.Add(RequestTiming.Seconds(t, Stopwatch.GetTimestamp()) * 1000);
+            length[0]++;
+        }
+    }
+
+    /// <summary>Median engine step period over one request, from decode BeforeRun calls on the engine thread.</summary>
+    static double EngineRound(InferenceEngine engine, int[] prompt, int steps)
     {
         var stamps = new long[steps + 8];
         int count = 0;
@@ -78,10 +129,9 @@ public static class DecodeProfile
         {
             if (!prefill && count < stamps.Length) stamps[count++] = Stopwatch.GetTimestamp();
         };
-        RequestTiming timing;
         try
         {
-            timing = EngineClient.RunAsync(engine, prompt, steps + 1, 0).GetAwaiter().GetResult();
+            EngineClient.RunAsync(engine, prompt, steps + 1, 0).GetAwaiter().GetResult();
         }
         finally
         {
@@ -89,27 +139,6 @@ public static class DecodeProfile
         }
         var periods = new List<double>(count);
         for (int i = 1; i < count; i++) periods.Add(RequestTiming.Seconds(stamps[i - 1], stamps[i]) * 1000);
-        return (Samples.MedianOf(periods), 1000 / timing.DecodeTokensPerSecond);
-    }
-
-    /// <summary>Median ms of one B=1 decode run and of the greedy argmax after it.</summary>
-    static (double Decode, double Argmax) RunnerRound(ModelRunner runner, int[] prompt, int steps)
-    {
-        var decode = new List<double>(steps);
-        var argmax = new List<double>(steps);
-        int[] token = [TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.Prefill(0, 0, prompt))];
-        int[] length = [prompt.Length];
-        for (int i = 0; i < steps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            runner.Decode(1, token, length);
-            long t1 = Stopwatch.GetTimestamp();
-            token[0] = TensorPrimitives.IndexOfMax((ReadOnlySpan<float>)runner.DecodeLogits(0));
-            long t2 = Stopwatch.GetTimestamp();
-            length[0]++;
-            decode.Add(RequestTiming.Seconds(t0, t1) * 1000);
-            argmax.Add(RequestTiming.Seconds(t1, t2) * 1000);
-        }
-        return (Samples.MedianOf(decode), Samples.MedianOf(argmax));
+        return Samples.MedianOf(periods);
     }
 }

@@ -122,7 +122,7 @@ public static class EngineComparison
         }
         if (options.Sections.Contains("profile"))
         {
-            result.Profile = DecodeProfile.Measure(engine, genai, dir, single, rounds: Math.Max(5, 2 * options.Repeats), steps: 48, options.Threads);
+            result.Profile = DecodeProfile.Measure(engine, genai, dir, single, rounds: options.Repeats, steps: 32, options.Threads);
             Log($"{result.Label}: profile {result.Profile}");
         }
         return result;

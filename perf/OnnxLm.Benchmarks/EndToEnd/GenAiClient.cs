@@ -41,21 +41,39 @@ public sealed class GenAiClient : IDisposable
         return new RequestTiming(arrived == 0 ? submitted : arrived, submitted, first, last, tokens);
     }
 
-    /// <summary>Milliseconds of each <c>GenerateNextToken</c> after the first (one decode run + sampling each).</summary>
-    public List<double> StepTimes(int[] prompt, int newTokens)
+    /// <summary>
+    /// Milliseconds of each <c>GenerateNextToken</c> after the first (one decode run + sampling each). GenAI sizes its
+    /// KV buffers to max_length (past_present_share_buffer), so <paramref name="maxLength"/> (default: just enough)
+    /// sets the buffer length its attention kernel sees.
+    /// </summary>
+    public List<double> StepTimes(int[] prompt, int newTokens, int maxLength = 0)
     {
-        using var parameters = Parameters(prompt.Length + newTokens, batch: 1);
+        int needed = prompt.Length + newTokens;
+        using var parameters = Parameters(Math.Max(maxLength, needed), batch: 1);
+        parameters.SetSearchOption("min_length", needed);
         using var generator = new Generator(model, parameters);
         generator.AppendTokens(prompt);
         generator.GenerateNextToken();
         var steps = new List<double>(newTokens);
-        while (!generator.IsDone())
+        for (int i = 1; i < newTokens; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
             generator.GenerateNextToken();
             steps.Add(RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000);
         }
         return steps;
+    }
+
+    /// <summary>A prefilled single-row generator whose first token is already sampled; each further
+    /// <c>GenerateNextToken</c> is one decode run. GenAI sizes its KV buffers to max_length.</summary>
+    public Generator StartStepping(int[] prompt, int maxLength, int minLength)
+    {
+        using var parameters = Parameters(maxLength, batch: 1);
+        parameters.SetSearchOption("min_length", minLength);
+        var generator = new Generator(model, parameters);
+        generator.AppendTokens(prompt);
+        generator.GenerateNextToken();
+        return generator;
     }
 
     /// <summary>All prompts arrive at once and run one after another; returns timings and the wall time.</summary>
