@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Reproduces docs/BENCHMARKS.md: the engine-vs-GenAI comparison (fp32 and int4) and the micro-benchmarks.
-# Usage: perf/run.sh [engine|micro|smoke|all]   (default all). Results land in perf/results/ (not committed).
+# Usage: perf/run.sh [engine|micro|smoke|all]   (default all). Results land in artifacts/perf/ (git-ignored).
 # The benchmark models are built once into ~/.cache/onnxlm/bench-models (override with MODEL_CACHE=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
-out=perf/results
+out=artifacts/perf
 mkdir -p "$out"
 project=perf/OnnxLm.Benchmarks
 dotnet build -c Release "$project" >/dev/null

@@ -13,7 +13,7 @@ public sealed class ComparisonOptions
     /// <summary>ORT intra-op threads for both runtimes.</summary>
     public int Threads { get; private set; } = 2;
     /// <summary>Sections to run: single, batch, alloc, profile.</summary>
-    public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "single", "batch", "alloc", "profile" };
+    public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "single", "batch", "alloc", "profile", "batchprofile" };
 
     public const int SinglePromptTokens = 32;
     public const int SingleNewTokens = 128;
@@ -24,7 +24,7 @@ public sealed class ComparisonOptions
     public static readonly int[] Concurrency = [1, 4, 8];
 
     public static string Usage =>
-        "usage: engine [--model-cache DIR] [--weights fp32|int4|both] [--repeats N] [--out results.json] [--threads N] [--sections single,batch,alloc,profile]";
+        "usage: engine [--model-cache DIR] [--weights fp32|int4|both] [--repeats N] [--out results.json] [--threads N] [--sections single,batch,alloc,profile,batchprofile,trace (trace is opt-in)]";
 
     /// <summary>Parses the arguments; null (and a message on stderr) when they are invalid.</summary>
     public static ComparisonOptions? Parse(string[] args)

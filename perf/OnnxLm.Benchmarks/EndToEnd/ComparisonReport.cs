@@ -101,6 +101,24 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
                 w.WriteEndArray();
                 w.WriteEndObject();
             }
+            if (r.BatchProfile is { } bp)
+            {
+                w.WriteStartObject("batchDecodeStepProfileMs");
+                w.WriteNumber("rows", bp.Rows);
+                w.WriteNumber("rounds", bp.Rounds);
+                w.WriteNumber("steps", bp.Steps);
+                w.WriteStartArray("variants");
+                foreach (var v in bp.Variants)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", v.Name);
+                    w.WriteNumber("stepMs", Math.Round(v.StepMs, 3));
+                    w.WriteNumber("ratioToGenai", Math.Round(v.RatioToGenAi, 3));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -162,6 +180,12 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
                     string.Join("; ", p.Variants.Where(v => !v.Name.StartsWith("genai", StringComparison.Ordinal)).Select(v => $"{v.Name}: {v.StepMs:F2} ({v.RatioToGenAi:F2}×)")) +
                     $"; argmax {p.ArgmaxMs:F3} | " +
                     string.Join("; ", p.Variants.Where(v => v.Name.StartsWith("genai", StringComparison.Ordinal)).Select(v => $"{v.Name}: {v.StepMs:F2} ({v.RatioToGenAi:F2}×)")) + " | |");
+        }
+        foreach (var r in results)
+        {
+            if (r.BatchProfile is { } bp)
+                sb.AppendLine($"| Decode step at B={bp.Rows} (256-token prompts), {r.Label} (ms; median of {bp.Rounds} rounds × {bp.Steps} steps; ratio to GenAI per round) | " +
+                    string.Join("; ", bp.Variants.Skip(1).Select(v => $"{v.Name}: {v.StepMs:F2} ({v.RatioToGenAi:F2}×)")) + $" | {bp.Variants[0].Name}: {bp.Variants[0].StepMs:F2} | |");
         }
         return sb.ToString();
     }

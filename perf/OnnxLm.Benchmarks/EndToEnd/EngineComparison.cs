@@ -125,6 +125,13 @@ public static class EngineComparison
             result.Profile = DecodeProfile.Measure(engine, genai, dir, single, rounds: options.Repeats, steps: 32, options.Threads);
             Log($"{result.Label}: profile {result.Profile}");
         }
+        if (options.Sections.Contains("trace"))
+            foreach (int c in ComparisonOptions.Concurrency) StepTrace.Run(engine, batch, ComparisonOptions.BatchNewTokens, c);
+        if (options.Sections.Contains("batchprofile"))
+        {
+            result.BatchProfile = BatchDecodeProfile.Measure(genai, dir, engine.ContextLength, batch, options.Repeats, 32, options.Threads);
+            Log($"{result.Label}: batch profile {string.Join("; ", result.BatchProfile.Variants)}");
+        }
         return result;
     }
 

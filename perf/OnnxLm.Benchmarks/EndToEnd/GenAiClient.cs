@@ -115,6 +115,26 @@ public sealed class GenAiClient : IDisposable
         return (prompts.Length * newTokens / RequestTiming.Seconds(start, end), RequestTiming.Seconds(start, first) * 1000);
     }
 
+    /// <summary>Median ms of one static-batch decode step (each <c>GenerateNextToken</c> after the first).</summary>
+    public double StaticBatchStepMs(int[][] prompts, int steps)
+    {
+        int length = prompts[0].Length;
+        var flat = new int[prompts.Length * length];
+        for (int i = 0; i < prompts.Length; i++) prompts[i].CopyTo(flat, i * length);
+        using var parameters = Parameters(length + steps + 1, prompts.Length);
+        using var generator = new Generator(model, parameters);
+        generator.AppendTokens(flat);
+        generator.GenerateNextToken();
+        var times = new List<double>(steps);
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            generator.GenerateNextToken();
+            times.Add(RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000);
+        }
+        return Samples.MedianOf(times);
+    }
+
     GeneratorParams Parameters(int maxLength, int batch)
     {
         var p = new GeneratorParams(model);

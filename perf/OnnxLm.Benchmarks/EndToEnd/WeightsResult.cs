@@ -27,6 +27,7 @@ public sealed class WeightsResult(WeightFormat weights, string modelDir, long pa
 
     public AllocationResult? Allocation { get; set; }
     public DecodeProfileResult? Profile { get; set; }
+    public BatchDecodeProfileResult? BatchProfile { get; set; }
 
     public string Label => Weights == WeightFormat.Int4 ? "int4" : "fp32";
 }
