@@ -1,1 +1,11 @@
-return 0;
+// Entry point. Three modes:
+//   engine [...]   end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
+//   smoke  [...]   CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
+//   anything else  BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
+// Every mode returns non-zero on failure, including a filter that matches nothing (BenchmarkDotNet itself exits 0 then).
+using OnnxLm.Benchmarks.EndToEnd;
+using OnnxLm.Benchmarks.Harness;
+
+return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
+    : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
+    : MicroBenchmarks.Run(args);

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Engine.Scheduling;
+
+namespace OnnxLm.Benchmarks.EndToEnd;
+
+/// <summary>
+/// The <c>engine</c> subcommand: onnxlm's engine against GenAI's Generator on the Benchmark preset model (~125M params),
+/// in one process, same ORT thread count, interleaving the two runtimes within each repeat so that load from other
+/// processes on the shared machine hits both alike. Writes JSON (machine-readable, all samples) and a markdown table.
+/// </summary>
+public static class EngineComparison
+{
+    public static int Run(string[] args)
+    {
+        var options = ComparisonOptions.Parse(args);
+        if (options is null) return 2;
+        var results = new List<WeightsResult>();
+        var total = Stopwatch.StartNew();
+        try
+        {
+            foreach (var weights in options.Weights) results.Add(Measure(options, weights));
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"engine comparison failed: {e}");
+            return 1;
+        }
+        string command = "dotnet run -c Release --project perf/OnnxLm.Benchmarks -- engine " + string.Join(' ', args);
+        var report = new ComparisonReport(options, results, command, total.Elapsed.TotalSeconds);
+        report.WriteJson(options.Out);
+        string markdown = report.Markdown();
+        File.WriteAllText(Path.ChangeExtension(options.Out, ".md"), markdown);
+        Console.WriteLine(markdown);
+        Console.Error.WriteLine($"wrote {options.Out} and {Path.ChangeExtension(options.Out, ".md")} in {total.Elapsed.TotalSeconds:F0} s");
+        return 0;
+    }
+
+    static void Log(string message) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {message}");
+
+    static WeightsResult Measure(ComparisonOptions options, WeightFormat weights)
+    {
+        var preset = ModelBuilderOptions.Benchmark with { Weights = weights };
+        string dir = Path.Combine(options.ModelCache, $"benchmark-{(weights == WeightFormat.Int4 ? "int4" : "fp32")}-v{ModelBuilder.FormatVersion}");
+        var result = new WeightsResult(weights, dir, preset.ParameterCount);
+        if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
+        {
+            Log($"building {result.Label} model into {dir}");
+            var sw = Stopwatch.StartNew();
+            ModelBuilder.Build(dir, preset);
+            result.ModelBuildSeconds = sw.Elapsed.TotalSeconds;
+            Log($"built in {result.ModelBuildSeconds:F0} s");
+        }
+
+        int vocabEnd = preset.EndOfTextTokenId; // ordinary tokens only
+        int[] single = Prompt(1, ComparisonOptions.SinglePromptTokens, vocabEnd);
+        var batch = new int[ComparisonOptions.BatchRequests][];
+        for (int i = 0; i < batch.Length; i++) batch[i] = Prompt(100 + i, ComparisonOptions.BatchPromptTokens, vocabEnd);
+
+        using var engine = InferenceEngine.Start(new EngineOptions
+        {
+            ModelDirectory = dir,
+            MaxBatchSize = ComparisonOptions.MaxBatchSize,
+            Threads = options.Threads,
+        });
+        using var genai = new GenAiClient(dir, options.Threads);
+
+        Log($"{result.Label}: warm-up");
+        EngineClient.RunAsync(engine, single, 16, 0).GetAwaiter().GetResult();
+        EngineClient.RunConcurrent(engine, batch, 4, 8);
+        genai.Run(single, 16);
+        if (options.Sections.Contains("batch")) genai.RunStaticBatch(batch, 4);
+
+        for (int r = 0; r < options.Repeats; r++)
+        {
+            if (options.Sections.Contains("single"))
+            {
+                // Alternate which runtime goes first so slow drift in machine load does not favour one.
+                for (int k = 0; k < 2; k++)
+                {
+                    if ((k + r) % 2 == 0)
+                    {
+                        var t = EngineClient.RunAsync(engine, single, ComparisonOptions.SingleNewTokens, 0).GetAwaiter().GetResult();
+                        result.EngineSingle.Add(t.DecodeTokensPerSecond);
+                        result.EngineSingleTtftMs.Add(t.TimeToFirstTokenMs);
+                    }
+                    else
+                    {
+                        var t = genai.Run(single, ComparisonOptions.SingleNewTokens);
+                        result.GenAiSingle.Add(t.DecodeTokensPerSecond);
+                        result.GenAiSingleTtftMs.Add(t.TimeToFirstTokenMs);
+                    }
+                }
+                Log($"{result.Label} repeat {r + 1}: single engine {result.EngineSingle.Values[^1]:F1} tok/s, GenAI {result.GenAiSingle.Values[^1]:F1} tok/s");
+            }
+            if (options.Sections.Contains("batch"))
+            {
+                int outputTokens = ComparisonOptions.BatchRequests * ComparisonOptions.BatchNewTokens;
+                foreach (int c in ComparisonOptions.Concurrency)
+                {
+                    var (timings, seconds) = EngineClient.RunConcurrent(engine, batch, ComparisonOptions.BatchNewTokens, c);
+                    Add(result.EngineThroughput, c, outputTokens / seconds);
+                    Add(result.EngineTtftMs, c, Samples.MedianOf(timings.Select(t => t.TimeToFirstTokenFromArrivalMs).ToArray()));
+                    Log($"{result.Label} repeat {r + 1}: engine c={c} {outputTokens / seconds:F1} tok/s");
+                }
+                var (seq, seqSeconds) = genai.RunSequential(batch, ComparisonOptions.BatchNewTokens);
+                result.GenAiSequential.Add(outputTokens / seqSeconds);
+                result.GenAiSequentialTtftMs.Add(Samples.MedianOf(seq.Select(t => t.TimeToFirstTokenFromArrivalMs).ToArray()));
+                var (staticRate, staticTtft) = genai.RunStaticBatch(batch, ComparisonOptions.BatchNewTokens);
+                result.GenAiStaticBatch.Add(staticRate);
+                result.GenAiStaticBatchTtftMs.Add(staticTtft);
+                Log($"{result.Label} repeat {r + 1}: GenAI one after another {outputTokens / seqSeconds:F1} tok/s, static batch {staticRate:F1} tok/s");
+            }
+        }
+
+        if (options.Sections.Contains("alloc"))
+        {
+            var rows = new int[4][];
+            for (int i = 0; i < rows.Length; i++) rows[i] = Prompt(200 + i, ComparisonOptions.SinglePromptTokens, vocabEnd);
+            result.Allocation = AllocationProbe.Measure(engine, rows, warmSteps: 32, measureSteps: 96);
+            Log($"{result.Label}: allocation {result.Allocation}");
+        }
+        if (options.Sections.Contains("profile"))
+        {
+            result.Profile = DecodeProfile.Measure(engine, genai, dir, single, rounds: options.Repeats, steps: 32, options.Threads);
+            Log($"{result.Label}: profile {result.Profile}");
+        }
+        if (options.Sections.Contains("trace"))
+            foreach (int c in ComparisonOptions.Concurrency) StepTrace.Run(engine, batch, ComparisonOptions.BatchNewTokens, c);
+        if (options.Sections.Contains("batchprofile"))
+        {
+            result.BatchProfile = BatchDecodeProfile.Measure(genai, dir, engine.ContextLength, batch, options.Repeats, 32, options.Threads);
+            Log($"{result.Label}: batch profile {string.Join("; ", result.BatchProfile.Variants)}");
+        }
+        return result;
+    }
+
+    static void Add(SortedDictionary<int, Samples> map, int key, double value)
+    {
+        if (!map.TryGetValue(key, out var samples)) map[key] = samples = new Samples();
+        samples.Add(value);
+    }
+
+    /// <summary>A seeded prompt of ordinary (non-special) token ids.</summary>
+    static int[] Prompt(int seed, int length, int vocabEnd)
+    {
+        var rng = new Random(seed);
+        var p = new int[length];
+        for (int i = 0; i < length; i++) p[i] = rng.Next(vocabEnd);
+        return p;
+    }
+}

@@ -1,0 +1,33 @@
+using OnnxLm.Engine.Model.Builder;
+
+namespace OnnxLm.Benchmarks.EndToEnd;
+
+/// <summary>Everything measured for one weight format; each <see cref="Samples"/> holds one value per repeat.</summary>
+public sealed class WeightsResult(WeightFormat weights, string modelDir, long parameters)
+{
+    public WeightFormat Weights { get; } = weights;
+    public string ModelDir { get; } = modelDir;
+    public long Parameters { get; } = parameters;
+    public double ModelBuildSeconds { get; set; }
+
+    // (a) single stream: decode tok/s from first to last token, and TTFT.
+    public Samples EngineSingle { get; } = new();
+    public Samples GenAiSingle { get; } = new();
+    public Samples EngineSingleTtftMs { get; } = new();
+    public Samples GenAiSingleTtftMs { get; } = new();
+
+    // (b) 8 requests: aggregate output tok/s (arrival to last token) and the median TTFT of the 8, per concurrency.
+    public SortedDictionary<int, Samples> EngineThroughput { get; } = [];
+    public SortedDictionary<int, Samples> EngineTtftMs { get; } = [];
+    public Samples GenAiSequential { get; } = new();
+    /// <summary>Median over the 8 of arrival → first token, all arriving at once and served one after another.</summary>
+    public Samples GenAiSequentialTtftMs { get; } = new();
+    public Samples GenAiStaticBatch { get; } = new();
+    public Samples GenAiStaticBatchTtftMs { get; } = new();
+
+    public AllocationResult? Allocation { get; set; }
+    public DecodeProfileResult? Profile { get; set; }
+    public BatchDecodeProfileResult? BatchProfile { get; set; }
+
+    public string Label => Weights == WeightFormat.Int4 ? "int4" : "fp32";
+}

@@ -1,0 +1,97 @@
+using System.Text.Json;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+
+namespace OnnxLm.Benchmarks.Harness;
+
+/// <summary>
+/// The committed allocation budget (<c>expected-allocations.json</c>): bytes allocated per operation for every
+/// micro-benchmark, as BenchmarkDotNet's <c>[MemoryDiagnoser]</c> measures them. A benchmark that allocates more than
+/// its budget, or that is not in the file at all, fails the run, so a regression or an unreviewed new benchmark
+/// cannot pass CI silently. Less than the budget is reported (tighten the file) but passes.
+/// </summary>
+public static class AllocationBudget
+{
+    const string FileName = "expected-allocations.json";
+
+    /// <summary>The project's file when run from the repository root (so --write-expected updates the committed file),
+    /// else the copy next to the assembly.</summary>
+    public static string DefaultPath()
+    {
+        string source = Path.Combine("perf", "OnnxLm.Benchmarks", FileName);
+        return File.Exists(source) ? source : Path.Combine(AppContext.BaseDirectory, FileName);
+    }
+
+    /// <summary>Stable id of a benchmark case: <c>Type.Method(Param=Value, ...)</c>.</summary>
+    public static string Key(BenchmarkCase benchmark)
+    {
+        string name = benchmark.Descriptor.Type.Name + "." + benchmark.Descriptor.WorkloadMethod.Name;
+        if (benchmark.Parameters.Count == 0) return name;
+        var parts = new string[benchmark.Parameters.Count];
+        for (int i = 0; i < parts.Length; i++)
+            parts[i] = benchmark.Parameters.Items[i].Name + "=" + benchmark.Parameters.Items[i].Value;
+        return name + "(" + string.Join(", ", parts) + ")";
+    }
+
+    /// <summary>Compares measured allocations with the budget; returns the number of failures.</summary>
+    public static int Check(string path, IReadOnlyList<BenchmarkReport> reports, TextWriter output, TextWriter errors)
+    {
+        if (!File.Exists(path))
+        {
+            errors.WriteLine($"allocation budget {path} not found (create it with --write-expected)");
+            return 1;
+        }
+        var budget = Read(path);
+        int failures = 0;
+        foreach (var report in reports)
+        {
+            string key = Key(report.BenchmarkCase);
+            long? actual = report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase);
+            if (actual is null)
+            {
+                errors.WriteLine($"ALLOC ?    {key}: no allocation measurement (is [MemoryDiagnoser] on the class?)");
+                failures++;
+            }
+            else if (!budget.TryGetValue(key, out long expected))
+            {
+                errors.WriteLine($"ALLOC NEW  {key}: {actual} B/op has no budget in {path}");
+                failures++;
+            }
+            else if (actual > expected)
+            {
+                errors.WriteLine($"ALLOC FAIL {key}: {actual} B/op, budget {expected} B/op");
+                failures++;
+            }
+            else
+            {
+                output.WriteLine($"alloc ok   {key}: {actual} B/op (budget {expected})");
+            }
+        }
+        return failures;
+    }
+
+    public static void Write(string path, IReadOnlyList<BenchmarkReport> reports)
+    {
+        var merged = File.Exists(path) ? Read(path) : new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var report in reports)
+            if (report.GcStats.GetBytesAllocatedPerOperation(report.BenchmarkCase) is { } bytes)
+                merged[Key(report.BenchmarkCase)] = bytes;
+        using var stream = File.Create(path);
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("comment", "Bytes allocated per operation ([MemoryDiagnoser]); a run above these fails. Update with: dotnet run -c Release --project perf/OnnxLm.Benchmarks -- smoke --write-expected");
+        w.WriteStartObject("bytesPerOperation");
+        foreach (var (key, bytes) in merged) w.WriteNumber(key, bytes);
+        w.WriteEndObject();
+        w.WriteEndObject();
+    }
+
+    static SortedDictionary<string, long> Read(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+        var result = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var p in doc.RootElement.GetProperty("bytesPerOperation").EnumerateObject())
+            result[p.Name] = p.Value.GetInt64();
+        return result;
+    }
+}
