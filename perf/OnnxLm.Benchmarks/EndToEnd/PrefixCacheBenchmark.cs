@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Text;
+using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Scheduling;
+
+namespace OnnxLm.Benchmarks.EndToEnd;
+
+/// <summary>
+/// The <c>prefix</c> subcommand: what the prefix KV cache buys on the Benchmark preset model (issue 4).
+/// 1. Time to first token of a ~2,000-token prompt whose first ~1,900 tokens are cached (restored from blocks, and reused in
+///    place from the row) vs cold.
+/// 2. Output tokens/s of 8 concurrent requests sharing a 1,000-token system prompt, cache on vs off.
+/// 3. The same with a 0 % hit rate (unrelated prompts): the cost of committing blocks nobody reuses.
+/// 4. int8 block storage vs lossless: greedy top-1 agreement after a restore, and the largest first-token logit error.
+/// Medians over repeats; on vs off alternate within each repeat so machine load hits both alike.
+/// </summary>
+public static class PrefixCacheBenchmark
+{
+    static void Log(string m) => Console.Error.WriteLine($"[{DateTime.Now:HH:mm:ss}] {m}");
+
+    public static int Run(string[] args)
+    {
+        string weights = "fp32";
+        int repeats = 3;
+        string cacheDir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "onnxlm", "bench-models");
+        string output = Path.Combine("artifacts", "perf", "prefix.md");
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--weights": weights = args[++i]; break;
+                case "--repeats": repeats = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--model-cache": cacheDir = args[++i]; break;
+                case "--out": output = args[++i]; break;
+                default:
+                    Console.Error.WriteLine($"unknown option {args[i]}; usage: prefix [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md]");
+                    return 2;
+            }
+        }
+        var preset = ModelBuilderOptions.Benchmark with { Weights = weights == "int4" ? WeightFormat.Int4 : WeightFormat.Fp32 };
+        string dir = Path.Combine(cacheDir, $"benchmark-{weights}-v{ModelBuilder.FormatVersion}");
+        if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
+        {
+            Log($"building {dir}");
+            ModelBuilder.Build(dir, preset);
+        }
+        int vocab = preset.EndOfTextTokenId;
+        var md = new StringBuilder();
+        md.AppendLine($"### Prefix cache, benchmark model {weights} ({preset.ParameterCount / 1e6:F1}M params), {Environment.ProcessorCount} cores, {repeats} repeats (median)");
+        md.AppendLine();
+        md.AppendLine($"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- prefix {string.Join(' ', args)}`");
+        md.AppendLine();
+        md.AppendLine("| What | cache off / cold | cache on | ratio |");
+        md.AppendLine("|---|---|---|---|");
+
+        EngineOptions Options(bool cache, int bits = 0) => new() { ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30 };
+
+        // 1. TTFT, 2,000-token prompt, 1,904 tokens cached.
+        {
+            var cold = new List<double>();
+            var blocks = new List<double>();
+            var inPlace = new List<double>();
+            using var on = InferenceEngine.Start(Options(true));
+            var filler = Prompt(9, 300, vocab);
+            for (int r = 0; r < repeats; r++)
+            {
+                var prefix = Prompt(100 + r, 1904, vocab);
+                var full = prefix.Concat(Prompt(200 + r, 96, vocab)).ToArray();
+                cold.Add(Ttft(on, full));                                   // first sight: everything prefilled
+                Ttft(on, filler);                                           // the row now holds something else
+                blocks.Add(Ttft(on, prefix.Concat(Prompt(300 + r, 96, vocab)).ToArray()));   // 1,904 from blocks
+                inPlace.Add(Ttft(on, prefix.Concat(Prompt(400 + r, 96, vocab)).ToArray()));  // reused in the same row
+                Log($"TTFT repeat {r}: cold {cold[^1]:F0} ms, blocks {blocks[^1]:F0} ms, same row {inPlace[^1]:F0} ms");
+            }
+            md.AppendLine($"| TTFT, 2,000-token prompt, 1,904 cached (restored from blocks) | {Median(cold):F0} ms | {Median(blocks):F0} ms | {Median(cold) / Median(blocks):F1}× |");
+            md.AppendLine($"| TTFT, same, prefix still in the row (no copy) | {Median(cold):F0} ms | {Median(inPlace):F0} ms | {Median(cold) / Median(inPlace):F1}× |");
+        }
+
+        // 2 and 3. Throughput at 8 concurrent, shared system prompt and 0 % hits.
+        foreach (bool shared in new[] { true, false })
+        {
+            var off = new List<double>();
+            var onRate = new List<double>();
+            for (int r = 0; r < repeats; r++)
+            {
+                int[] system = Prompt(500 + r, 1000, vocab);
+                int[][] prompts = Enumerable.Range(0, 8).Select(i => shared
+                    ? system.Concat(Prompt(600 + 10 * r + i, 24, vocab)).ToArray()
+                    : Prompt(700 + 10 * r + i, 1024, vocab)).ToArray();
+                foreach (bool cache in r % 2 == 0 ? new[] { false, true } : new[] { true, false })
+                {
+                    using var engine = InferenceEngine.Start(Options(cache));
+                    if (shared && cache) Ttft(engine, system.Concat(Prompt(999, 8, vocab)).ToArray());   // warm: system prompt seen once
+                    var (timings, seconds) = EngineClient.RunConcurrent(engine, prompts, 64, 8);
+                    double rate = timings.Sum(t => t.Tokens) / seconds;
+                    (cache ? onRate : off).Add(rate);
+                    Log($"{(shared ? "shared" : "0% hit")} repeat {r} cache {(cache ? "on" : "off")}: {rate:F1} tok/s");
+                }
+            }
+            string what = shared ? "8 concurrent, shared 1,000-token system prompt, 64 out: output tok/s" : "8 concurrent, unrelated 1,024-token prompts (0 % hits), 64 out: output tok/s";
+            md.AppendLine($"| {what} | {Median(off):F1} | {Median(onRate):F1} | {Median(onRate) / Median(off):F2}× |");
+        }
+
+        // 4. int8 accuracy: greedy agreement after restoring 960 cached tokens, lossless vs int8.
+        {
+            int agree = 0, total = 0;
+            using var lossless = InferenceEngine.Start(Options(true));
+            using var int8 = InferenceEngine.Start(Options(true, 8));
+            for (int r = 0; r < Math.Max(repeats, 3); r++)
+            {
+                var prompt = Prompt(800 + r, 1000, vocab);
+                var filler = Prompt(850 + r, 64, vocab);
+                var a = Restored(lossless, prompt, filler);
+                var b = Restored(int8, prompt, filler);
+                for (int k = 0; k < a.Length; k++, total++) if (a[k] == b[k]) agree++;
+                Log($"int8 repeat {r}: {agree}/{total} tokens agree so far");
+            }
+            md.AppendLine($"| int8 blocks: greedy tokens equal to lossless after restoring 992 tokens (64 per prompt) | — | {agree}/{total} | {100.0 * agree / total:F1} % |");
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        File.WriteAllText(output, md.ToString());
+        Console.WriteLine(md);
+        return 0;
+    }
+
+    static int[] Restored(InferenceEngine engine, int[] prompt, int[] filler)
+    {
+        Run(engine, prompt, 1);
+        Run(engine, filler, 1);   // evict the row, so the next run restores from blocks
+        return Run(engine, prompt, 64);
+    }
+
+    static int[] Run(InferenceEngine engine, int[] prompt, int maxTokens)
+    {
+        var request = new GenerationRequest(prompt, SamplingParams.Greedy, maxTokens, ignoreEos: true, eventCapacity: 1024);
+        if (!engine.TrySubmit(request)) throw new InvalidOperationException("queue full");
+        var tokens = new List<int>();
+        while (request.Events.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            while (request.Events.TryRead(out var ev))
+            {
+                if (ev.Kind == TokenEventKind.Token) tokens.Add(ev.TokenId);
+                if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException(ev.Error);
+            }
+        return [.. tokens];
+    }
+
+    /// <summary>Milliseconds from submission to the first token event.</summary>
+    static double Ttft(InferenceEngine engine, int[] prompt)
+    {
+        var request = new GenerationRequest(prompt, SamplingParams.Greedy, 1, ignoreEos: true);
+        long start = Stopwatch.GetTimestamp();
+        if (!engine.TrySubmit(request)) throw new InvalidOperationException("queue full");
+        double ms = -1;
+        while (request.Events.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            while (request.Events.TryRead(out var ev))
+            {
+                if (ev.Kind == TokenEventKind.Token && ms < 0) ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException(ev.Error);
+            }
+        return ms;
+    }
+
+    static int[] Prompt(int seed, int length, int vocab)
+    {
+        var rng = new Random(seed);
+        var p = new int[length];
+        for (int i = 0; i < length; i++) p[i] = rng.Next(vocab);
+        return p;
+    }
+
+    static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+}
