@@ -20,7 +20,7 @@ public sealed class LoadOptions
     public LengthSpec InputTokens { get; private set; } = LengthSpec.Fixed(128);
     public LengthSpec OutputTokens { get; private set; } = LengthSpec.Fixed(64);
     public bool PromptTokensExact { get; private set; }
-    public int TokenIdMin { get; private set; } = 300;
+    public int TokenIdMin { get; private set; } = 256;
     public int TokenIdMax { get; private set; } = 8000;
     public int Groups { get; private set; } = 4;
     public int SystemTokens { get; private set; } = 512;
@@ -209,6 +209,9 @@ public sealed class LoadOptions
     /// <summary>True for localhost and loopback IP literals (127.0.0.0/8, ::1).</summary>
     public static bool IsLoopback(Uri uri) =>
         uri.IsLoopback || string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The seed of run <paramref name="index"/> (arrival settings × repeats, in order): distinct per run.</summary>
+    public int RunSeed(int index) => unchecked(Seed + 1_000_003 * index);
 
     public Workload CreateWorkload(int seed)
     {

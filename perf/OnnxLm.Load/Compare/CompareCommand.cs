@@ -36,14 +36,16 @@ public static class CompareCommand
             Console.Error.WriteLine(o.CreateWorkload(o.Seed).Describe());
             for (int rep = 0; rep < o.Repeats; rep++)
             {
-                foreach (var arrival in o.Arrivals)
+                for (int k = 0; k < o.Arrivals.Count; k++)
                 {
+                    var arrival = o.Arrivals[k];
+                    int seed = o.RunSeed(rep * o.Arrivals.Count + k);
                     // Alternate the order per repeat.
                     bool aFirst = rep % 2 == 0;
                     var first = aFirst ? a : b;
                     var second = aFirst ? b : a;
-                    var r1 = await Measurement.RunAsync(first.Url, o, arrival, first.Name, ct).ConfigureAwait(false);
-                    var r2 = await Measurement.RunAsync(second.Url, o, arrival, second.Name, ct).ConfigureAwait(false);
+                    var r1 = await Measurement.RunAsync(first.Url, o, arrival, seed, first.Name, ct).ConfigureAwait(false);
+                    var r2 = await Measurement.RunAsync(second.Url, o, arrival, seed, second.Name, ct).ConfigureAwait(false);
                     runsA.Add(aFirst ? r1 : r2);
                     runsB.Add(aFirst ? r2 : r1);
                 }

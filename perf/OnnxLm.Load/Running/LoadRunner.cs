@@ -27,7 +27,8 @@ public sealed class LoadRunner(StreamingClient client, Workload workload, RunLim
         async Task RunSession(Session session)
         {
             string? previous = null;
-            while (!ct.IsCancellationRequested && TryReserve() && session.TryNext(previous, out var plan))
+            // Plan first, then reserve: reserving for a session that has no next request would waste budget.
+            while (!ct.IsCancellationRequested && session.TryNext(previous, out var plan) && TryReserve())
             {
                 progress?.OnStarted();
                 var r = await client.SendAsync(plan, start, ct).ConfigureAwait(false);

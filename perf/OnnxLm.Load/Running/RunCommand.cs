@@ -14,8 +14,8 @@ public static class RunCommand
         string description = o.CreateWorkload(o.Seed).Describe();
         Console.Error.WriteLine(description);
         var runs = new List<RunSummary>();
-        foreach (var arrival in o.Arrivals)
-            runs.Add(await Measurement.RunAsync(o.Url, o, arrival, label, ct).ConfigureAwait(false));
+        for (int i = 0; i < o.Arrivals.Count; i++)
+            runs.Add(await Measurement.RunAsync(o.Url, o, o.Arrivals[i], o.RunSeed(i), label, ct).ConfigureAwait(false));
 
         string table = MarkdownTable.Runs(runs);
         Console.WriteLine(table);
