@@ -23,15 +23,20 @@ public sealed class StreamingClient : IDisposable
     readonly TimeSpan timeout;
 
     public StreamingClient(Uri baseUri, RequestOptions options, TimeSpan timeout)
-    {
-        var handler = new SocketsHttpHandler
+        : this(new SocketsHttpHandler
         {
             // One connection per in-flight request; no pool limit so concurrency is what the runner says it is.
             MaxConnectionsPerServer = int.MaxValue,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             AutomaticDecompression = DecompressionMethods.None,
             UseProxy = false,
-        };
+        }, baseUri, options, timeout)
+    {
+    }
+
+    /// <summary>Over any handler (tests use an in-memory server).</summary>
+    internal StreamingClient(HttpMessageHandler handler, Uri baseUri, RequestOptions options, TimeSpan timeout)
+    {
         http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         chatUri = new Uri(baseUri, "v1/chat/completions");
         completionUri = new Uri(baseUri, "v1/completions");
