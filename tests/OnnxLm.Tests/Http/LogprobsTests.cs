@@ -73,7 +73,8 @@ public class LogprobsTests(ServerFixture fixture)
         for (int i = 0; i < entries.Count; i++)
         {
             await Assert.That(entries[i].GetProperty("token").GetString()).IsEqualTo(expected[i].GetProperty("token").GetString());
-            await Assert.That(entries[i].GetProperty("logprob").GetSingle()).IsEqualTo(expected[i].GetProperty("logprob").GetSingle());
+            // Batched and single-row runs differ in the last float bits.
+            await Assert.That(entries[i].GetProperty("logprob").GetSingle()).IsEqualTo(expected[i].GetProperty("logprob").GetSingle()).Within(1e-3f);
         }
         await AssertChatEntries(entries, content.ToString(), 3);
     }
