@@ -93,4 +93,28 @@ public class ServerLifecycleTests
             server.Engine.BeforeRun = null;
         }
     }
+
+    [Test]
+    public async Task Model_failure_mid_stream_is_an_sse_error_event_without_done_or_details()
+    {
+        await using var server = await ServerFixture.StartDedicatedAsync();
+        using var client = ServerFixture.CreateClient(server);
+        // Prefill (and its first token) succeed; the first decode step fails.
+        server.Engine.BeforeRun = prefill =>
+        {
+            if (!prefill) throw new InvalidOperationException("secret-internal-detail");
+        };
+        using var response = await OpenAiWire.PostAsync(client, "/v1/chat/completions", ChatBody.Replace("\"max_tokens\":3", "\"max_tokens\":8", StringComparison.Ordinal));
+        await Assert.That(response.StatusCode).IsEqualTo(HttpStatusCode.OK);
+        string wire = await response.Content.ReadAsStringAsync();
+        var events = OpenAiWire.DataEvents(wire);
+        await Assert.That(events).DoesNotContain("[DONE]");
+        var error = System.Text.Json.JsonDocument.Parse(events[^1]).RootElement.GetProperty("error");
+        await Assert.That(error.GetProperty("type").GetString()).IsEqualTo("server_error");
+        await Assert.That(wire).DoesNotContain("secret-internal-detail");
+        server.Engine.BeforeRun = null;
+        // The server keeps serving.
+        var (status, _) = await OpenAiWire.PostJsonAsync(client, "/v1/completions", "{\"prompt\":\"again\",\"max_tokens\":2}");
+        await Assert.That(status).IsEqualTo(200);
+    }
 }
