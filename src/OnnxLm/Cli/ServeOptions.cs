@@ -18,6 +18,20 @@ public sealed class ServeOptions
     public long? KvCacheMemory { get; set; }
     public int KvBits { get; set; }
     public int KvGroupSize { get; set; } = 64;
+    /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
+    public string? ServedModelName { get; set; }
+    /// <summary>Largest accepted request body; larger bodies get 413.</summary>
+    public long MaxRequestBytes { get; set; } = DefaultMaxRequestBytes;
+    /// <summary>Accepted API keys (empty and no <see cref="ApiKeyFile"/> = no authentication).</summary>
+    public List<string> ApiKeys { get; } = [];
+    /// <summary>A file with one API key per line (blank lines and lines starting with # are skipped).</summary>
+    public string? ApiKeyFile { get; set; }
+    /// <summary>Origins allowed by CORS ("*" = any); empty = CORS off.</summary>
+    public List<string> CorsOrigins { get; } = [];
+    /// <summary>GET /metrics needs an API key too (by default it is open, like /health).</summary>
+    public bool MetricsRequireKey { get; set; }
+
+    public const long DefaultMaxRequestBytes = 8L << 20;
 
     public const string Help = """
         onnxlm serve [options]          serve a model over the OpenAI HTTP API
@@ -36,6 +50,12 @@ public sealed class ServeOptions
           --kv-cache-memory BYTES       block pool size, e.g. 2G or 512M (default: a fifth of RAM, at most 8G)
           --kv-bits 8|16|32             block storage: the model's own KV type (default, lossless) or 8 (int8, lossy)
           --kv-group-size N             values per int8 scale (default 64)
+          --served-model-name NAME      model id clients see and send (default: the model folder's name)
+          --max-request-bytes BYTES     largest request body, e.g. 16M (default 8M); larger ones get 413
+          --api-key KEY                 require this key (Authorization: Bearer KEY or api-key: KEY); repeatable
+          --api-key-file FILE           require one of the keys in FILE (one per line)
+          --metrics-require-key         GET /metrics needs a key too (default: open, like /health)
+          --cors-origin ORIGIN          allow browser calls from ORIGIN (or *); repeatable. Default: CORS off
         """;
 
     public static ServeOptions Parse(string[] args, int start)
@@ -62,6 +82,22 @@ public sealed class ServeOptions
                     if (o.KvBits is not (8 or 16 or 32)) throw new UsageException($"--kv-bits must be 8, 16 or 32 (got {o.KvBits})");
                     break;
                 case "--kv-group-size": o.KvGroupSize = r.Int(flag, v, 1, 65536); break;
+                case "--served-model-name":
+                    o.ServedModelName = r.Value(flag, v);
+                    if (o.ServedModelName.Length is 0 or > 256) throw new UsageException("--served-model-name must be 1 to 256 characters");
+                    break;
+                case "--max-request-bytes":
+                    o.MaxRequestBytes = r.Bytes(flag, v);
+                    if (o.MaxRequestBytes is < 1024 or > int.MaxValue) throw new UsageException("--max-request-bytes must be between 1K and 2G");
+                    break;
+                case "--api-key":
+                    string key = r.Value(flag, v);
+                    if (key.Length == 0) throw new UsageException("--api-key must not be empty");
+                    o.ApiKeys.Add(key);
+                    break;
+                case "--api-key-file": o.ApiKeyFile = r.Value(flag, v); break;
+                case "--metrics-require-key": o.MetricsRequireKey = true; break;
+                case "--cors-origin": o.CorsOrigins.Add(r.Value(flag, v)); break;
                 default: throw new UsageException($"unknown option '{flag}' for serve (see onnxlm --help)");
             }
         }

@@ -15,7 +15,7 @@ namespace OnnxLm.Hosting;
 /// <see cref="BaseAddress"/>). Used by <c>onnxlm serve</c> and by tests, which start real servers in-process.
 /// Invariant: the engine outlives every request handler; stopping drains Kestrel first (in-flight requests get
 /// <see cref="ShutdownTimeout"/> to finish, then their connections are aborted, which cancels their sequences) and only
-/// then disposes the engine.
+/// then disposes the engine. Kestrel listens before the model loads, so probes can see "loading".
 /// </summary>
 public sealed class OnnxLmServer : IAsyncDisposable
 {
@@ -27,9 +27,10 @@ public sealed class OnnxLmServer : IAsyncDisposable
     readonly SemaphoreSlim stopGate = new(1, 1);
     bool stopped;
 
-    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log)
+    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state)
     {
         this.app = app;
+        State = state;
         Engine = engine;
         BaseAddress = baseAddress;
         this.log = log;
@@ -40,12 +41,29 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
     public InferenceEngine Engine { get; }
 
-    /// <summary>Loads the model, starts the engine and starts listening.</summary>
+    /// <summary>What the HTTP handlers share (metrics, draining flag); tests reach in here.</summary>
+    internal ServingState State { get; }
+
+    /// <summary>Starts listening, loads the model and starts the engine. While the model loads, /livez answers and
+    /// /readyz and the completion endpoints answer 503; the returned server is ready.</summary>
     /// <param name="loggerProvider">Where logs go; null = single-line console logging (the CLI's).</param>
     /// <exception cref="ServerStartException">The model, the options or the address cannot be used.</exception>
-    public static async Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider = null)
+    public static Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider = null) =>
+        StartAsync(options, loggerProvider, whileLoading: null);
+
+    /// <param name="whileLoading">Test hook: runs after Kestrel listens and before the engine loads.</param>
+    internal static async Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider, Func<Uri, Task>? whileLoading)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ApiKeySet keys;
+        try
+        {
+            keys = ApiKeySet.Create(options.ApiKeys, options.ApiKeyFile);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ServerStartException($"cannot read the API key file: {e.Message}", e);
+        }
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (loggerProvider is null)
@@ -65,20 +83,21 @@ public sealed class OnnxLmServer : IAsyncDisposable
         var address = options.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Host);
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Limits.MaxRequestBodySize = OpenAiEndpoints.MaxRequestBytes;
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
             k.AddServerHeader = false;
             k.Listen(address, options.Port);
         });
 
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
+        var state = new ServingState(options, keys, log);
         InferenceEngine? engine = null;
         try
         {
-            engine = StartEngine(options, log);
-            OpenAiEndpoints.Map(app, engine);
+            OpenAiEndpoints.Map(app, state);
             try
             {
+                // Listening before the (possibly slow) load lets probes tell "loading" (503 on /readyz) from "dead".
                 await app.StartAsync();
             }
             catch (IOException e)
@@ -87,10 +106,16 @@ public sealed class OnnxLmServer : IAsyncDisposable
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
             log.LogInformation("listening on {Address}", baseAddress);
-            return new OnnxLmServer(app, engine, baseAddress, log);
+            if (keys.IsEnabled) log.LogInformation("API keys required: {Count} accepted", keys.Count);
+            if (whileLoading is not null) await whileLoading(baseAddress);
+            engine = StartEngine(options, log);
+            state.EngineStarted(engine);
+            log.LogInformation("ready: serving model '{Model}'", state.ModelName);
+            return new OnnxLmServer(app, engine, baseAddress, log, state);
         }
         catch
         {
+            await app.StopAsync();
             await app.DisposeAsync();
             engine?.Dispose();
             throw;
@@ -166,6 +191,8 @@ public sealed class OnnxLmServer : IAsyncDisposable
             if (stopped) return;
             stopped = true;
             log.LogInformation("stopping");
+            // New work gets 503 (and /readyz says so) while Kestrel drains the requests already running.
+            State.BeginDraining();
             await app.StopAsync();
             Engine.Dispose();
             log.LogInformation("stopped");

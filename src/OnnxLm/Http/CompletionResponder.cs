@@ -1,244 +1,296 @@
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Http;
 
 /// <summary>
-/// Runs one submitted request to its end and writes the OpenAI response: a JSON body, or Server-Sent Events with one
-/// chunk per token flushed as produced, a final chunk carrying finish_reason, an optional usage chunk and <c>data: [DONE]</c>.
-/// Per token it writes straight to the response pipe through one reused <see cref="Utf8JsonWriter"/>.
-/// If the client goes away the request is cancelled, so the engine frees its row at the next step.
+/// Runs the <c>n</c> engine requests of one completion to their end and writes the OpenAI response: one JSON body, or
+/// Server-Sent Events with a chunk per token flushed as produced (keep-alive comments until the first token), a final chunk
+/// per choice carrying its finish_reason, an optional usage chunk and <c>data: [DONE]</c>. Records latency metrics as
+/// tokens arrive. If the client goes away every request of the group is cancelled, so the engine frees their rows.
 /// </summary>
-internal sealed class CompletionResponder(InferenceEngine engine, HttpContext http, GenerationRequest request, bool chat, string model)
+internal sealed class CompletionResponder
 {
-    readonly string id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
-    readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-    bool ended;
-    bool includeUsage;
+    /// <summary>How often a comment line is sent while a stream has produced no token yet.</summary>
+    public static TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    public async Task RunAsync(bool stream, bool includeUsage)
+    static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    readonly ServingState state;
+    readonly InferenceEngine engine;
+    readonly HttpContext http;
+    readonly GenerationRequest[] group;
+    readonly bool chat;
+    readonly long arrival;
+    readonly string id;
+    readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    readonly long[] lastToken;
+    readonly FinishReason[] finish;
+    readonly int[] completionTokens;
+    readonly int[] textOffset;   // UTF-16 length of each choice's text so far (text completions' text_offset)
+    CompletionUsage usage;
+    bool firstTokenSeen;
+    int ended;
+    string? error;
+
+    public CompletionResponder(ServingState state, InferenceEngine engine, HttpContext http, GenerationRequest[] group, bool chat, long arrival)
     {
-        if (!engine.TrySubmit(request))
+        this.state = state;
+        this.engine = engine;
+        this.http = http;
+        this.group = group;
+        this.chat = chat;
+        this.arrival = arrival;
+        id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+        lastToken = new long[group.Length];
+        finish = new FinishReason[group.Length];
+        completionTokens = new int[group.Length];
+        textOffset = new int[group.Length];
+    }
+
+    public async Task RunAsync(bool stream, bool includeUsage, LogprobsMode logprobs, int topLogprobs)
+    {
+        bool submitted = group.Length == 1 ? engine.TrySubmit(group[0]) : engine.TrySubmitGroup(group);
+        if (!submitted)
         {
-            if (engine.IsStopping)
-            {
-                await new ApiError(503, "The server is shutting down. Retry shortly.", "server_error", null, "unavailable") { RetryAfter = 5 }
-                    .WriteAsync(http.Response);
-                return;
-            }
-            await new ApiError(429, "The server is busy: too many requests are waiting. Retry shortly.", "rate_limit_exceeded", null, "rate_limit_exceeded") { RetryAfter = 1 }
-                .WriteAsync(http.Response);
-            return;
+            if (engine.IsStopping) throw ServingState.Unavailable("The server is shutting down. Retry shortly.");
+            throw new ApiError(429, "The server is busy: too many requests are waiting. Retry shortly.", "rate_limit_exceeded", null, "rate_limit_exceeded") { RetryAfter = 1 };
         }
         var ct = http.RequestAborted;
-        this.includeUsage = includeUsage;
+        var events = new GroupEvents(group);
         try
         {
-            if (stream) await StreamAsync(ct);
-            else await CompleteAsync(ct);
+            if (stream) await StreamAsync(events, includeUsage, logprobs, topLogprobs, ct);
+            else await CompleteAsync(events, logprobs, topLogprobs, ct);
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException)
         {
-            engine.Cancel(request);
-        }
-        catch (IOException)
-        {
-            engine.Cancel(request);   // the connection broke while writing
+            // The client went away (or the connection broke while writing): nobody reads the rest.
+            CancelAll();
+            await events.SettleAsync();
+            if (e is OperationCanceledException && !ct.IsCancellationRequested) throw;
         }
         finally
         {
-            // Whatever happened above, make sure the engine lets go of the row.
-            if (!ended) engine.Cancel(request);
+            // Whatever happened above, make sure the engine lets go of every row.
+            if (ended < group.Length) CancelAll();
         }
     }
 
-    async Task CompleteAsync(CancellationToken ct)
+    void CancelAll()
     {
-        var text = new ArrayBufferWriter<byte>(256);
-        var events = request.Events;
-        TokenEvent last = default;
-        while (await events.WaitToReadAsync(ct))
+        foreach (var r in group) engine.Cancel(r);
+    }
+
+    /// <summary>Bookkeeping shared by both paths; false for an event that carries no output (the group's end).</summary>
+    void OnEvent(int member, in TokenEvent ev)
+    {
+        switch (ev.Kind)
         {
-            while (events.TryRead(out var ev))
+            case TokenEventKind.Token:
             {
-                if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text) text.Write(ev.TextBytes);
-                else
+                long now = Stopwatch.GetTimestamp();
+                var metrics = state.Metrics;
+                if (!firstTokenSeen)
                 {
-                    last = ev;
-                    ended = true;
+                    firstTokenSeen = true;
+                    metrics.TimeToFirstToken.Observe(now - arrival);
+                }
+                if (lastToken[member] != 0) metrics.InterTokenLatency.Observe(now - lastToken[member]);
+                lastToken[member] = now;
+                break;
+            }
+            case TokenEventKind.Finished:
+                finish[member] = ev.Finish;
+                completionTokens[member] = ev.CompletionTokens;
+                if (member == 0) usage = usage with { PromptTokens = ev.PromptTokens, CachedTokens = ev.CachedTokens };
+                usage = usage with { CompletionTokens = usage.CompletionTokens + ev.CompletionTokens };
+                state.Metrics.Finished(ev.Finish);
+                if (++ended == group.Length) state.Metrics.EndToEnd.Observe(Stopwatch.GetTimestamp() - arrival);
+                break;
+            case TokenEventKind.Error:
+                error ??= ev.Error;
+                if (member == 0) usage = usage with { PromptTokens = ev.PromptTokens };
+                state.Metrics.Failed();
+                ended++;
+                break;
+        }
+    }
+
+    bool IsLoggable(in TokenEvent ev) => !engine.Vocabulary.IsSpecial(ev.TokenId);
+
+    ApiError FailureError()
+    {
+        // The engine's message may hold runtime details: log it, tell the client only what kind of failure it was.
+        state.Log.LogError("generation failed: {Error}", error);
+        if (engine.IsStopping) return ServingState.Unavailable("The server is shutting down. Retry shortly.");
+        return new ApiError(500, "Generation failed on the server.", "server_error", null, "internal_error");
+    }
+
+    async Task CompleteAsync(GroupEvents events, LogprobsMode logprobs, int topLogprobs, CancellationToken ct)
+    {
+        var texts = new ArrayBufferWriter<byte>[group.Length];
+        var logged = logprobs == LogprobsMode.None ? null : new List<LoggedToken>[group.Length];
+        for (int i = 0; i < group.Length; i++)
+        {
+            texts[i] = new ArrayBufferWriter<byte>(256);
+            if (logged is not null) logged[i] = [];
+        }
+        while (await events.WaitAsync(ct))
+        {
+            while (events.TryRead(out int m, out var ev))
+            {
+                OnEvent(m, ev);
+                if (ev.Kind == TokenEventKind.Token && logged is not null && IsLoggable(ev))
+                    logged[m].Add(new LoggedToken(ev.TokenId, ev.Logprob, ev.Index, Math.Min(topLogprobs, (int)ev.TopLogprobCount), textOffset[m]));
+                if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
+                {
+                    texts[m].Write(ev.TextBytes);
+                    textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
                 }
             }
         }
-        var response = http.Response;
-        if (last.Kind == TokenEventKind.Error)
+        if (error is not null)
         {
-            await new ApiError(500, last.Error ?? "generation failed", "server_error").WriteAsync(response);
+            await FailureError().WriteAsync(http.Response);
             return;
         }
+        var response = http.Response;
         response.ContentType = "application/json";
-        await using var w = new Utf8JsonWriter(response.BodyWriter);
+        await using var w = new Utf8JsonWriter(response.BodyWriter, WriterOptions);
         w.WriteStartObject();
-        WriteHeader(w, chat ? "chat.completion"u8 : "text_completion"u8);
+        w.WriteString("id"u8, id);
+        w.WriteString("object"u8, chat ? "chat.completion"u8 : "text_completion"u8);
+        w.WriteNumber("created"u8, created);
+        w.WriteString("model"u8, state.ModelNameJson);
         w.WriteStartArray("choices"u8);
-        w.WriteStartObject();
-        w.WriteNumber("index"u8, 0);
-        if (chat)
+        for (int i = 0; i < group.Length; i++)
         {
-            w.WriteStartObject("message"u8);
-            w.WriteString("role"u8, "assistant"u8);
-            w.WriteString("content"u8, text.WrittenSpan);
+            w.WriteStartObject();
+            w.WriteNumber("index"u8, i);
+            if (chat)
+            {
+                w.WriteStartObject("message"u8);
+                w.WriteString("role"u8, "assistant"u8);
+                w.WriteString("content"u8, texts[i].WrittenSpan);
+                w.WriteEndObject();
+            }
+            else w.WriteString("text"u8, texts[i].WrittenSpan);
+            if (logged is null) w.WriteNull("logprobs"u8);
+            else if (chat) WriteChatLogprobs(w, group[i], logged[i]);
+            else WriteLegacyLogprobs(w, group[i], logged[i]);
+            SseChunkWriter.WriteFinishReason(w, finish[i]);
             w.WriteEndObject();
         }
-        else w.WriteString("text"u8, text.WrittenSpan);
-        w.WriteNull("logprobs"u8);
-        WriteFinishReason(w, last.Finish);
-        w.WriteEndObject();
         w.WriteEndArray();
-        WriteUsage(w, last);
+        SseChunkWriter.WriteUsageObject(w, usage);
         w.WriteEndObject();
         await w.FlushAsync(ct);
     }
 
-    async Task StreamAsync(CancellationToken ct)
+    void WriteChatLogprobs(Utf8JsonWriter w, GenerationRequest request, List<LoggedToken> tokens)
+    {
+        w.WriteStartObject("logprobs"u8);
+        w.WriteStartArray("content"u8);
+        foreach (var t in tokens)
+            LogprobJson.WriteChatEntry(w, engine.Vocabulary, t.TokenId, t.Logprob, request.TopLogprobs(t.Index, t.TopCount));
+        w.WriteEndArray();
+        w.WriteNull("refusal"u8);
+        w.WriteEndObject();
+    }
+
+    void WriteLegacyLogprobs(Utf8JsonWriter w, GenerationRequest request, List<LoggedToken> tokens)
+    {
+        var vocabulary = engine.Vocabulary;
+        w.WriteStartObject("logprobs"u8);
+        w.WriteStartArray("tokens"u8);
+        foreach (var t in tokens) LogprobJson.WriteTokenText(w, vocabulary, t.TokenId);
+        w.WriteEndArray();
+        w.WriteStartArray("token_logprobs"u8);
+        foreach (var t in tokens) w.WriteNumberValue(LogprobJson.Finite(t.Logprob));
+        w.WriteEndArray();
+        w.WriteStartArray("top_logprobs"u8);
+        foreach (var t in tokens) LogprobJson.WriteLegacyTop(w, vocabulary, request.TopLogprobs(t.Index, t.TopCount));
+        w.WriteEndArray();
+        w.WriteStartArray("text_offset"u8);
+        foreach (var t in tokens) w.WriteNumberValue(t.TextOffset);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    async Task StreamAsync(GroupEvents events, bool includeUsage, LogprobsMode logprobs, int topLogprobs, CancellationToken ct)
     {
         var response = http.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
         var pipe = response.BodyWriter;
-        await using var w = new Utf8JsonWriter(pipe);
+        var sse = new SseChunkWriter(pipe, chat, JsonEncodedText.Encode(id), created, state.ModelNameJson, includeUsage, engine.Vocabulary);
         if (chat)
-        {
-            // The first delta carries the role, as OpenAI's does.
-            BeginChunk(pipe, w);
-            w.WriteStartObject("delta"u8);
-            w.WriteString("role"u8, "assistant"u8);
-            w.WriteString("content"u8, ""u8);
-            w.WriteEndObject();
-            EndChunk(pipe, w, FinishReason.None);
-            await pipe.FlushAsync(ct);
-        }
-        var events = request.Events;
-        TokenEvent last = default;
-        while (await events.WaitToReadAsync(ct))
+            for (int i = 0; i < group.Length; i++) sse.WriteRole(i);
+        // Headers and the role reach the client now, before a possibly long prefill.
+        await pipe.FlushAsync(ct);
+        while (firstTokenSeen ? await events.WaitAsync(ct) : await WaitWithKeepAliveAsync(events, sse, ct))
         {
             bool wrote = false;
-            while (events.TryRead(out var ev))
+            while (events.TryRead(out int m, out var ev))
             {
-                if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
+                OnEvent(m, ev);
+                switch (ev.Kind)
                 {
-                    if (ev.TextLength == 0) continue;
-                    BeginChunk(pipe, w);
-                    if (chat)
+                    case TokenEventKind.Token:
                     {
-                        w.WriteStartObject("delta"u8);
-                        w.WriteString("content"u8, ev.TextBytes);
-                        w.WriteEndObject();
+                        var mode = IsLoggable(ev) ? logprobs : LogprobsMode.None;
+                        if (ev.TextLength == 0 && mode == LogprobsMode.None) break;
+                        sse.WriteToken(m, ev, mode, group[m], topLogprobs, textOffset[m]);
+                        textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
+                        wrote = true;
+                        break;
                     }
-                    else w.WriteString("text"u8, ev.TextBytes);
-                    EndChunk(pipe, w, FinishReason.None);
-                    wrote = true;
+                    case TokenEventKind.Text:
+                        if (ev.TextLength == 0) break;
+                        sse.WriteText(m, ev.TextBytes);
+                        textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
+                        wrote = true;
+                        break;
+                    case TokenEventKind.Finished when error is null:
+                        sse.WriteFinish(m, ev.Finish);
+                        wrote = true;
+                        break;
                 }
-                else
-                {
-                    last = ev;
-                    ended = true;
-                }
+            }
+            if (error is not null)
+            {
+                CancelAll();
+                sse.WriteError(FailureError());
+                await pipe.FlushAsync(ct);
+                await events.SettleAsync();
+                return;
             }
             if (wrote) await pipe.FlushAsync(ct);
         }
-        if (last.Kind == TokenEventKind.Error)
-        {
-            // A mid-stream failure is an error event; no [DONE] follows, so clients raise instead of treating it as the end.
-            pipe.Write("data: "u8);
-            w.Reset();
-            new ApiError(500, last.Error ?? "generation failed", "server_error").WriteJson(w);
-            w.Flush();
-            pipe.Write("\n\n"u8);
-            await pipe.FlushAsync(ct);
-            return;
-        }
-        BeginChunk(pipe, w);
-        if (chat)
-        {
-            w.WriteStartObject("delta"u8);
-            w.WriteEndObject();
-        }
-        else w.WriteString("text"u8, ""u8);
-        EndChunk(pipe, w, last.Finish);
-        if (includeUsage)
-        {
-            pipe.Write("data: "u8);
-            w.Reset();
-            w.WriteStartObject();
-            WriteHeader(w, chat ? "chat.completion.chunk"u8 : "text_completion"u8);
-            w.WriteStartArray("choices"u8);
-            w.WriteEndArray();
-            WriteUsage(w, last);
-            w.WriteEndObject();
-            w.Flush();
-            pipe.Write("\n\n"u8);
-        }
-        pipe.Write("data: [DONE]\n\n"u8);
+        if (includeUsage) sse.WriteUsage(usage);
+        sse.WriteDone();
         await pipe.FlushAsync(ct);
     }
 
-    void BeginChunk(PipeWriter pipe, Utf8JsonWriter w)
+    /// <summary>Waits for events, sending a keep-alive comment every <see cref="KeepAliveInterval"/> meanwhile.</summary>
+    static async Task<bool> WaitWithKeepAliveAsync(GroupEvents events, SseChunkWriter sse, CancellationToken ct)
     {
-        pipe.Write("data: "u8);
-        w.Reset();
-        w.WriteStartObject();
-        WriteHeader(w, chat ? "chat.completion.chunk"u8 : "text_completion"u8);
-        w.WriteStartArray("choices"u8);
-        w.WriteStartObject();
-        w.WriteNumber("index"u8, 0);
-    }
-
-    void EndChunk(PipeWriter pipe, Utf8JsonWriter w, FinishReason finish)
-    {
-        w.WriteNull("logprobs"u8);
-        WriteFinishReason(w, finish);
-        w.WriteEndObject();
-        w.WriteEndArray();
-        // With include_usage, OpenAI marks every chunk but the usage chunk with usage: null.
-        if (includeUsage) w.WriteNull("usage"u8);
-        w.WriteEndObject();
-        w.Flush();
-        pipe.Write("\n\n"u8);
-    }
-
-    void WriteHeader(Utf8JsonWriter w, ReadOnlySpan<byte> objectType)
-    {
-        w.WriteString("id"u8, id);
-        w.WriteString("object"u8, objectType);
-        w.WriteNumber("created"u8, created);
-        w.WriteString("model"u8, model);
-    }
-
-    static void WriteFinishReason(Utf8JsonWriter w, FinishReason finish)
-    {
-        switch (finish)
+        var wait = events.WaitAsync(ct);
+        if (wait.IsCompleted) return wait.Result;
+        var task = wait.AsTask();
+        while (true)
         {
-            case FinishReason.Stop: w.WriteString("finish_reason"u8, "stop"u8); break;
-            case FinishReason.Length: w.WriteString("finish_reason"u8, "length"u8); break;
-            default: w.WriteNull("finish_reason"u8); break;
+            var delay = Task.Delay(KeepAliveInterval, ct);
+            if (await Task.WhenAny(task, delay) == task) return await task;
+            ct.ThrowIfCancellationRequested();
+            sse.WriteKeepAlive();
+            await sse.FlushAsync(ct);
         }
-    }
-
-    static void WriteUsage(Utf8JsonWriter w, in TokenEvent last)
-    {
-        w.WriteStartObject("usage"u8);
-        w.WriteNumber("prompt_tokens"u8, last.PromptTokens);
-        w.WriteNumber("completion_tokens"u8, last.CompletionTokens);
-        w.WriteNumber("total_tokens"u8, last.PromptTokens + last.CompletionTokens);
-        w.WriteStartObject("prompt_tokens_details"u8);
-        w.WriteNumber("cached_tokens"u8, last.CachedTokens);
-        w.WriteEndObject();
-        w.WriteStartObject("completion_tokens_details"u8);
-        w.WriteNumber("reasoning_tokens"u8, 0);
-        w.WriteEndObject();
-        w.WriteEndObject();
     }
 }

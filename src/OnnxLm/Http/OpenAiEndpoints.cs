@@ -1,41 +1,86 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
+using OnnxLm.Http.Parsing;
 
 namespace OnnxLm.Http;
 
-/// <summary>The HTTP surface: health, model list, chat and text completions. Handlers parse and validate on the request
-/// thread, submit to the engine and stream its events back; errors always leave as OpenAI-shaped JSON.</summary>
+/// <summary>
+/// The HTTP surface: OpenAI chat and text completions, models, tokenize/detokenize, health probes and metrics, behind
+/// CORS and API-key checks. Handlers read the body into a pooled buffer, parse it with the generated parsers into a pooled
+/// body object, build the engine requests synchronously (returning both to their pools) and then stream the engine's
+/// events back. Every refusal leaves as OpenAI-shaped JSON and is counted by reason.
+/// </summary>
 internal static class OpenAiEndpoints
 {
-    public const long MaxRequestBytes = 8 << 20;
+    static readonly byte[] LiveBody = "{\"status\":\"ok\"}"u8.ToArray();
 
-    public static void Map(WebApplication app, InferenceEngine engine)
+    public static void Map(WebApplication app, ServingState state)
     {
-        // Routing answers a wrong method with an empty 405 and an unknown path with an empty 404; clients parse every
-        // error body as OpenAI JSON, so fill those in (anything that already wrote a body or a Content-Type is left alone).
-        app.Use(static async (HttpContext http, RequestDelegate next) =>
-        {
-            await next(http);
-            var response = http.Response;
-            if (response.HasStarted || response.ContentType is not null) return;
-            if (response.StatusCode == StatusCodes.Status404NotFound)
-                await new ApiError(404, $"Unknown path {http.Request.Path}", "invalid_request_error", null, "not_found").WriteAsync(response);
-            else if (response.StatusCode == StatusCodes.Status405MethodNotAllowed)
-                await new ApiError(405, $"Method {http.Request.Method} is not allowed on {http.Request.Path}", "invalid_request_error", null, "method_not_allowed")
-                    .WriteAsync(response);
-        });
-        app.MapGet("/health", static (HttpContext http) =>
+        app.Use((HttpContext http, RequestDelegate next) => Gate(http, next, state));
+
+        app.MapGet("/health", (HttpContext http) => WriteStatus(http, 200, state.Engine is null ? "loading" : state.IsReady ? "ok" : "draining"));
+        app.MapGet("/livez", static (HttpContext http) =>
         {
             http.Response.ContentType = "application/json";
-            return http.Response.Body.WriteAsync(HealthBody).AsTask();
+            return http.Response.Body.WriteAsync(LiveBody).AsTask();
         });
-        app.MapGet("/v1/models", (HttpContext http) => WriteModels(http, engine));
-        app.MapPost("/v1/chat/completions", (HttpContext http) => Guard(http, () => ChatAsync(http, engine)));
-        app.MapPost("/v1/completions", (HttpContext http) => Guard(http, () => CompletionAsync(http, engine)));
+        app.MapGet("/readyz", (HttpContext http) =>
+        {
+            if (state.IsReady) return WriteStatus(http, 200, "ready");
+            http.Response.Headers.RetryAfter = "5";
+            return WriteStatus(http, 503, state.Engine is null ? "loading" : "draining");
+        });
+        app.MapGet("/metrics", (HttpContext http) =>
+        {
+            http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            return http.Response.WriteAsync(state.Metrics.Render(state.Engine, state.ModelName), Encoding.UTF8);
+        });
+        app.MapGet("/v1/models", (HttpContext http) => Guard(http, state, () => WriteModels(http, state, null)));
+        app.MapGet("/v1/models/{**id}", (HttpContext http, string id) => Guard(http, state, () => WriteModels(http, state, id)));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Guard(http, state, () => ChatAsync(http, state)));
+        app.MapPost("/v1/completions", (HttpContext http) => Guard(http, state, () => CompletionAsync(http, state)));
+        app.MapPost("/tokenize", (HttpContext http) => Guard(http, state, () => TokenizeAsync(http, state)));
+        app.MapPost("/detokenize", (HttpContext http) => Guard(http, state, () => DetokenizeAsync(http, state)));
     }
 
-    static async Task Guard(HttpContext http, Func<Task> handler)
+    /// <summary>CORS, then the API key, then the route; empty 404/405 answers from routing get an OpenAI body.</summary>
+    static async Task Gate(HttpContext http, RequestDelegate next, ServingState state)
+    {
+        if (state.Cors.IsEnabled && state.Cors.Apply(http)) return;   // a preflight, answered
+        if (state.Keys.IsEnabled && NeedsKey(http.Request.Path, state) && !state.Keys.IsAuthorized(http.Request))
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            await Reject(http, state, new ApiError(401, "Incorrect or missing API key. Send it as 'Authorization: Bearer KEY' or 'api-key: KEY'.",
+                "invalid_request_error", null, "invalid_api_key"));
+            return;
+        }
+        await next(http);
+        var response = http.Response;
+        if (response.HasStarted || response.ContentType is not null) return;
+        if (response.StatusCode == StatusCodes.Status404NotFound)
+            await Reject(http, state, new ApiError(404, $"Unknown path {http.Request.Path}", "invalid_request_error", null, "not_found"));
+        else if (response.StatusCode == StatusCodes.Status405MethodNotAllowed)
+            await Reject(http, state, new ApiError(405, $"Method {http.Request.Method} is not allowed on {http.Request.Path}", "invalid_request_error", null, "method_not_allowed"));
+    }
+
+    static bool NeedsKey(PathString path, ServingState state)
+    {
+        if (path.Equals("/health") || path.Equals("/livez") || path.Equals("/readyz")) return false;
+        if (path.Equals("/metrics")) return state.Options.MetricsRequireKey;
+        return true;
+    }
+
+    static Task Reject(HttpContext http, ServingState state, ApiError error)
+    {
+        state.Metrics.Rejected(ServerMetrics.ReasonFor(error));
+        return error.WriteAsync(http.Response);
+    }
+
+    static async Task Guard(HttpContext http, ServingState state, Func<Task> handler)
     {
         try
         {
@@ -43,82 +88,219 @@ internal static class OpenAiEndpoints
         }
         catch (ApiError e) when (!http.Response.HasStarted)
         {
-            await e.WriteAsync(http.Response);
+            await Reject(http, state, e);
         }
         catch (BadHttpRequestException e) when (!http.Response.HasStarted)
         {
             // Kestrel's own limits while reading the body (size, rate, truncated chunking), e.g. 413.
-            await new ApiError(e.StatusCode, e.Message, "invalid_request_error").WriteAsync(http.Response);
+            await Reject(http, state, new ApiError(e.StatusCode, e.Message, "invalid_request_error"));
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             // Client went away; nothing to answer.
         }
-        catch (Exception e) when (!http.Response.HasStarted)
+        catch (Exception e)
         {
-            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm.http").LogError(e, "request failed");
-            await new ApiError(500, "internal server error", "server_error").WriteAsync(http.Response);
+            // A bug: logged with its stack trace here, never sent to the client (which would only retry it).
+            state.Log.LogError(e, "request {Method} {Path} failed", http.Request.Method, http.Request.Path);
+            if (!http.Response.HasStarted)
+                await Reject(http, state, new ApiError(500, "Internal server error.", "server_error", null, "internal_error"));
+            else http.Abort();
         }
     }
 
-    static async Task<T> ReadJson<T>(HttpContext http, JsonTypeInfo<T> type) where T : class
+    static ApiError ParseError(RequestParseError e) =>
+        e.Param is null ? ApiError.BadRequest(e.Detail) : ApiError.BadRequest($"Invalid value for '{e.Param}': {e.Detail}.", e.Param);
+
+    /// <summary>What the synchronous preparation hands to the streaming part.</summary>
+    readonly record struct Prepared(GenerationRequest[] Group, bool Stream, bool IncludeUsage, LogprobsMode Logprobs, int TopLogprobs);
+
+    static async Task ChatAsync(HttpContext http, ServingState state)
     {
-        var req = http.Request;
-        if (req.ContentType is not { } ct || !ct.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
-            throw new ApiError(415, "Content-Type must be application/json", "invalid_request_error");
-        if (req.ContentLength > MaxRequestBytes)
-            throw new ApiError(413, $"request body exceeds {MaxRequestBytes} bytes", "invalid_request_error");
+        long arrival = Stopwatch.GetTimestamp();
+        var engine = state.RequireReady();
+        Prepared p;
+        using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
+            p = PrepareChat(state, engine, body);
+        await new CompletionResponder(state, engine, http, p.Group, chat: true, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
+    }
+
+    static Prepared PrepareChat(ServingState state, InferenceEngine engine, in RentedBody body)
+    {
+        var json = body.Span;
+        var r = BodyPool<ChatCompletionBody>.Rent();
         try
         {
-            return await JsonSerializer.DeserializeAsync(req.Body, type, http.RequestAborted)
-                ?? throw ApiError.BadRequest("request body must be a JSON object");
+            if (!ChatCompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
+            state.CheckModel(json, r.Model);
+            int[] prompt = RequestReader.ChatPrompt(engine, json, r);
+            bool logprobs = r.Logprobs == true;
+            int top = r.TopLogprobs ?? 0;
+            var group = RequestReader.Build(engine, json, r, prompt, r.MaxCompletionTokens, "messages", logprobs, top);
+            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, logprobs ? LogprobsMode.Chat : LogprobsMode.None, top);
         }
-        catch (JsonException e)
+        finally
         {
-            // The serializer wraps reader (syntax) errors; a bare JsonException is a value that does not fit its field.
-            // Its own messages are not used: under UseSystemResourceKeys they are bare resource keys.
-            if (e.InnerException is JsonException || e.Path is not { Length: > 2 } path)
-                throw ApiError.BadRequest($"The request body is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine}).");
-            string param = path.TrimStart('$', '.');
-            throw ApiError.BadRequest($"Invalid type or value for '{param}'.", param);
+            r.Reset();   // drop the slices of this request's buffer before the instance is reused
+            BodyPool<ChatCompletionBody>.Return(r);
         }
     }
 
-    static async Task ChatAsync(HttpContext http, InferenceEngine engine)
+    static async Task CompletionAsync(HttpContext http, ServingState state)
     {
-        var r = await ReadJson(http, RequestJsonContext.Default.ChatCompletionRequest);
-        string prompt = RequestReader.RenderChat(engine, r);
-        var tokens = engine.Prompts.Encode(prompt);
-        var request = RequestReader.Build(engine, r, tokens, r.MaxCompletionTokens, "messages");
-        await new CompletionResponder(engine, http, request, chat: true, engine.ModelId).RunAsync(r.Stream, r.StreamOptions?.IncludeUsage == true);
+        long arrival = Stopwatch.GetTimestamp();
+        var engine = state.RequireReady();
+        Prepared p;
+        using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
+            p = PrepareCompletion(state, engine, body);
+        await new CompletionResponder(state, engine, http, p.Group, chat: false, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
     }
 
-    static async Task CompletionAsync(HttpContext http, InferenceEngine engine)
+    static Prepared PrepareCompletion(ServingState state, InferenceEngine engine, in RentedBody body)
     {
-        var r = await ReadJson(http, RequestJsonContext.Default.CompletionRequest);
-        var tokens = RequestReader.CompletionPrompt(engine, r);
-        var request = RequestReader.Build(engine, r, tokens, null, "prompt");
-        await new CompletionResponder(engine, http, request, chat: false, engine.ModelId).RunAsync(r.Stream, r.StreamOptions?.IncludeUsage == true);
+        var json = body.Span;
+        var r = BodyPool<CompletionBody>.Rent();
+        try
+        {
+            if (!CompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
+            state.CheckModel(json, r.Model);
+            int[] prompt = RequestReader.CompletionPrompt(engine, json, r);
+            bool logprobs = r.Logprobs is not null;
+            int top = r.Logprobs ?? 0;
+            var group = RequestReader.Build(engine, json, r, prompt, null, "prompt", logprobs, top);
+            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, logprobs ? LogprobsMode.Legacy : LogprobsMode.None, top);
+        }
+        finally
+        {
+            r.Reset();
+            BodyPool<CompletionBody>.Return(r);
+        }
     }
 
-    static async Task WriteModels(HttpContext http, InferenceEngine engine)
+    static async Task TokenizeAsync(HttpContext http, ServingState state)
     {
+        var engine = state.RequireReady();
+        int[] tokens;
+        using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
+            tokens = Tokenize(state, engine, body);
         http.Response.ContentType = "application/json";
         await using var w = new Utf8JsonWriter(http.Response.BodyWriter);
         w.WriteStartObject();
-        w.WriteString("object"u8, "list"u8);
-        w.WriteStartArray("data"u8);
-        w.WriteStartObject();
-        w.WriteString("id"u8, engine.ModelId);
-        w.WriteString("object"u8, "model"u8);
-        w.WriteNumber("created"u8, StartedAt);
-        w.WriteString("owned_by"u8, "onnxlm"u8);
-        w.WriteNumber("max_model_len"u8, engine.ContextLength);
-        w.WriteEndObject();
+        w.WriteStartArray("tokens"u8);
+        foreach (int t in tokens) w.WriteNumberValue(t);
         w.WriteEndArray();
+        w.WriteNumber("count"u8, tokens.Length);
+        w.WriteNumber("max_model_len"u8, engine.ContextLength);
         w.WriteEndObject();
     }
 
-    static readonly byte[] HealthBody = "{\"status\":\"ok\"}"u8.ToArray();
-    static readonly long StartedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    static int[] Tokenize(ServingState state, InferenceEngine engine, in RentedBody body)
+    {
+        var json = body.Span;
+        var r = BodyPool<TokenizeBody>.Rent();
+        try
+        {
+            if (!TokenizeBody.TryParse(json, r, out var error)) throw ParseError(error);
+            state.CheckModel(json, r.Model);
+            if (r.Messages.IsPresent == r.Prompt.IsPresent)
+                throw ApiError.BadRequest("send either prompt or messages", r.Prompt.IsPresent ? "messages" : "prompt");
+            if (r.Prompt.IsPresent) return RequestReader.PromptTokens(engine, json, r.Prompt, "prompt");
+            // The engine's template call always appends the assistant prefix; say so instead of ignoring the flag.
+            if (r.AddGenerationPrompt == false)
+                throw ApiError.BadRequest("add_generation_prompt false is not supported (the prompt always ends with the assistant prefix)", "add_generation_prompt");
+            return engine.Prompts.Encode(Http.ChatPrompt.Render(engine, json, r.Messages));
+        }
+        finally
+        {
+            r.Reset();
+            BodyPool<TokenizeBody>.Return(r);
+        }
+    }
+
+    static async Task DetokenizeAsync(HttpContext http, ServingState state)
+    {
+        var engine = state.RequireReady();
+        byte[] text;
+        using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
+            text = Detokenize(state, engine, body);
+        http.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(http.Response.BodyWriter);
+        w.WriteStartObject();
+        w.WriteString("prompt"u8, text);
+        w.WriteEndObject();
+    }
+
+    static byte[] Detokenize(ServingState state, InferenceEngine engine, in RentedBody body)
+    {
+        var json = body.Span;
+        var r = BodyPool<DetokenizeBody>.Rent();
+        try
+        {
+            if (!DetokenizeBody.TryParse(json, r, out var error)) throw ParseError(error);
+            state.CheckModel(json, r.Model);
+            var input = r.Tokens;
+            if (input.Kind == PromptKind.Texts && input.Texts.Count == 0) return [];
+            if (input.Kind != PromptKind.Tokens) throw ApiError.BadRequest("tokens must be an array of token ids", "tokens");
+            var vocabulary = engine.Vocabulary;
+            var detokenizer = new IncrementalDetokenizer(vocabulary);
+            var text = new System.Buffers.ArrayBufferWriter<byte>(256);
+            var ids = input.Tokens;
+            for (int i = 0; i < ids.Length; i++)
+            {
+                if ((uint)ids[i] >= (uint)vocabulary.Count)
+                    throw ApiError.BadRequest($"tokens[{i}] = {ids[i]} is not a token id in [0, {vocabulary.Count})", $"tokens[{i}]");
+                detokenizer.Append(ids[i], skipSpecial: true);
+                text.Write(detokenizer.TakeCompleted());
+            }
+            text.Write(detokenizer.Flush());
+            return text.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            r.Reset();
+            BodyPool<DetokenizeBody>.Return(r);
+        }
+    }
+
+    static Task WriteStatus(HttpContext http, int status, string text)
+    {
+        http.Response.StatusCode = status;
+        http.Response.ContentType = "application/json";
+        using var buffer = new MemoryStream(64);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("status"u8, text);
+            w.WriteEndObject();
+        }
+        return http.Response.Body.WriteAsync(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    static async Task WriteModels(HttpContext http, ServingState state, string? id)
+    {
+        var engine = state.Engine ?? throw ServingState.Unavailable("The model is still loading. Retry shortly.");
+        if (id is not null && id != state.ModelName)
+            throw new ApiError(404, $"The model '{id}' does not exist; this server serves '{state.ModelName}'.", "invalid_request_error", "model", "model_not_found");
+        http.Response.ContentType = "application/json";
+        await using var w = new Utf8JsonWriter(http.Response.BodyWriter);
+        if (id is null)
+        {
+            w.WriteStartObject();
+            w.WriteString("object"u8, "list"u8);
+            w.WriteStartArray("data"u8);
+        }
+        w.WriteStartObject();
+        w.WriteString("id"u8, state.ModelNameJson);
+        w.WriteString("object"u8, "model"u8);
+        w.WriteNumber("created"u8, state.CreatedAt);
+        w.WriteString("owned_by"u8, "onnxlm"u8);
+        w.WriteString("root"u8, engine.ModelId);
+        w.WriteNumber("max_model_len"u8, engine.ContextLength);
+        w.WriteEndObject();
+        if (id is null)
+        {
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+    }
 }

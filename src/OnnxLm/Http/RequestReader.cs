@@ -1,184 +1,142 @@
-using System.Globalization;
-using System.Text;
-using System.Text.Json;
+using System.Collections.Immutable;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Http.Parsing;
 
 namespace OnnxLm.Http;
 
 /// <summary>
-/// Turns a parsed OpenAI request into what the engine runs: prompt tokens, sampling parameters, limits and stop strings.
-/// Every unsupported or out-of-range value is an <see cref="ApiError"/> naming its parameter; nothing is silently ignored.
+/// Turns a parsed chat or text completion body into what the engine runs: prompt tokens, one <see cref="GenerationRequest"/>
+/// per choice (<c>n</c>), sampling parameters, limits and stop strings. Every unsupported or out-of-range value is an
+/// <see cref="ApiError"/> naming its parameter; nothing is silently ignored.
 /// </summary>
 internal static class RequestReader
 {
-    public const int MaxStops = 16;
+    /// <summary>The most alternatives per token a client may ask for (OpenAI's limit).</summary>
+    public const int MaxTopLogprobs = SamplingParams.MaxTopLogprobs;
 
-    public static string RenderChat(InferenceEngine engine, ChatCompletionRequest r)
+    /// <summary>Checks the chat-only parameters and returns the prompt tokens.</summary>
+    public static int[] ChatPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r)
     {
-        if (r.Messages is null || r.Messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
-        if (r.Tools.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && !(r.Tools.ValueKind == JsonValueKind.Array && r.Tools.GetArrayLength() == 0))
-            throw ApiError.BadRequest("tools are not supported by this server yet", "tools");
-        if (r.ToolChoice.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && !(r.ToolChoice.ValueKind == JsonValueKind.String && r.ToolChoice.GetString() == "none"))
-            throw ApiError.BadRequest("tool_choice other than \"none\" is not supported", "tool_choice");
-        if (r.ResponseFormat.ValueKind == JsonValueKind.Object &&
-            !(r.ResponseFormat.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "text"))
-            throw ApiError.BadRequest("only response_format {\"type\":\"text\"} is supported", "response_format");
-        if (r.Logprobs == true || r.TopLogprobs is > 0)
-            throw ApiError.BadRequest("logprobs are not supported by this server yet", r.Logprobs == true ? "logprobs" : "top_logprobs");
-
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartArray();
-            for (int i = 0; i < r.Messages.Count; i++)
-            {
-                var m = r.Messages[i];
-                string role = m.Role switch
-                {
-                    "system" or "user" or "assistant" or "tool" => m.Role,
-                    "developer" => "system",
-                    null => throw ApiError.BadRequest($"messages[{i}].role is required", $"messages[{i}].role"),
-                    _ => throw ApiError.BadRequest($"messages[{i}].role '{m.Role}' is not one of system, developer, user, assistant, tool", $"messages[{i}].role"),
-                };
-                w.WriteStartObject();
-                w.WriteString("role"u8, role);
-                w.WriteString("content"u8, ContentText(m.Content, i));
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-        }
-        return engine.Prompts.ApplyChatTemplate(Encoding.UTF8.GetString(buffer.WrittenSpan));
+        // tools: a non-empty value is refused by the parser ([Unsupported]); tool_choice "none" means "no tools" and is fine.
+        if (r.ToolChoice.HasValue && !(r.ToolChoice.TokenType == System.Text.Json.JsonTokenType.String && r.ToolChoice.RawBytes(json).SequenceEqual("\"none\""u8)))
+            throw ApiError.BadRequest("tool_choice other than \"none\" is not supported by this server yet", "tool_choice");
+        if (r.ResponseFormat is { } format && !format.Type.ValueEquals(json, "text"u8))
+            throw ApiError.BadRequest($"response_format type '{format.Type.GetString(json)}' is not supported (only \"text\" is)", "response_format");
+        if (r.TopLogprobs is int top && (top < 0 || top > MaxTopLogprobs))
+            throw ApiError.BadRequest($"top_logprobs must be between 0 and {MaxTopLogprobs}", "top_logprobs");
+        if (r.TopLogprobs is > 0 && r.Logprobs != true)
+            throw ApiError.BadRequest("top_logprobs requires logprobs to be true", "top_logprobs");
+        string text = Http.ChatPrompt.Render(engine, json, r.Messages);
+        return engine.Prompts.Encode(text);
     }
 
-    static string ContentText(JsonElement content, int i)
-    {
-        switch (content.ValueKind)
-        {
-            case JsonValueKind.String: return content.GetString()!;
-            case JsonValueKind.Null or JsonValueKind.Undefined: return "";
-            case JsonValueKind.Array:
-            {
-                var sb = new StringBuilder();
-                int j = 0;
-                foreach (var part in content.EnumerateArray())
-                {
-                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
-                        throw ApiError.BadRequest($"messages[{i}].content[{j}] must be an object with a type", $"messages[{i}].content[{j}]");
-                    if (type.GetString() != "text")
-                        throw ApiError.BadRequest($"content parts of type '{type.GetString()}' are not supported (text only)", $"messages[{i}].content[{j}].type");
-                    if (!part.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-                        throw ApiError.BadRequest($"messages[{i}].content[{j}].text must be a string", $"messages[{i}].content[{j}].text");
-                    sb.Append(text.GetString());
-                    j++;
-                }
-                return sb.ToString();
-            }
-            default: throw ApiError.BadRequest($"messages[{i}].content must be a string or an array of text parts", $"messages[{i}].content");
-        }
-    }
-
-    public static int[] CompletionPrompt(InferenceEngine engine, CompletionRequest r)
+    /// <summary>Checks the text-completion-only parameters and returns the prompt tokens.</summary>
+    public static int[] CompletionPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody r)
     {
         if (r.Echo) throw ApiError.BadRequest("echo is not supported", "echo");
-        if (r.Suffix is not null) throw ApiError.BadRequest("suffix is not supported", "suffix");
-        if (r.Logprobs is > 0) throw ApiError.BadRequest("logprobs are not supported by this server yet", "logprobs");
-        if (r.BestOf is > 1) throw ApiError.BadRequest("best_of > 1 is not supported", "best_of");
-        var p = r.Prompt;
-        switch (p.ValueKind)
+        if (r.Suffix.HasValue && r.Suffix.Length > 0) throw ApiError.BadRequest("suffix is not supported", "suffix");
+        if (r.Logprobs is int k && (k < 0 || k > MaxTopLogprobs))
+            throw ApiError.BadRequest($"logprobs must be between 0 and {MaxTopLogprobs}", "logprobs");
+        if (r.BestOf is int bestOf && bestOf != 1 && bestOf != (r.N ?? 1))
+            throw ApiError.BadRequest("best_of other than 1 or n is not supported", "best_of");
+        return PromptTokens(engine, json, r.Prompt, "prompt");
+    }
+
+    /// <summary>A completions-style prompt: one string (or a one-string array) encoded, or token ids checked.</summary>
+    public static int[] PromptTokens(InferenceEngine engine, ReadOnlySpan<byte> json, PromptInput prompt, string param)
+    {
+        switch (prompt.Kind)
         {
-            case JsonValueKind.String: return engine.Prompts.Encode(p.GetString()!);
-            case JsonValueKind.Array when p.GetArrayLength() > 0:
+            case PromptKind.Text:
+                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+            case PromptKind.Texts when prompt.Texts.Count == 1:
+                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+            case PromptKind.Texts when prompt.Texts.Count > 1:
+                throw ApiError.BadRequest("several prompts in one request are not supported; send one prompt per request (n gives several completions)", param);
+            case PromptKind.Tokens:
             {
-                var first = p[0];
-                if (first.ValueKind == JsonValueKind.Number)
-                {
-                    var ids = new int[p.GetArrayLength()];
-                    int k = 0;
-                    foreach (var e in p.EnumerateArray())
-                    {
-                        if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id) || id < 0 || id >= engine.Vocabulary.Count)
-                            throw ApiError.BadRequest($"prompt[{k}] is not a token id in [0, {engine.Vocabulary.Count})", $"prompt[{k}]");
-                        ids[k++] = id;
-                    }
-                    return ids;
-                }
-                if (p.GetArrayLength() == 1 && first.ValueKind == JsonValueKind.String) return engine.Prompts.Encode(first.GetString()!);
-                throw ApiError.BadRequest("several prompts in one request are not supported yet; send one prompt per request", "prompt");
+                var ids = prompt.Tokens;
+                int vocab = engine.Vocabulary.Count;
+                for (int i = 0; i < ids.Length; i++)
+                    if ((uint)ids[i] >= (uint)vocab)
+                        throw ApiError.BadRequest($"{param}[{i}] = {ids[i]} is not a token id in [0, {vocab})", $"{param}[{i}]");
+                return ids.ToArray();
             }
-            default: throw ApiError.BadRequest("prompt must be a string, an array with one string, or an array of token ids", "prompt");
+            default:
+                throw ApiError.BadRequest($"{param} must be a non-empty string, an array with one string, or an array of token ids", param);
         }
     }
 
-    public static GenerationRequest Build(InferenceEngine engine, CompletionRequestBase r, int[] prompt, int? maxCompletionTokens, string promptParam)
+    /// <summary>
+    /// Builds the <c>n</c> engine requests of one completion. With a seed, choice i samples with seed + i, so choices differ
+    /// from each other but the whole response is reproducible.
+    /// </summary>
+    public static GenerationRequest[] Build(InferenceEngine engine, ReadOnlySpan<byte> json, ICompletionFields r, int[] prompt,
+        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs)
     {
-        if (r.N is not (null or 1)) throw ApiError.BadRequest("n other than 1 is not supported yet", "n");
-        if (r.Model is { } model && model != engine.ModelId)
-            throw new ApiError(404, $"The model '{model}' does not exist; this server serves '{engine.ModelId}'", "invalid_request_error", "model", "model_not_found");
+        int n = r.N ?? 1;
+        if (n < 1) throw ApiError.BadRequest("n must be at least 1", "n");
+        if (n > engine.MaxBatchSize) throw ApiError.BadRequest($"n must be at most {engine.MaxBatchSize} (the server's batch size)", "n");
         int? max = maxCompletionTokens ?? r.MaxTokens;
-        if (max is < 1) throw ApiError.BadRequest("max_tokens must be at least 1", maxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens");
+        string maxParam = maxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens";
+        if (max is < 1) throw ApiError.BadRequest($"{maxParam} must be at least 1", maxParam);
         int maxTokens = max ?? Math.Max(1, engine.ContextLength - prompt.Length);
         if (engine.CheckFits(prompt.Length, maxTokens) is { } tooLong)
-            throw ApiError.BadRequest(tooLong, max is null ? promptParam : (maxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens"), "context_length_exceeded");
+            throw ApiError.BadRequest(tooLong, max is null ? promptParam : maxParam, "context_length_exceeded");
 
-        var sampling = Sampling(engine, r);
-        return new GenerationRequest(prompt, sampling, maxTokens, Stops(r.Stop), r.IgnoreEos);
+        var sampling = Sampling(engine, r, logprobs, topLogprobs);
+        var stops = Stops(json, r.Stop);
+        var group = new GenerationRequest[n];
+        for (int i = 0; i < n; i++)
+        {
+            var memberSampling = i == 0 || sampling.Seed is not ulong seed ? sampling : sampling with { Seed = unchecked(seed + (ulong)i) };
+            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos);
+        }
+        return group;
     }
 
-    static SamplingParams Sampling(InferenceEngine engine, CompletionRequestBase r)
+    static SamplingParams Sampling(InferenceEngine engine, ICompletionFields r, bool logprobs, int topLogprobs)
     {
-        var bias = System.Collections.Immutable.ImmutableArray<TokenBias>.Empty;
-        if (r.LogitBias is { Count: > 0 })
+        var bias = ImmutableArray<TokenBias>.Empty;
+        if (r.LogitBias.Count > 0)
         {
-            var builder = System.Collections.Immutable.ImmutableArray.CreateBuilder<TokenBias>(r.LogitBias.Count);
-            foreach (var (key, value) in r.LogitBias)
-            {
-                if (!int.TryParse(key, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= engine.Contract.Config.VocabSize)
-                    throw ApiError.BadRequest($"logit_bias key '{key}' is not a token id", "logit_bias");
-                if (value is < -100 or > 100 || float.IsNaN(value))
-                    throw ApiError.BadRequest("logit_bias values must be between -100 and 100", "logit_bias");
-                builder.Add(new TokenBias(id, value));
-            }
+            var builder = ImmutableArray.CreateBuilder<TokenBias>(r.LogitBias.Count);
+            foreach (var (token, value) in r.LogitBias.AsSpan()) builder.Add(new TokenBias(token, value));
             bias = builder.MoveToImmutable();
         }
+        // top_k -1 is vLLM's (and HF's) spelling of "off", as is 0 here.
+        int topK = r.TopK ?? 0;
+        if (topK == -1) topK = 0;
         var p = new SamplingParams
         {
             Temperature = r.Temperature ?? 1f,
             TopP = r.TopP ?? 1f,
-            TopK = r.TopK ?? 0,
+            TopK = topK,
             MinP = r.MinP ?? 0f,
             PresencePenalty = r.PresencePenalty ?? 0f,
             FrequencyPenalty = r.FrequencyPenalty ?? 0f,
             RepetitionPenalty = r.RepetitionPenalty ?? 1f,
             Seed = r.Seed is long s ? unchecked((ulong)s) : null,
             LogitBias = bias,
+            Logprobs = logprobs,
+            TopLogprobs = logprobs ? topLogprobs : 0,
         };
         if (p.Validate(engine.Contract.Config.VocabSize) is SamplingParamError error)
             throw ApiError.BadRequest(error.Message, error.Param);
         return p;
     }
 
-    static string[]? Stops(JsonElement stop)
+    static string[]? Stops(ReadOnlySpan<byte> json, Utf8SliceList stop)
     {
-        switch (stop.ValueKind)
+        if (stop.Count == 0) return null;
+        var list = new string[stop.Count];
+        for (int i = 0; i < list.Length; i++)
         {
-            case JsonValueKind.Undefined or JsonValueKind.Null: return null;
-            case JsonValueKind.String:
-                return stop.GetString() is { Length: > 0 } s ? [s] : throw ApiError.BadRequest("stop strings must not be empty", "stop");
-            case JsonValueKind.Array:
-            {
-                if (stop.GetArrayLength() > MaxStops) throw ApiError.BadRequest($"at most {MaxStops} stop strings are allowed", "stop");
-                var list = new string[stop.GetArrayLength()];
-                int k = 0;
-                foreach (var e in stop.EnumerateArray())
-                {
-                    if (e.ValueKind != JsonValueKind.String || e.GetString() is not { Length: > 0 } item)
-                        throw ApiError.BadRequest($"stop[{k}] must be a non-empty string", $"stop[{k}]");
-                    list[k++] = item;
-                }
-                return list;
-            }
-            default: throw ApiError.BadRequest("stop must be a string or an array of strings", "stop");
+            string s = stop[i].GetString(json);
+            if (s.Length == 0) throw ApiError.BadRequest("stop strings must not be empty", stop.IsArray ? $"stop[{i}]" : "stop");
+            list[i] = s;
         }
+        return list;
     }
 }

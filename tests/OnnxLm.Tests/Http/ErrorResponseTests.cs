@@ -120,8 +120,11 @@ public class ErrorResponseTests(ServerFixture fixture)
             HttpStatusCode.BadRequest, "tools");
 
     [Test]
-    public async Task N_above_one_is_refused_with_param_n() =>
-        await PostExpectingError(Chat, $"{{\"messages\":{User},\"n\":2}}", HttpStatusCode.BadRequest, "n");
+    [Arguments(0)]
+    [Arguments(-1)]
+    [Arguments(1000)]
+    public async Task N_below_one_or_above_the_batch_is_refused_with_param_n(int n) =>
+        await PostExpectingError(Chat, $"{{\"messages\":{User},\"n\":{n}}}", HttpStatusCode.BadRequest, "n");
 
     [Test]
     public async Task Wrong_content_type_is_415()
@@ -153,7 +156,7 @@ public class ErrorResponseTests(ServerFixture fixture)
     public async Task Body_over_the_size_limit_without_content_length_is_413()
     {
         // Chunked, so only Kestrel's body-size limit (not the Content-Length check) can catch it.
-        var payload = new byte[(int)OnnxLm.Http.OpenAiEndpoints.MaxRequestBytes + 1024];
+        var payload = new byte[(int)OnnxLm.Cli.ServeOptions.DefaultMaxRequestBytes + 1024];
         Array.Fill(payload, (byte)' ');
         using var request = new HttpRequestMessage(HttpMethod.Post, Chat) { Content = new StreamContent(new MemoryStream(payload)) };
         request.Content.Headers.ContentType = new("application/json");
@@ -173,7 +176,7 @@ public class ErrorResponseTests(ServerFixture fixture)
     [Test]
     public async Task Error_before_streaming_is_plain_json_not_sse()
     {
-        using var response = await OpenAiWire.PostAsync(fixture.Client, Chat, $"{{\"messages\":{User},\"stream\":true,\"n\":3}}");
+        using var response = await OpenAiWire.PostAsync(fixture.Client, Chat, $"{{\"messages\":{User},\"stream\":true,\"n\":0}}");
         await AssertError(response, HttpStatusCode.BadRequest, "n");
         await Assert.That(Encoding.UTF8.GetString(await response.Content.ReadAsByteArrayAsync())).DoesNotContain("data:");
     }

@@ -34,7 +34,8 @@ internal static class OpenAiWire
 
     /// <summary>
     /// Splits a Server-Sent Events body into its data payloads. Every event must be exactly <c>data: &lt;payload&gt;\n\n</c>
-    /// (no other fields, no multi-line data, no trailing bytes); anything else throws.
+    /// (no other fields, no multi-line data, no trailing bytes) or the keep-alive comment <c>: keep-alive\n\n</c>, which is
+    /// skipped; anything else throws.
     /// </summary>
     public static List<string> DataEvents(string body)
     {
@@ -45,6 +46,11 @@ internal static class OpenAiWire
             int end = body.IndexOf("\n\n", i, StringComparison.Ordinal);
             if (end < 0) throw new FormatException($"unterminated event at byte {i}: '{body[i..]}'");
             string ev = body[i..end];
+            if (ev == ": keep-alive")
+            {
+                i = end + 2;
+                continue;
+            }
             if (!ev.StartsWith("data: ", StringComparison.Ordinal) || ev.Contains('\n') || ev.Contains('\r'))
                 throw new FormatException($"not a single data line: '{ev}'");
             events.Add(ev["data: ".Length..]);

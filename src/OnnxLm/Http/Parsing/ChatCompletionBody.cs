@@ -5,7 +5,7 @@ namespace OnnxLm.Http.Parsing;
 /// are slices of the request buffer, which must outlive the use of this object. Numbers are null when absent.
 /// </summary>
 [JsonRequest]
-public sealed partial class ChatCompletionBody
+public sealed partial class ChatCompletionBody : ICompletionFields
 {
     [JsonField("model", MaxLength = 256)] public Utf8Slice Model { get; set; }
     [JsonField("messages", Required = true, MaxItems = 4096)] public PooledList<ChatMessageBody> Messages { get; } = new();

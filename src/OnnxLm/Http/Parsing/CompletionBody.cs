@@ -5,7 +5,7 @@ namespace OnnxLm.Http.Parsing;
 /// <see cref="ChatCompletionBody"/>; <c>logprobs</c> is a count here, not a flag.
 /// </summary>
 [JsonRequest]
-public sealed partial class CompletionBody
+public sealed partial class CompletionBody : ICompletionFields
 {
     [JsonField("model", MaxLength = 256)] public Utf8Slice Model { get; set; }
     [JsonField("prompt", Required = true, MaxItems = 65536)] public PromptInput Prompt { get; } = new();

@@ -1,0 +1,84 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using OnnxLm.Engine.Scheduling;
+using OnnxLm.Http.Parsing;
+
+namespace OnnxLm.Http;
+
+/// <summary>
+/// Renders parsed chat messages into the JSON array the model's chat template takes, straight from the request buffer:
+/// a single-string content is copied as the client's own JSON token (already valid, escapes included), text parts are
+/// unescaped and joined. The buffers are per thread and rendering never awaits, so no two requests share them.
+/// </summary>
+internal static class ChatPrompt
+{
+    [ThreadStatic] static ArrayBufferWriter<byte>? t_json;
+    [ThreadStatic] static ArrayBufferWriter<byte>? t_text;
+    [ThreadStatic] static Utf8JsonWriter? t_writer;
+    [ThreadStatic] static UnescapeBuffer? t_unescape;
+
+    static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
+
+    /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt).</summary>
+    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages)
+    {
+        if (messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
+        var buffer = t_json ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var w = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        w.Reset(buffer);
+        w.WriteStartArray();
+        for (int i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            w.WriteStartObject();
+            w.WritePropertyName("role"u8);
+            w.WriteStringValue(Role(json, m.Role, i));
+            w.WritePropertyName("content"u8);
+            WriteContent(w, json, m.Content);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.Flush();
+        // The engine's template API takes a string: the one copy of the prompt text this path makes.
+        string messagesJson = Encoding.UTF8.GetString(buffer.WrittenSpan);
+        if (buffer.Capacity > 1 << 20) t_json = null;   // do not keep a huge request's buffer alive on this thread
+        return engine.Prompts.ApplyChatTemplate(messagesJson);
+    }
+
+    static ReadOnlySpan<byte> Role(ReadOnlySpan<byte> json, Utf8Slice role, int i)
+    {
+        if (role.ValueEquals(json, "user"u8)) return "user"u8;
+        if (role.ValueEquals(json, "assistant"u8)) return "assistant"u8;
+        if (role.ValueEquals(json, "system"u8)) return "system"u8;
+        // Templates predate the developer role; it is OpenAI's new name for the system message.
+        if (role.ValueEquals(json, "developer"u8)) return "system"u8;
+        if (role.ValueEquals(json, "tool"u8)) return "tool"u8;
+        throw ApiError.BadRequest($"messages[{i}].role '{role.GetString(json)}' is not one of system, developer, user, assistant, tool", $"messages[{i}].role");
+    }
+
+    static void WriteContent(Utf8JsonWriter w, ReadOnlySpan<byte> json, TextContent content)
+    {
+        var parts = content.Parts;
+        if (parts.Count == 0)
+        {
+            w.WriteStringValue(""u8);   // absent or null (an assistant turn that only called tools), or []
+            return;
+        }
+        if (parts.Count == 1)
+        {
+            // The client's quoted token is valid JSON for the same text: copy it without unescaping.
+            var p = parts[0];
+            w.WriteRawValue(json.Slice(p.Start - 1, p.Length + 2), skipInputValidation: true);
+            return;
+        }
+        var text = t_text ??= new ArrayBufferWriter<byte>(4096);
+        text.ResetWrittenCount();
+        var scratch = t_unescape ??= new UnescapeBuffer();
+        foreach (var p in parts.AsSpan()) text.Write(p.GetUtf8(json, scratch));
+        w.WriteStringValue(text.WrittenSpan);
+        if (text.Capacity > 1 << 20) t_text = null;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+using OnnxLm.Engine.Scheduling;
+
+namespace OnnxLm.Http;
+
+/// <summary>
+/// Request-level metrics the handlers record (latency histograms, outcomes, rejections) and the Prometheus text rendering
+/// of those plus the engine's own counters. Names follow vLLM where a dashboard exists for them (<c>vllm:</c> prefix) and
+/// use <c>onnxlm:</c> otherwise. Recording is allocation-free and lock-free; only a scrape allocates.
+/// </summary>
+internal sealed class ServerMetrics
+{
+    static readonly double[] TtftBuckets = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+    static readonly double[] ItlBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
+    static readonly double[] E2eBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240];
+    static readonly string[] RejectLabels =
+        ["bad_request", "context_length", "unauthorized", "not_found", "method_not_allowed", "too_large", "unsupported_media_type", "queue_full", "unavailable", "internal_error"];
+
+    readonly long[] rejected = new long[RejectLabels.Length];
+    long finishedStop, finishedLength, finishedAbort, finishedError;
+
+    public LatencyHistogram TimeToFirstToken { get; } = new("vllm:time_to_first_token_seconds", "Time from request arrival to its first generated token.", TtftBuckets);
+    public LatencyHistogram InterTokenLatency { get; } = new("vllm:inter_token_latency_seconds", "Time between two generated tokens of one sequence.", ItlBuckets);
+    public LatencyHistogram EndToEnd { get; } = new("vllm:e2e_request_latency_seconds", "Time from request arrival to its last token.", E2eBuckets);
+
+    public void Rejected(RejectReason reason) => Interlocked.Increment(ref rejected[(int)reason]);
+
+    public long RejectedCount(RejectReason reason) => Interlocked.Read(ref rejected[(int)reason]);
+
+    public void Finished(FinishReason reason)
+    {
+        switch (reason)
+        {
+            case FinishReason.Stop: Interlocked.Increment(ref finishedStop); break;
+            case FinishReason.Length: Interlocked.Increment(ref finishedLength); break;
+            default: Interlocked.Increment(ref finishedAbort); break;
+        }
+    }
+
+    public void Failed() => Interlocked.Increment(ref finishedError);
+
+    public static RejectReason ReasonFor(ApiError e) => e.Status switch
+    {
+        400 when e.Code == "context_length_exceeded" => RejectReason.ContextLength,
+        400 => RejectReason.BadRequest,
+        401 => RejectReason.Unauthorized,
+        404 => RejectReason.NotFound,
+        405 => RejectReason.MethodNotAllowed,
+        413 => RejectReason.TooLarge,
+        415 => RejectReason.UnsupportedMediaType,
+        429 => RejectReason.QueueFull,
+        503 => RejectReason.Unavailable,
+        _ => RejectReason.InternalError,
+    };
+
+    /// <summary>The Prometheus text exposition (format 0.0.4) of every metric.</summary>
+    public string Render(InferenceEngine? engine, string modelName)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder(8192);
+        string labels = "model_name=\"" + Escape(modelName) + "\"";
+        void Metric(string name, string type, string help, double value)
+        {
+            text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            text.Append(name).Append('{').Append(labels).Append("} ").Append(value.ToString("R", c)).Append('\n');
+        }
+
+        Metric("onnxlm:ready", "gauge", "1 when the engine is loaded and accepting requests.", engine is null || engine.IsStopping ? 0 : 1);
+        if (engine is not null)
+        {
+            Metric("vllm:num_requests_running", "gauge", "Sequences holding a KV row (prefilling or decoding).", engine.ActiveSequences);
+            Metric("vllm:num_requests_waiting", "gauge", "Sequences queued for a KV row.", engine.WaitingRequests);
+            Metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted sequences.", engine.PromptTokensTotal);
+            Metric("vllm:generation_tokens_total", "counter", "Generated tokens.", engine.GeneratedTokensTotal);
+            Metric("onnxlm:cached_prompt_tokens_total", "counter", "Prompt tokens whose KV was reused instead of prefilled.", engine.CachedPromptTokensTotal);
+            Metric("onnxlm:kv_slots_used", "gauge", "KV slot rows in use.", engine.ActiveSequences);
+            Metric("onnxlm:kv_slots_total", "gauge", "KV slot rows (the batch size).", engine.MaxBatchSize);
+            if (engine.Cache is { } cache)
+            {
+                int used = cache.BlocksUsed, free = cache.BlocksFree;
+                Metric("onnxlm:kv_blocks_used", "gauge", "Prefix cache KV blocks holding data.", used);
+                Metric("onnxlm:kv_blocks_free", "gauge", "Prefix cache KV blocks free.", free);
+                Metric("vllm:kv_cache_usage_perc", "gauge", "Fraction of prefix cache KV blocks in use (1 = full).", cache.Capacity == 0 ? 0 : used / (double)cache.Capacity);
+                Metric("vllm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.", cache.QueriedTokens);
+                Metric("vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.", cache.HitTokens);
+                Metric("onnxlm:prefix_cache_evictions_total", "counter", "Prefix cache blocks evicted.", cache.Evictions);
+            }
+        }
+
+        text.Append("# HELP vllm:request_success_total Requests that finished, by finish reason.\n# TYPE vllm:request_success_total counter\n");
+        Finish("stop", Interlocked.Read(ref finishedStop));
+        Finish("length", Interlocked.Read(ref finishedLength));
+        Finish("abort", Interlocked.Read(ref finishedAbort));
+        Finish("error", Interlocked.Read(ref finishedError));
+        void Finish(string reason, long value) =>
+            text.Append("vllm:request_success_total{").Append(labels).Append(",finished_reason=\"").Append(reason).Append("\"} ")
+                .Append(value.ToString(c)).Append('\n');
+
+        text.Append("# HELP onnxlm:requests_rejected_total Requests refused before or instead of generating, by reason.\n# TYPE onnxlm:requests_rejected_total counter\n");
+        for (int i = 0; i < RejectLabels.Length; i++)
+            text.Append("onnxlm:requests_rejected_total{").Append(labels).Append(",reason=\"").Append(RejectLabels[i]).Append("\"} ")
+                .Append(Interlocked.Read(ref rejected[i]).ToString(c)).Append('\n');
+
+        TimeToFirstToken.Render(text, labels);
+        InterTokenLatency.Render(text, labels);
+        EndToEnd.Render(text, labels);
+        return text.ToString();
+    }
+
+    static string Escape(string label) => label.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+}

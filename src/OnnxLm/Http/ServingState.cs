@@ -1,0 +1,65 @@
+using System.Text.Json;
+using OnnxLm.Cli;
+using OnnxLm.Engine.Scheduling;
+
+namespace OnnxLm.Http;
+
+/// <summary>
+/// What every handler shares: the options, the keys, the metrics and the engine's lifecycle. Invariant: the server is
+/// ready exactly when <see cref="Engine"/> is set and neither the server is draining nor the engine stopping; completion
+/// endpoints answer 503 with Retry-After otherwise, while /livez keeps answering 200.
+/// </summary>
+internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger log)
+{
+    InferenceEngine? engine;
+    byte[] modelNameUtf8 = [];
+    volatile bool draining;
+
+    public ServeOptions Options { get; } = options;
+    public ApiKeySet Keys { get; } = keys;
+    public CorsPolicy Cors { get; } = new(options.CorsOrigins);
+    public ServerMetrics Metrics { get; } = new();
+    public ILogger Log { get; } = log;
+    public long CreatedAt { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>The model id clients see (set with the engine).</summary>
+    public string ModelName { get; private set; } = options.ServedModelName ?? "";
+    public JsonEncodedText ModelNameJson { get; private set; }
+
+    /// <summary>Null while the model loads.</summary>
+    public InferenceEngine? Engine => Volatile.Read(ref engine);
+
+    public bool IsDraining => draining;
+
+    public bool IsReady => Engine is { IsStopping: false } && !draining;
+
+    public void EngineStarted(InferenceEngine started)
+    {
+        ModelName = Options.ServedModelName ?? started.ModelId;
+        ModelNameJson = JsonEncodedText.Encode(ModelName);
+        modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
+        Volatile.Write(ref engine, started);
+    }
+
+    /// <summary>From now on new work gets 503 (in-flight requests run to their end).</summary>
+    public void BeginDraining() => draining = true;
+
+    /// <summary>The engine when ready; otherwise the 503 to answer.</summary>
+    public InferenceEngine RequireReady()
+    {
+        var e = Engine;
+        if (e is null) throw Unavailable("The model is still loading. Retry shortly.");
+        if (draining || e.IsStopping) throw Unavailable("The server is shutting down. Retry shortly.");
+        return e;
+    }
+
+    public static ApiError Unavailable(string message) => new(503, message, "server_error", null, "unavailable") { RetryAfter = 5 };
+
+    /// <summary>404 model_not_found unless <paramref name="model"/> (UTF-8, unescaped) is absent or the served name.</summary>
+    public void CheckModel(ReadOnlySpan<byte> json, Parsing.Utf8Slice model)
+    {
+        if (!model.HasValue || model.ValueEquals(json, modelNameUtf8)) return;
+        string name = model.GetString(json);
+        throw new ApiError(404, $"The model '{name}' does not exist; this server serves '{ModelName}'.", "invalid_request_error", "model", "model_not_found");
+    }
+}
