@@ -35,10 +35,10 @@ public sealed class PromptEncoder : IDisposable
 
     /// <summary>Renders OpenAI-style messages (a JSON array of {role, content}) with the model's chat template, adding the
     /// assistant generation prompt.</summary>
-    public string ApplyChatTemplate(string messagesJson)
+    public string ApplyChatTemplate(string messagesJson, bool addGenerationPrompt = true)
     {
         lock (gate)
-            return tokenizer.ApplyChatTemplate(null, messagesJson, null, true);
+            return tokenizer.ApplyChatTemplate(null, messagesJson, null, addGenerationPrompt);
     }
 
     public void Dispose()

@@ -22,7 +22,7 @@ internal static class ChatPrompt
     static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
     /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt).</summary>
-    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages)
+    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages, bool addGenerationPrompt = true)
     {
         if (messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
         var buffer = t_json ??= new ArrayBufferWriter<byte>(4096);
@@ -45,7 +45,7 @@ internal static class ChatPrompt
         // The engine's template API takes a string: the one copy of the prompt text this path makes.
         string messagesJson = Encoding.UTF8.GetString(buffer.WrittenSpan);
         if (buffer.Capacity > 1 << 20) t_json = null;   // do not keep a huge request's buffer alive on this thread
-        return engine.Prompts.ApplyChatTemplate(messagesJson);
+        return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);
     }
 
     static ReadOnlySpan<byte> Role(ReadOnlySpan<byte> json, Utf8Slice role, int i)

@@ -205,10 +205,7 @@ internal static class OpenAiEndpoints
             if (r.Messages.IsPresent == r.Prompt.IsPresent)
                 throw ApiError.BadRequest("send either prompt or messages", r.Prompt.IsPresent ? "messages" : "prompt");
             if (r.Prompt.IsPresent) return RequestReader.PromptTokens(engine, json, r.Prompt, "prompt");
-            // The engine's template call always appends the assistant prefix; say so instead of ignoring the flag.
-            if (r.AddGenerationPrompt == false)
-                throw ApiError.BadRequest("add_generation_prompt false is not supported (the prompt always ends with the assistant prefix)", "add_generation_prompt");
-            return engine.Prompts.Encode(Http.ChatPrompt.Render(engine, json, r.Messages));
+            return engine.Prompts.Encode(Http.ChatPrompt.Render(engine, json, r.Messages, r.AddGenerationPrompt != false));
         }
         finally
         {
