@@ -8,7 +8,7 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// macOS) before the rename, so a renamed file is never torn. The parent directory is not fsync'd (.NET has no API for
 /// it without P/Invoke), so after a power loss the newest renames may be missing — the old state, never a torn file.
 /// </summary>
-internal sealed class PhysicalSsdFileSystem : ISsdFileSystem
+internal sealed class PhysicalSsdFileSystem(bool fsync = true) : ISsdFileSystem
 {
     public static readonly PhysicalSsdFileSystem Instance = new();
 
@@ -24,7 +24,9 @@ internal sealed class PhysicalSsdFileSystem : ISsdFileSystem
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
         stream.Write(first);
         stream.Write(second);
-        stream.Flush(flushToDisk: true);
+        // Without fsync a power loss can leave a renamed but torn file; reads verify the checksum, so it would be
+        // detected and deleted, never served. fsync is kept by default so the disk holds what the index says.
+        stream.Flush(flushToDisk: fsync);
     }
 
     public void Move(string source, string destination) => File.Move(source, destination, overwrite: true);

@@ -21,16 +21,21 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// the caller: an unusable directory disables the tier with one logged line, a failed write stops writing with one.
 /// </para>
 /// <para>
-/// One file per block, measured (see <c>SsdKvTierMeasurements</c>, 1,000 blocks of 393,216 bytes — 12 layers, 4 KV heads,
-/// head 64, fp32, block 16 — on this machine's virtio disk): writes are bound by the per-file fsync, reads by the
-/// copy and checksum. A run of blocks per file would amortize the fsync but would make every block's lifetime (LRU,
-/// TTL, corruption deletion) that of its run, and a torn run would lose all its blocks; per-block files keep eviction,
-/// verification and deletion exact, and the writer already runs off the engine thread.
+/// One file per block, measured (<c>SsdKvTierMeasurements</c>: 1,000 blocks of 393,216 bytes — 12 layers, 4 KV heads,
+/// head 64, fp32, block 16 — on this machine's shared virtio disk, two runs): one file per block with fsync wrote
+/// 38–114 MB/s (97–291 files/s), runs of 16 blocks per file 93–174 MB/s, one file per block without fsync 278 MB/s;
+/// cold reads with verification 315–669 MB/s sequential, 916–1,000 MB/s with 64 in parallel. Runs would only amortize
+/// the fsync (1.5–2.4×) while tying every block's lifetime (LRU, TTL, deletion of a corrupt block) to its run's and
+/// losing a whole run to one torn write; per-block files keep eviction, verification and deletion exact, the writer is
+/// off the engine thread (~100 µs per enqueue on the caller). Whether 100–300 blocks/s (1,600–4,700 tokens/s of KV)
+/// keeps up with evictions under load is for the engine benchmark to confirm; a full queue only drops blocks.
 /// </para>
 /// <para>
 /// Index: hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically and at shutdown. A
 /// <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is reconciled by scanning
-/// the directory in the background (file names carry hash and parent, so the scan opens no file).
+/// the directory in the background (file names carry hash and parent, so the scan opens no file). Measured with 100,000
+/// files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and the background scan completes
+/// the index in 1.8 s; a dirty index loads in 39 ms and its scan finishes after 1.4 s.
 /// </para>
 /// </summary>
 public sealed class SsdKvTier : IDisposable
