@@ -1,5 +1,3 @@
-using System.IO.Hashing;
-using System.Runtime.InteropServices;
 using OnnxLm.Engine.Model;
 
 namespace OnnxLm.Engine.Cache;
@@ -15,6 +13,9 @@ namespace OnnxLm.Engine.Cache;
 public sealed unsafe class PrefixCache : IDisposable
 {
     internal delegate UInt128 BlockHasher(UInt128 parent, ReadOnlySpan<int> tokens);
+
+    /// <summary>A block about to leave the pool: its chain identity and its bytes (valid only during the call).</summary>
+    public delegate void BlockSpill(UInt128 hash, UInt128 parentHash, ReadOnlySpan<int> tokens, ReadOnlySpan<byte> bytes);
 
     readonly ModelRunner runner;
     readonly BlockTable table;
@@ -64,15 +65,8 @@ public sealed unsafe class PrefixCache : IDisposable
     /// <summary>Memory of one block (the SSD tier writes and reads blocks through this).</summary>
     public Span<byte> BlockBytes(int block) => new(BlockPointer(block), (int)Layout.BlockBytes);
 
-    UInt128 Chain(UInt128 parent, ReadOnlySpan<int> tokens)
-    {
-        if (HashOverride is { } hook) return hook(parent, tokens);
-        Span<byte> buffer = stackalloc byte[32 + tokens.Length * 4];
-        MemoryMarshal.Write(buffer, in parent);
-        MemoryMarshal.Write(buffer[16..], in fingerprint);
-        MemoryMarshal.AsBytes(tokens).CopyTo(buffer[32..]);
-        return XxHash128.HashToUInt128(buffer);
-    }
+    UInt128 Chain(UInt128 parent, ReadOnlySpan<int> tokens) =>
+        HashOverride is { } hook ? hook(parent, tokens) : BlockHash.Chain(parent, tokens, fingerprint);
 
     bool Verify(int block, int parent, ReadOnlySpan<int> tokens) =>
         table.Parent[block] == parent && table.TokensOf(block).SequenceEqual(tokens);
@@ -162,6 +156,7 @@ public sealed unsafe class PrefixCache : IDisposable
         if (table.TryTakeFree(out block)) return true;
         int victim = table.FindEvictable();
         if (victim == BlockTable.None) return false;
+        Spill?.Invoke(table.Hash[victim], ParentHashOf(victim), table.TokensOf(victim), BlockBytes(victim));
         table.RemoveFromLru(victim);
         index.Remove(table.Hash[victim]);
         int p = table.Parent[victim];
@@ -169,6 +164,53 @@ public sealed unsafe class PrefixCache : IDisposable
         table.ReturnFree(victim);
         Evictions++;
         return table.TryTakeFree(out block);
+    }
+
+    // ---- SSD tier hooks ----
+
+    /// <summary>Called (engine thread) right before a block is evicted, so the SSD tier can copy it for writing.</summary>
+    public BlockSpill? Spill { get; set; }
+
+    /// <summary>Chain hash of a cached block (the SSD lookup continues the chain from the last RAM block).</summary>
+    public UInt128 HashOf(int block) => table.Hash[block];
+
+    /// <summary>Chain hash of a cached block's parent (default for the first block of a chain).</summary>
+    public UInt128 ParentHashOf(int block) => table.Parent[block] is var p && p == BlockTable.None ? default : table.Hash[p];
+
+    /// <summary>Token ids of a cached block.</summary>
+    public ReadOnlySpan<int> TokensOf(int block) => table.TokensOf(block);
+
+    /// <summary>
+    /// Inserts block <c>held.Count</c> of a chain whose KV comes from elsewhere (the SSD tier): like <see cref="Commit"/>,
+    /// but the caller fills <paramref name="destination"/> with the block's bytes (<see cref="Layout"/>) before the next
+    /// call into the cache. On success the block is referenced and appended to <paramref name="held"/>; when an identical
+    /// block is already cached, it is taken instead and <paramref name="destination"/> is empty (nothing to copy).
+    /// False when <paramref name="hash"/> is not the chain hash of <paramref name="tokens"/> after <paramref name="held"/>,
+    /// on a collision, or when no block could be freed.
+    /// </summary>
+    public bool TryAdopt(UInt128 hash, ReadOnlySpan<int> tokens, List<int> held, out Span<byte> destination)
+    {
+        destination = default;
+        if (tokens.Length != BlockSize) return false;
+        int parent = held.Count == 0 ? BlockTable.None : held[^1];
+        if (Chain(parent == BlockTable.None ? default : table.Hash[parent], tokens) != hash) return false;
+        if (index.TryGetValue(hash, out int existing))
+        {
+            if (!Verify(existing, parent, tokens)) return false;
+            table.Acquire(existing);
+            held.Add(existing);
+            return true;
+        }
+        if (!TryAllocate(out int block)) return false;
+        table.Hash[block] = hash;
+        table.Parent[block] = parent;
+        tokens.CopyTo(table.TokensOf(block));
+        if (parent != BlockTable.None) table.Children[parent]++;
+        index[hash] = block;
+        table.Acquire(block);
+        held.Add(block);
+        destination = BlockBytes(block);
+        return true;
     }
 
     void CopyRowToBlock(int row, int position, int block)
