@@ -23,6 +23,18 @@ public sealed class EngineOptions
     public int KvBits { get; init; }
     /// <summary>Values per int8 scale.</summary>
     public int KvGroupSize { get; init; } = 64;
+    /// <summary>Keep evicted (or, with <see cref="SsdWriteThrough"/>, all committed) blocks on disk across restarts.</summary>
+    public bool SsdCache { get; init; } = true;
+    /// <summary>Root of the SSD tier; null = the platform cache directory (<see cref="Cache.Ssd.SsdKvTier.DefaultDirectory"/>).</summary>
+    public string? KvCacheDir { get; init; }
+    /// <summary>Write every committed block to disk, not only those evicted from RAM.</summary>
+    public bool SsdWriteThrough { get; init; }
+    /// <summary>Blocks unused this long are pruned from disk.</summary>
+    public double SsdTtlDays { get; init; } = 7;
+    /// <summary>Cap of the SSD tier in bytes; null = a quarter of the free disk space.</summary>
+    public long? SsdMaxBytes { get; init; }
+    /// <summary>Where the engine's few operational messages go (SSD tier mode, a stopped writer).</summary>
+    public Action<string>? Log { get; init; }
 
     /// <summary>A fifth of physical memory, at most 8 GiB: room for the weights, the slot rows and everything else.</summary>
     public static long DefaultCacheMemory()
@@ -43,6 +55,9 @@ public sealed class EngineOptions
         if (KvCacheMemory is < 0) return "--kv-cache-memory must not be negative";
         if (KvBits is not (0 or 8 or 16 or 32)) return "--kv-bits must be 8, 16 or 32";
         if (KvGroupSize is < 1 or > 65536) return "--kv-group-size must be between 1 and 65536";
+        if (SsdTtlDays is <= 0 or > 36500 || double.IsNaN(SsdTtlDays)) return "--ssd-ttl-days must be positive";
+        if (SsdMaxBytes is < 0) return "--ssd-max-bytes must not be negative";
+        if (SsdCache && !PrefixCache) return null;   // the SSD tier needs the RAM cache; with it off the tier is simply not used
         return null;
     }
 }

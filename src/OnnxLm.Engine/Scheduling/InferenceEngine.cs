@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using OnnxLm.Engine.Cache;
+using OnnxLm.Engine.Cache.Ssd;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
@@ -38,6 +39,7 @@ public sealed class InferenceEngine : IDisposable
     readonly List<int[]> freshPrompts = [];
     readonly float[] forkLogits, forkWork;
     readonly PrefixCache? cache;
+    readonly SsdKvTier? ssd;
     // What a free row still holds: KV of residentTokens[r][0..residentLength[r]) (row affinity: a follow-up turn that
     // extends it reuses the row in place). Cleared while a sequence owns the row.
     readonly int[]?[] residentTokens;
@@ -50,6 +52,8 @@ public sealed class InferenceEngine : IDisposable
     public ModelContract Contract => runner.Contract;
     /// <summary>The prefix KV cache, or null when disabled.</summary>
     public PrefixCache? Cache => cache;
+    /// <summary>The SSD tier under the prefix cache, or null when disabled.</summary>
+    public SsdKvTier? Ssd => ssd;
     public PromptEncoder Prompts { get; }
     public TokenVocabulary Vocabulary => vocabulary;
     public int ContextLength => runner.MaxLen;
@@ -70,9 +74,12 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Test hook into the runner: called before every model run (true for prefill); throw to simulate a failure.</summary>
     internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
 
-    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache)
+    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache, SsdKvTier? ssd)
     {
         this.cache = cache;
+        this.ssd = ssd;
+        if (cache is not null && ssd is not null)
+            cache.Spill = (hash, parent, tokens, bytes) => ssd.TryEnqueueWrite(hash, parent, tokens, bytes);
         residentTokens = new int[]?[options.MaxBatchSize];
         residentLength = new int[options.MaxBatchSize];
         this.options = options;
@@ -106,21 +113,41 @@ public sealed class InferenceEngine : IDisposable
         var prompts = new PromptEncoder(contract.Directory);
         ModelRunner? runner = null;
         PrefixCache? cache = null;
+        SsdKvTier? ssd = null;
         try
         {
             runner = new ModelRunner(contract, options.MaxBatchSize, maxLen, Math.Min(options.PrefillStepSize, maxLen), options.Threads);
             if (options.PrefixCache)
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
+                var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits);
                 cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize,
-                    options.KvCacheMemory ?? EngineOptions.DefaultCacheMemory(), ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits));
+                    options.KvCacheMemory ?? EngineOptions.DefaultCacheMemory(), fingerprint);
+                if (options.SsdCache)
+                {
+                    ssd = new SsdKvTier(new SsdTierOptions
+                    {
+                        Directory = options.KvCacheDir ?? SsdKvTier.DefaultDirectory(),
+                        Fingerprint = fingerprint,
+                        Layout = cache.Layout,
+                        Ttl = TimeSpan.FromDays(options.SsdTtlDays),
+                        MaxBytes = options.SsdMaxBytes,
+                        Log = options.Log,
+                    });
+                    if (ssd.Mode == SsdTierMode.Disabled)
+                    {
+                        ssd.Dispose();
+                        ssd = null;
+                    }
+                }
             }
-            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache);
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd);
             engine.thread.Start();
             return engine;
         }
         catch
         {
+            ssd?.Dispose();
             cache?.Dispose();
             runner?.Dispose();
             prompts.Dispose();
@@ -308,6 +335,7 @@ public sealed class InferenceEngine : IDisposable
                     continue;
                 }
                 waiting.Add(seq);
+                StartSsdRead(seq);
             }
             // Cancel commands only wake the loop; ApplyCancellations reads the flag.
         }
@@ -430,7 +458,18 @@ public sealed class InferenceEngine : IDisposable
     {
         if (waiting.Count == 0 || decodeCount >= rows.Length) return;
         int free = rows.Length - decodeCount;
+        // A request whose blocks are still being read from disk lets the ones behind it go first.
+        int head = 0;
+        while (head < waiting.Count && waiting[head].SsdRead is { IsCompleted: false }) head++;
+        if (head == waiting.Count) return;
+        if (head > 0)
+        {
+            var ready = waiting[head];
+            waiting.RemoveAt(head);
+            waiting.Insert(0, ready);
+        }
         var first = waiting[0];
+        AdoptSsdBlocks(first);
         if (first.GroupSize > free) return;   // an n-group waits until it has a row for every sequence
         if (first.Siblings is not null)
         {
@@ -464,7 +503,7 @@ public sealed class InferenceEngine : IDisposable
             while (count < free && count < waiting.Count)
             {
                 int w = Math.Max(width, waiting[count].PromptLength);
-                if ((long)w * (count + 1) > step || waiting[count].Siblings is not null || HasCachedPrefix(waiting[count])) break;
+                if ((long)w * (count + 1) > step || waiting[count].Siblings is not null || waiting[count].SsdRead is not null || HasCachedPrefix(waiting[count])) break;
                 width = w;
                 count++;
             }
@@ -725,7 +764,61 @@ public sealed class InferenceEngine : IDisposable
         if (cache is null) return;
         int bs = cache.BlockSize;
         for (int j = seq.Blocks.Count; (j + 1) * bs <= seq.Length; j++)
+        {
             if (!cache.Commit(seq.Row, j, seq.Tokens.AsSpan(j * bs, bs), seq.Blocks)) break;
+            if (ssd is not null && options.SsdWriteThrough)
+            {
+                int b = seq.Blocks[^1];
+                ssd.TryEnqueueWrite(cache.HashOf(b), cache.ParentHashOf(b), cache.TokensOf(b), cache.BlockBytes(b));
+            }
+        }
+    }
+
+    /// <summary>
+    /// When a request arrives: look its prompt up in RAM, and if the chain goes on in the SSD tier, start reading those
+    /// blocks on the thread pool right away, so they are in memory by the time the request gets a row.
+    /// </summary>
+    void StartSsdRead(Sequence seq)
+    {
+        if (ssd is null || cache is null) return;
+        int bs = cache.BlockSize;
+        int max = (seq.PromptLength - 1) / bs;
+        int inRam = LookupBlocks(seq) / bs;
+        if (inRam >= max) return;
+        UInt128 parent = inRam == 0 ? default : cache.HashOf(seq.Blocks[^1]);
+        var hashes = new UInt128[max - inRam];
+        int found = ssd.LookupChain(seq.Request.PromptTokens, inRam, parent, max - inRam, hashes);
+        if (found == 0) return;
+        seq.SsdHashes = hashes[..found];
+        seq.SsdFirstBlock = inRam;
+        seq.SsdStaging = GC.AllocateUninitializedArray<byte>((int)Math.Min(int.MaxValue, found * cache.Layout.BlockBytes));
+        int fit = (int)(seq.SsdStaging.Length / cache.Layout.BlockBytes);
+        if (fit < found) seq.SsdHashes = seq.SsdHashes[..fit];
+        var read = ssd.ReadChainAsync(seq.Request.PromptTokens, inRam, parent, seq.SsdHashes, seq.SsdStaging);
+        seq.SsdRead = read;
+        read.ContinueWith(static (_, state) => ((EngineWakeup)state!).Signal(), wakeup, TaskScheduler.Default);
+    }
+
+    /// <summary>Moves blocks read from the SSD tier into the RAM pool (and the sequence's chain), once the read is done.</summary>
+    void AdoptSsdBlocks(Sequence seq)
+    {
+        if (seq.SsdRead is not { } read || cache is null) return;
+        int ok = read.IsCompletedSuccessfully ? read.Result : 0;
+        int bs = cache.BlockSize;
+        long blockBytes = cache.Layout.BlockBytes;
+        // Only a chain that continues exactly where RAM stopped can be adopted.
+        if (seq.Blocks.Count == seq.SsdFirstBlock)
+        {
+            for (int j = 0; j < ok; j++)
+            {
+                var tokens = seq.Request.PromptTokens.AsSpan((seq.SsdFirstBlock + j) * bs, bs);
+                if (!cache.TryAdopt(seq.SsdHashes![j], tokens, seq.Blocks, out var destination)) break;
+                seq.SsdStaging.AsSpan((int)(j * blockBytes), destination.Length).CopyTo(destination);
+            }
+        }
+        seq.SsdRead = null;
+        seq.SsdStaging = null;
+        seq.SsdHashes = null;
     }
 
     void ReleaseBlocks(Sequence seq)
@@ -943,6 +1036,7 @@ public sealed class InferenceEngine : IDisposable
         stopping = true;
         wakeup.Signal();
         thread.Join();
+        ssd?.Dispose();
         cache?.Dispose();
         runner.Dispose();
         Prompts.Dispose();

@@ -44,6 +44,12 @@ internal sealed class Sequence
     public readonly List<int> Blocks;
     /// <summary>Whether the prefix-cache lookup for the prompt has been done (it takes references, so only once).</summary>
     public bool LookedUp;
+    /// <summary>A read of this prompt's blocks from the SSD tier in flight (started when the request arrived).</summary>
+    public Task<int>? SsdRead;
+    public byte[]? SsdStaging;
+    public UInt128[]? SsdHashes;
+    public int SsdFirstBlock;
+
     /// <summary>Prompt tokens whose KV was restored or reused instead of computed.</summary>
     public int CachedTokens;
     /// <summary>Further sequences of the same request (OpenAI <c>n</c>): they share this one's prompt prefill and are
