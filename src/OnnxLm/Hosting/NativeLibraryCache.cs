@@ -163,6 +163,9 @@ internal static class NativeLibraryCache
     {
         foreach (string leftover in Directory.EnumerateDirectories(root, id + ".*"))
         {
+            // The pattern also matches the id itself (DOS semantics of ".*"): only the temporary siblings go.
+            string name = Path.GetFileName(leftover);
+            if (!name.StartsWith(id + ".tmp-", StringComparison.Ordinal) && !name.StartsWith(id + ".old-", StringComparison.Ordinal)) continue;
             try { Directory.Delete(leftover, recursive: true); }
             catch (IOException) { }   // best effort: a leftover costs disk space, not correctness
             catch (UnauthorizedAccessException) { }

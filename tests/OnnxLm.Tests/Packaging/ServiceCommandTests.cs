@@ -34,7 +34,8 @@ public class ServiceCommandTests
             await Assert.That(code).IsEqualTo(0);
             var spec = new ServiceSpec("/usr/local/bin/onnxlm", config, ServiceScope.User,
                 Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
-            await Assert.That(output).IsEqualTo(ServiceFiles.RenderSystemdUnit(spec));
+            // (The test context's capture of stdout may add a final newline.)
+            await Assert.That(output.TrimEnd('\n')).IsEqualTo(ServiceFiles.RenderSystemdUnit(spec).TrimEnd('\n'));
             await Assert.That(error).Contains("would write ");
             await Assert.That(error).Contains("systemd/user/onnxlm.service");
             await Assert.That(error).Contains("would run systemctl --user daemon-reload");
