@@ -13,6 +13,7 @@ public static class Program
         usage:
           onnxlm [serve] [options]       serve a model (see below)
           onnxlm make-model DIR [opts]   write a random-weight test model (see onnxlm make-model --help)
+          onnxlm service install|uninstall|status [opts]   run as a launchd/systemd service (see onnxlm service --help)
           onnxlm --version | --help
 
         """;
@@ -28,9 +29,12 @@ public static class Program
             }
             if (args.Length > 0 && (args[0] is "--help" or "-h" or "help"))
             {
-                Console.WriteLine(Usage + ServeOptions.Help + "\n" + MakeModelCommand.Help);
+                Console.WriteLine(Usage + ServeOptions.Help + "\n" + MakeModelCommand.Help + "\n" + ServiceCommand.Help);
                 return 0;
             }
+            if (args.Length > 0 && args[0] == "service") return ServiceCommand.Run(args, Console.Out, Console.Error);
+            // Before anything can touch ONNX Runtime: a published binary extracts/verifies and loads its embedded libraries.
+            if (NativeBootstrap.Initialize() is { } note) Console.WriteLine($"onnxlm: {note}");
             if (args.Length > 0 && args[0] == "make-model") return MakeModelCommand.Run(args);
             int start = args.Length > 0 && args[0] == "serve" ? 1 : 0;
             if (args.Length > start && args[start] is "--help" or "-h")
@@ -46,6 +50,11 @@ public static class Program
         {
             Console.Error.WriteLine($"onnxlm: {e.Message}");
             return 2;
+        }
+        catch (NativeBootstrapException e)
+        {
+            Console.Error.WriteLine($"onnxlm: {e.Message}");
+            return 1;
         }
     }
 }

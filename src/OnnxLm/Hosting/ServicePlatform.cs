@@ -1,0 +1,4 @@
+namespace OnnxLm.Hosting;
+
+/// <summary>The service manager a file is rendered for.</summary>
+public enum ServicePlatform { Launchd, Systemd }

@@ -1,0 +1,9 @@
+namespace OnnxLm.Hosting;
+
+/// <summary>Everything a service file depends on; all paths absolute.</summary>
+/// <param name="BinaryPath">The onnxlm executable the service runs.</param>
+/// <param name="ConfigPath">Passed as <c>serve --config FILE</c>; null runs <c>serve</c> with defaults.</param>
+/// <param name="HomeDirectory">The installing user's home (user-scope paths live under it).</param>
+/// <param name="RunAsUser">System scope only: the account to run as (systemd <c>User=</c>, launchd <c>UserName</c>).
+/// Null: a systemd <c>DynamicUser</c>; launchd runs daemons as root.</param>
+public sealed record ServiceSpec(string BinaryPath, string? ConfigPath, ServiceScope Scope, string HomeDirectory, string? RunAsUser = null);
