@@ -62,6 +62,7 @@ public static class EngineComparison
             ModelDirectory = dir,
             MaxBatchSize = ComparisonOptions.MaxBatchSize,
             Threads = options.Threads,
+            SsdCache = false,
         });
         using var genai = new GenAiClient(dir, options.Threads);
 

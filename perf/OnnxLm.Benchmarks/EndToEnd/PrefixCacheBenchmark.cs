@@ -54,7 +54,7 @@ public static class PrefixCacheBenchmark
         md.AppendLine("| What | cache off / cold | cache on | ratio |");
         md.AppendLine("|---|---|---|---|");
 
-        EngineOptions Options(bool cache, int bits = 0) => new() { ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30 };
+        EngineOptions Options(bool cache, int bits = 0) => new() { ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30, SsdCache = false };
 
         // 1. TTFT, 2,000-token prompt, 1,904 tokens cached.
         {

@@ -144,6 +144,34 @@ public sealed unsafe class PrefixCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// Offers every cached block to <paramref name="spill"/> (shutdown: what is only in RAM would be lost), parents before
+    /// children so a partial pass still leaves usable chains. Stops when <paramref name="spill"/> returns false.
+    /// </summary>
+    public int SpillAll(Func<UInt128, UInt128, ReadOnlySpan<int>, ReadOnlySpan<byte>, bool> spill)
+    {
+        int n = 0;
+        var order = new List<int>();
+        var depth = new Dictionary<int, int>();
+        for (int b = 0; b < table.Capacity; b++)
+            if (table.IsCached(b)) order.Add(b);
+        int Depth(int b)
+        {
+            if (depth.TryGetValue(b, out int d)) return d;
+            int p = table.Parent[b];
+            d = p == BlockTable.None ? 0 : Depth(p) + 1;
+            depth[b] = d;
+            return d;
+        }
+        order.Sort((a, b) => Depth(a).CompareTo(Depth(b)));
+        foreach (int b in order)
+        {
+            if (!spill(table.Hash[b], ParentHashOf(b), table.TokensOf(b), BlockBytes(b))) break;
+            n++;
+        }
+        return n;
+    }
+
     /// <summary>Drops the references in <paramref name="held"/> (last block first, so shared roots stay most recent).</summary>
     public void ReleaseAll(List<int> held)
     {

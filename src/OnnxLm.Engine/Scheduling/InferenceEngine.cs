@@ -1030,12 +1030,32 @@ public sealed class InferenceEngine : IDisposable
         return owners;
     }
 
+    /// <summary>
+    /// At shutdown, queues every block that lives only in RAM for the SSD tier (already-persisted ones are skipped by the
+    /// tier), waiting for queue room within <paramref name="budget"/>, so a restart finds the conversations of this run.
+    /// </summary>
+    static void PersistCachedBlocks(SsdKvTier ssd, PrefixCache cache, TimeSpan budget)
+    {
+        if (ssd.Mode != SsdTierMode.ReadWrite) return;
+        var deadline = DateTime.UtcNow + budget;
+        cache.SpillAll((hash, parent, tokens, bytes) =>
+        {
+            while (!ssd.TryEnqueueWrite(hash, parent, tokens, bytes))
+            {
+                if (ssd.WritingStopped || DateTime.UtcNow > deadline) return false;
+                Thread.Sleep(1);
+            }
+            return true;
+        });
+    }
+
     public void Dispose()
     {
         if (stopping) return;
         stopping = true;
         wakeup.Signal();
         thread.Join();
+        if (ssd is not null && cache is not null) PersistCachedBlocks(ssd, cache, TimeSpan.FromSeconds(10));
         ssd?.Dispose();
         cache?.Dispose();
         runner.Dispose();

@@ -18,6 +18,11 @@ public sealed class ServeOptions
     public long? KvCacheMemory { get; set; }
     public int KvBits { get; set; }
     public int KvGroupSize { get; set; } = 64;
+    public bool SsdCache { get; set; } = true;
+    public string? KvCacheDir { get; set; }
+    public bool SsdWriteThrough { get; set; }
+    public int SsdTtlDays { get; set; } = 7;
+    public long? SsdMaxBytes { get; set; }
     /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
     public string? ServedModelName { get; set; }
     /// <summary>Largest accepted request body; larger bodies get 413.</summary>
@@ -50,6 +55,12 @@ public sealed class ServeOptions
           --kv-cache-memory BYTES       block pool size, e.g. 2G or 512M (default: a fifth of RAM, at most 8G)
           --kv-bits 8|16|32             block storage: the model's own KV type (default, lossless) or 8 (int8, lossy)
           --kv-group-size N             values per int8 scale (default 64)
+          --no-ssd-cache                do not keep evicted KV blocks on disk
+          --kv-cache-dir DIR            SSD tier root (default: ~/Library/Caches/onnxlm/kv on macOS,
+                                        $XDG_CACHE_HOME/onnxlm/kv or ~/.cache/onnxlm/kv on Linux)
+          --ssd-write-through           write every committed block to disk, not only evicted ones
+          --ssd-ttl-days N              prune blocks unused for N days (default 7)
+          --ssd-max-bytes BYTES         cap of the SSD tier (default: a quarter of the free disk space)
           --served-model-name NAME      model id clients see and send (default: the model folder's name)
           --max-request-bytes BYTES     largest request body, e.g. 16M (default 8M); larger ones get 413
           --api-key KEY                 require this key (Authorization: Bearer KEY or api-key: KEY); repeatable
@@ -82,6 +93,11 @@ public sealed class ServeOptions
                     if (o.KvBits is not (8 or 16 or 32)) throw new UsageException($"--kv-bits must be 8, 16 or 32 (got {o.KvBits})");
                     break;
                 case "--kv-group-size": o.KvGroupSize = r.Int(flag, v, 1, 65536); break;
+                case "--no-ssd-cache": o.SsdCache = false; break;
+                case "--kv-cache-dir": o.KvCacheDir = r.Value(flag, v); break;
+                case "--ssd-write-through": o.SsdWriteThrough = true; break;
+                case "--ssd-ttl-days": o.SsdTtlDays = r.Int(flag, v, 1, 36500); break;
+                case "--ssd-max-bytes": o.SsdMaxBytes = r.Bytes(flag, v); break;
                 case "--served-model-name":
                     o.ServedModelName = r.Value(flag, v);
                     if (o.ServedModelName.Length is 0 or > 256) throw new UsageException("--served-model-name must be 1 to 256 characters");

@@ -142,15 +142,25 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 KvCacheMemory = options.KvCacheMemory,
                 KvBits = options.KvBits,
                 KvGroupSize = options.KvGroupSize,
+                SsdCache = options.SsdCache,
+                KvCacheDir = options.KvCacheDir,
+                SsdWriteThrough = options.SsdWriteThrough,
+                SsdTtlDays = options.SsdTtlDays,
+                SsdMaxBytes = options.SsdMaxBytes,
+                Log = message => log.LogInformation("{Message}", message),
             });
             var c = engine.Contract.Config;
             log.LogInformation("loaded model {Model} from {Dir} in {Ms} ms: {Layers} layers, {Heads}/{KvHeads} heads, vocab {Vocab}, context {Context}, KV {KvType}, {Slots} slots",
                 engine.ModelId, engine.Contract.Directory, started.ElapsedMilliseconds, c.NumLayers, c.NumHeads, c.NumKvHeads, c.VocabSize,
                 engine.ContextLength, engine.Contract.KvType, engine.MaxBatchSize);
             if (engine.Cache is { } cache)
-                log.LogInformation("prefix cache: {Blocks} blocks of {BlockSize} tokens ({Mb} MiB, {Bits}-bit storage)",
+                log.LogInformation("prefix cache: up to {Blocks} blocks of {BlockSize} tokens ({Mb} MiB reserved, committed as blocks fill; {Bits}-bit storage)",
                     cache.Capacity, cache.BlockSize, cache.MemoryBytes >> 20, cache.Layout.Bits);
             else log.LogInformation("prefix cache: off");
+            if (engine.Ssd is { } ssd)
+                log.LogInformation("SSD KV tier: {Mode} at {Dir}, cap {Mb} MiB{Reason}", ssd.Mode, ssd.Directory, ssd.MaxBytes >> 20,
+                    string.IsNullOrEmpty(ssd.ModeReason) ? "" : " (" + ssd.ModeReason + ")");
+            else log.LogInformation("SSD KV tier: off");
             return engine;
         }
         catch (ModelFormatException e)

@@ -87,6 +87,19 @@ internal sealed class ServerMetrics
                 Metric("vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.", cache.HitTokens);
                 Metric("onnxlm:prefix_cache_evictions_total", "counter", "Prefix cache blocks evicted.", cache.Evictions);
             }
+            if (engine.Ssd is { } ssd)
+            {
+                Metric("onnxlm:ssd_tier_writable", "gauge", "1 when this process writes the SSD tier (0: read-only, another process owns it).", ssd.Mode == Engine.Cache.Ssd.SsdTierMode.ReadWrite ? 1 : 0);
+                Metric("onnxlm:ssd_blocks", "gauge", "KV blocks stored in the SSD tier.", ssd.BlockCount);
+                Metric("onnxlm:ssd_bytes", "gauge", "Bytes of KV block files in the SSD tier.", ssd.TotalBytes);
+                Metric("onnxlm:ssd_max_bytes", "gauge", "Cap of the SSD tier in bytes.", ssd.MaxBytes);
+                Metric("onnxlm:ssd_blocks_written_total", "counter", "KV blocks written to the SSD tier.", ssd.BlocksWritten);
+                Metric("onnxlm:ssd_blocks_read_total", "counter", "KV blocks read back from the SSD tier.", ssd.BlocksRead);
+                Metric("onnxlm:ssd_writes_dropped_total", "counter", "KV blocks not persisted because the write queue was full.", ssd.WritesDropped);
+                Metric("onnxlm:ssd_corrupt_blocks_total", "counter", "KV block files that failed verification and were deleted.", ssd.CorruptBlocks);
+                Metric("onnxlm:ssd_pruned_blocks_total", "counter", "KV block files pruned by TTL or the byte cap.", ssd.PrunedBlocks);
+                Metric("onnxlm:ssd_writing_stopped", "gauge", "1 after a failed write (disk full): no more writes until restart.", ssd.WritingStopped ? 1 : 0);
+            }
         }
 
         text.Append("# HELP vllm:request_success_total Requests that finished, by finish reason.\n# TYPE vllm:request_success_total counter\n");

@@ -95,7 +95,7 @@ public class ProgramTests
     [Test]
     public async Task Context_length_above_the_model_exits_2()
     {
-        var (code, _, error) = await RunMain("serve", "--model", TestModels.TinyFp32, "--port", "0", "--context-length", "100000");
+        var (code, _, error) = await RunMain("serve", "--model", TestModels.TinyFp32, "--port", "0", "--context-length", "100000", "--no-ssd-cache");
         await Assert.That(code).IsEqualTo(2);
         await Assert.That(error).Contains("--context-length");
     }

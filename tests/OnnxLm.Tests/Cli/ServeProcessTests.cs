@@ -26,7 +26,7 @@ public partial class ServeProcessTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "serve", "--model", TestModels.TinyFp32, "--port", "0", "--threads", "1" }) info.ArgumentList.Add(a);
+        foreach (var a in new[] { "serve", "--model", TestModels.TinyFp32, "--port", "0", "--threads", "1", "--no-ssd-cache" }) info.ArgumentList.Add(a);
         using var process = Process.Start(info)!;
         var output = new System.Text.StringBuilder();
         var address = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);

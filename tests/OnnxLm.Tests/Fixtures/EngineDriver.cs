@@ -79,7 +79,7 @@ public static class EngineDriver
     public const long TestCacheMemory = 64L << 20;
 
     public static InferenceEngine Start(string modelDir, int maxBatchSize = 4, int prefillStepSize = 512, int maxQueue = 64, int? contextLength = null,
-        bool prefixCache = true, int blockSize = 16, long kvCacheMemory = TestCacheMemory, int kvBits = 0) =>
+        bool prefixCache = true, int blockSize = 16, long kvCacheMemory = TestCacheMemory, int kvBits = 0, string? ssdDir = null, bool ssdWriteThrough = false) =>
         InferenceEngine.Start(new EngineOptions
         {
             ModelDirectory = modelDir,
@@ -91,6 +91,10 @@ public static class EngineDriver
             BlockSize = blockSize,
             KvCacheMemory = kvCacheMemory,
             KvBits = kvBits,
+            // Tests never touch the user's cache directory: the SSD tier only runs where a test gives it a directory.
+            SsdCache = ssdDir is not null,
+            KvCacheDir = ssdDir,
+            SsdWriteThrough = ssdWriteThrough,
         });
 
     /// <summary>A seeded prompt of ordinary (non-special) tokens of the tiny test vocabulary.</summary>

@@ -28,7 +28,8 @@ public sealed class ServerFixture : IAsyncInitializer, IAsyncDisposable
     /// <summary>Starts a server of its own on the tiny fp32 model; <paramref name="configure"/> adjusts the options.</summary>
     public static Task<OnnxLmServer> StartDedicatedAsync(Action<ServeOptions>? configure = null)
     {
-        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1 };
+        // No SSD tier unless a test asks for one with its own directory: tests never write to the user's cache.
+        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false };
         configure?.Invoke(options);
         return OnnxLmServer.StartAsync(options, NullLoggerProvider.Instance);
     }

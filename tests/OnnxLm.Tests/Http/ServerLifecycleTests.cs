@@ -18,7 +18,7 @@ public class ServerLifecycleTests
     [Test]
     public async Task While_loading_livez_is_200_and_readyz_and_completions_are_503_with_retry_after()
     {
-        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1 };
+        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false };
         var seen = new List<(string What, HttpStatusCode Status, bool RetryAfter)>();
         await using var server = await OnnxLmServer.StartAsync(options, NullLoggerProvider.Instance, async address =>
         {
