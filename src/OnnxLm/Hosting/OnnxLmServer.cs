@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.ML.OnnxRuntime;
@@ -24,12 +25,14 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
     readonly WebApplication app;
     readonly ILogger log;
+    readonly StrongBox<long> rateLimited;
     readonly SemaphoreSlim stopGate = new(1, 1);
     bool stopped;
 
-    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log)
+    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, StrongBox<long> rateLimited)
     {
         this.app = app;
+        this.rateLimited = rateLimited;
         Engine = engine;
         BaseAddress = baseAddress;
         this.log = log;
@@ -39,6 +42,9 @@ public sealed class OnnxLmServer : IAsyncDisposable
     public Uri BaseAddress { get; }
 
     public InferenceEngine Engine { get; }
+
+    /// <summary>How many 429 answers (queue full) this server has sent: lets tests see that clients retried.</summary>
+    public long RateLimitedResponses => Interlocked.Read(ref rateLimited.Value);
 
     /// <summary>Loads the model, starts the engine and starts listening.</summary>
     /// <param name="loggerProvider">Where logs go; null = single-line console logging (the CLI's).</param>
@@ -73,6 +79,13 @@ public sealed class OnnxLmServer : IAsyncDisposable
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
         InferenceEngine? engine = null;
+        var rateLimited = new StrongBox<long>();
+        // Outermost, so it sees the final status of every request.
+        app.Use(async (HttpContext http, RequestDelegate next) =>
+        {
+            await next(http);
+            if (http.Response.StatusCode == StatusCodes.Status429TooManyRequests) Interlocked.Increment(ref rateLimited.Value);
+        });
         try
         {
             engine = StartEngine(options, log);
@@ -87,7 +100,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
             log.LogInformation("listening on {Address}", baseAddress);
-            return new OnnxLmServer(app, engine, baseAddress, log);
+            return new OnnxLmServer(app, engine, baseAddress, log, rateLimited);
         }
         catch
         {
