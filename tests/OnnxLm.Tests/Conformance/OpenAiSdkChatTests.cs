@@ -135,7 +135,10 @@ public class OpenAiSdkChatTests(ServerFixture fixture)
         }
         ChatCompletion a = await client.CompleteChatAsync(User("Roll the dice."), Sampled(1234));
         ChatCompletion b = await client.CompleteChatAsync(User("Roll the dice."), Sampled(1234));
+        ChatCompletion other = await client.CompleteChatAsync(User("Roll the dice."), Sampled(1235));
         await Assert.That(b.Content[0].Text).IsEqualTo(a.Content[0].Text);
+        // Fixed seeds, so not flaky: the seed reached the sampler.
+        await Assert.That(other.Content[0].Text).IsNotEqualTo(a.Content[0].Text);
         await Assert.That(a.Usage.OutputTokenCount).IsEqualTo(16);
     }
 

@@ -26,7 +26,16 @@ internal static class SdkClients
     /// on every EOS id, a standard OpenAI parameter, so the SDK sends it as is.</summary>
     public static ChatCompletionOptions Greedy(OnnxLmServer server, int maxTokens)
     {
-        var options = new ChatCompletionOptions { Temperature = 0f, MaxOutputTokenCount = maxTokens };
+        var options = NoEos(server);
+        options.Temperature = 0f;
+        options.MaxOutputTokenCount = maxTokens;
+        return options;
+    }
+
+    /// <summary>Only the EOS logit_bias, nothing else set (adapters fill in the rest).</summary>
+    public static ChatCompletionOptions NoEos(OnnxLmServer server)
+    {
+        var options = new ChatCompletionOptions();
         foreach (int eos in server.Engine.Contract.Config.EosTokenIds) options.LogitBiases[eos] = -100;
         return options;
     }
