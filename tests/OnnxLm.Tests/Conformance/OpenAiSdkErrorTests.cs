@@ -1,8 +1,6 @@
 using System.ClientModel;
 using System.Net;
-using OnnxLm.Hosting;
 using OnnxLm.Tests.Fixtures;
-using OnnxLm.Tests.Http;
 using OpenAI.Chat;
 
 namespace OnnxLm.Tests.Conformance;
@@ -55,42 +53,10 @@ public class OpenAiSdkErrorTests(ServerFixture fixture)
         await Assert.That(e.Message).Contains("tools");
     }
 
-    /// <summary>A server with one row and a one-request queue, both held by requests parked behind a closed gate.</summary>
-    sealed class FullServer : IAsyncDisposable
-    {
-        public required OnnxLmServer Server { get; init; }
-        public required ManualResetEventSlim Gate { get; init; }
-        public required HttpClient Http { get; init; }
-        public required HttpResponseMessage[] Holders { get; init; }
-
-        public static async Task<FullServer> StartAsync()
-        {
-            var server = await ServerFixture.StartDedicatedAsync(o => { o.MaxBatchSize = 1; o.MaxQueue = 1; });
-            var gate = new ManualResetEventSlim(false);
-            server.Engine.BeforeRun = _ => gate.Wait();
-            var http = ServerFixture.CreateClient(server);
-            const string body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hold\"}],\"max_tokens\":4,\"stream\":true}";
-            var first = await OpenAiWire.PostAsync(http, "/v1/chat/completions", body);
-            await EngineIdle.UntilAsync(() => server.Engine.WaitingRequests == 0 && server.Engine.RowOwners()[0] != 0, "the first request holds the row");
-            var second = await OpenAiWire.PostAsync(http, "/v1/chat/completions", body);
-            await EngineIdle.UntilAsync(() => server.Engine.WaitingRequests == 1, "the second request waits");
-            return new FullServer { Server = server, Gate = gate, Http = http, Holders = [first, second] };
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Gate.Set();
-            foreach (var h in Holders) h.Dispose();
-            Http.Dispose();
-            await Server.DisposeAsync();
-            Gate.Dispose();
-        }
-    }
-
     [Test]
     public async Task Full_queue_is_a_ClientResultException_with_status_429_and_retry_after()
     {
-        await using var full = await FullServer.StartAsync();
+        await using var full = await FullQueueServer.StartAsync();
         var client = SdkClients.Chat(full.Server, maxRetries: 0);
         var e = await Assert.That(async () => await client.CompleteChatAsync(User("one more"), new ChatCompletionOptions { MaxOutputTokenCount = 3 }))
             .Throws<ClientResultException>();
@@ -101,7 +67,7 @@ public class OpenAiSdkErrorTests(ServerFixture fixture)
         await Assert.That(int.Parse(retryAfter!, System.Globalization.CultureInfo.InvariantCulture)).IsGreaterThanOrEqualTo(1);
         await Assert.That(full.Server.RateLimitedResponses).IsEqualTo(1);
 
-        full.Gate.Set();
+        full.Release();
         await EngineIdle.WaitAsync(full.Server.Engine, "held requests finish once the gate opens");
         ChatCompletion after = await client.CompleteChatAsync(User("now"), new ChatCompletionOptions { MaxOutputTokenCount = 3 });
         await Assert.That(after.Usage.OutputTokenCount).IsGreaterThan(0);
@@ -110,12 +76,12 @@ public class OpenAiSdkErrorTests(ServerFixture fixture)
     [Test]
     public async Task Sdk_retry_policy_retries_the_429_and_succeeds_once_the_queue_drains()
     {
-        await using var full = await FullServer.StartAsync();
+        await using var full = await FullQueueServer.StartAsync();
         var client = SdkClients.Chat(full.Server, maxRetries: 3);
         var call = client.CompleteChatAsync(User("patient"), new ChatCompletionOptions { MaxOutputTokenCount = 3 });
         // The first attempt is refused; only then does the queue drain, so success proves the SDK came back.
         await EngineIdle.UntilAsync(() => full.Server.RateLimitedResponses >= 1, "the first attempt is refused");
-        full.Gate.Set();
+        full.Release();
         ChatCompletion completion = await call;
         await Assert.That(completion.Usage.OutputTokenCount).IsGreaterThan(0);
         await Assert.That(full.Server.RateLimitedResponses).IsGreaterThanOrEqualTo(1);
