@@ -19,10 +19,10 @@ internal static class RequestReader
         if (r.Messages is null || r.Messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
         if (r.Tools.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && !(r.Tools.ValueKind == JsonValueKind.Array && r.Tools.GetArrayLength() == 0))
             throw ApiError.BadRequest("tools are not supported by this server yet", "tools");
-        if (r.ToolChoice.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && !(r.ToolChoice.ValueKind == JsonValueKind.String && r.ToolChoice.GetString() == "none"))
+        if (r.ToolChoice.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null) && !(r.ToolChoice.ValueKind == JsonValueKind.String && Str(r.ToolChoice, "tool_choice") == "none"))
             throw ApiError.BadRequest("tool_choice other than \"none\" is not supported", "tool_choice");
         if (r.ResponseFormat.ValueKind == JsonValueKind.Object &&
-            !(r.ResponseFormat.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "text"))
+            !(r.ResponseFormat.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && Str(t, "response_format.type") == "text"))
             throw ApiError.BadRequest("only response_format {\"type\":\"text\"} is supported", "response_format");
         if (r.Logprobs == true || r.TopLogprobs is > 0)
             throw ApiError.BadRequest("logprobs are not supported by this server yet", r.Logprobs == true ? "logprobs" : "top_logprobs");
@@ -33,7 +33,7 @@ internal static class RequestReader
             w.WriteStartArray();
             for (int i = 0; i < r.Messages.Count; i++)
             {
-                var m = r.Messages[i];
+                var m = r.Messages[i] ?? throw ApiError.BadRequest($"messages[{i}] must be an object", $"messages[{i}]");
                 string role = m.Role switch
                 {
                     "system" or "user" or "assistant" or "tool" => m.Role,
@@ -55,7 +55,7 @@ internal static class RequestReader
     {
         switch (content.ValueKind)
         {
-            case JsonValueKind.String: return content.GetString()!;
+            case JsonValueKind.String: return Str(content, $"messages[{i}].content");
             case JsonValueKind.Null or JsonValueKind.Undefined: return "";
             case JsonValueKind.Array:
             {
@@ -65,11 +65,11 @@ internal static class RequestReader
                 {
                     if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
                         throw ApiError.BadRequest($"messages[{i}].content[{j}] must be an object with a type", $"messages[{i}].content[{j}]");
-                    if (type.GetString() != "text")
-                        throw ApiError.BadRequest($"content parts of type '{type.GetString()}' are not supported (text only)", $"messages[{i}].content[{j}].type");
+                    if (Str(type, $"messages[{i}].content[{j}].type") is var partType && partType != "text")
+                        throw ApiError.BadRequest($"content parts of type '{partType}' are not supported (text only)", $"messages[{i}].content[{j}].type");
                     if (!part.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
                         throw ApiError.BadRequest($"messages[{i}].content[{j}].text must be a string", $"messages[{i}].content[{j}].text");
-                    sb.Append(text.GetString());
+                    sb.Append(Str(text, $"messages[{i}].content[{j}].text"));
                     j++;
                 }
                 return sb.ToString();
@@ -87,7 +87,7 @@ internal static class RequestReader
         var p = r.Prompt;
         switch (p.ValueKind)
         {
-            case JsonValueKind.String: return engine.Prompts.Encode(p.GetString()!);
+            case JsonValueKind.String: return engine.Prompts.Encode(Str(p, "prompt"));
             case JsonValueKind.Array when p.GetArrayLength() > 0:
             {
                 var first = p[0];
@@ -103,7 +103,7 @@ internal static class RequestReader
                     }
                     return ids;
                 }
-                if (p.GetArrayLength() == 1 && first.ValueKind == JsonValueKind.String) return engine.Prompts.Encode(first.GetString()!);
+                if (p.GetArrayLength() == 1 && first.ValueKind == JsonValueKind.String) return engine.Prompts.Encode(Str(first, "prompt[0]"));
                 throw ApiError.BadRequest("several prompts in one request are not supported yet; send one prompt per request", "prompt");
             }
             default: throw ApiError.BadRequest("prompt must be a string, an array with one string, or an array of token ids", "prompt");
@@ -158,13 +158,27 @@ internal static class RequestReader
         return p;
     }
 
-    static string[]? Stops(JsonElement stop)
+    /// <summary>A JSON string's value. JsonElement checks string bytes lazily: GetString throws InvalidOperationException for
+    /// invalid UTF-8 or an escaped unpaired surrogate ("\ud800"). Both are the client's fault: a 400 naming the field, not a 500.</summary>
+    static string Str(JsonElement e, string param)
+    {
+        try
+        {
+            return e.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw ApiError.BadRequest($"{param} is not valid Unicode text (invalid UTF-8 or an unpaired surrogate)", param);
+        }
+    }
+
+        static string[]? Stops(JsonElement stop)
     {
         switch (stop.ValueKind)
         {
             case JsonValueKind.Undefined or JsonValueKind.Null: return null;
             case JsonValueKind.String:
-                return stop.GetString() is { Length: > 0 } s ? [s] : throw ApiError.BadRequest("stop strings must not be empty", "stop");
+                return Str(stop, "stop") is { Length: > 0 } s ? [s] : throw ApiError.BadRequest("stop strings must not be empty", "stop");
             case JsonValueKind.Array:
             {
                 if (stop.GetArrayLength() > MaxStops) throw ApiError.BadRequest($"at most {MaxStops} stop strings are allowed", "stop");
@@ -172,7 +186,7 @@ internal static class RequestReader
                 int k = 0;
                 foreach (var e in stop.EnumerateArray())
                 {
-                    if (e.ValueKind != JsonValueKind.String || e.GetString() is not { Length: > 0 } item)
+                    if (e.ValueKind != JsonValueKind.String || Str(e, $"stop[{k}]") is not { Length: > 0 } item)
                         throw ApiError.BadRequest($"stop[{k}] must be a non-empty string", $"stop[{k}]");
                     list[k++] = item;
                 }
