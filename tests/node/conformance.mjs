@@ -48,7 +48,7 @@ async function basic() {
   check(models.data[0].object === 'model' && typeof models.data[0].created === 'number', 'model entry shape', models.data[0]);
 
   // ignore_eos is not in the client's types; the client sends body fields through as given.
-  const request = { model, messages: [{ role: 'user', content: 'Tell me about rivers.' }], max_tokens: 12, temperature: 0, ignore_eos: true };
+  const request = { model, messages: [{ role: 'user', content: 'Rivers: name three.' }], max_tokens: 12, temperature: 0, ignore_eos: true };
   const whole = await c.chat.completions.create(request);
   check(whole.object === 'chat.completion', 'object is chat.completion', whole.object);
   check(whole.choices.length === 1 && whole.choices[0].message.role === 'assistant', 'one assistant choice', whole.choices);

@@ -13,8 +13,8 @@ namespace OnnxLm.Tests.Conformance;
 /// (Temperature, MaxOutputTokens, StopSequences, Seed, TopP). Options it does not map (top_k, logit_bias) travel through
 /// <see cref="ChatOptions.RawRepresentationFactory"/>, the adapter's documented escape hatch.
 /// </summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class ExtensionsAiChatClientTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class ExtensionsAiChatClientTests(ConformanceServerFixture fixture)
 {
     IChatClient Client() => SdkClients.Chat(fixture.Server).AsIChatClient();
 

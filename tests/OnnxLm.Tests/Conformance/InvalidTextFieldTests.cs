@@ -9,8 +9,8 @@ namespace OnnxLm.Tests.Conformance;
 /// were 500s (NullReferenceException; STJ's lazy string decoding throwing InvalidOperationException). They are the
 /// client's fault: 400 naming the field.
 /// </summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class InvalidTextFieldTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class InvalidTextFieldTests(ConformanceServerFixture fixture)
 {
     const string Chat = "/v1/chat/completions";
     const string Completions = "/v1/completions";

@@ -8,8 +8,8 @@ namespace OnnxLm.Tests.Conformance;
 /// with <c>include_usage</c>, errors as its error classes, an abort mid-stream (then the engine must free the row), and
 /// its retry of 429 (the server must see every retry, spaced by Retry-After).
 /// </summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class NodeClientTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class NodeClientTests(ConformanceServerFixture fixture)
 {
     [Test]
     public async Task Node_client_chat_completions_streaming_usage_and_errors_pass_the_script_checks()

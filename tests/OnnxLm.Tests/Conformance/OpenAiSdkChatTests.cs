@@ -10,8 +10,8 @@ namespace OnnxLm.Tests.Conformance;
 /// parses out of our JSON and SSE (text, finish reason, usage, ids, roles) must be what the wire tests pin, and options it
 /// sends (stop, max tokens, seed, logit bias) must be honoured.
 /// </summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class OpenAiSdkChatTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class OpenAiSdkChatTests(ConformanceServerFixture fixture)
 {
     static ChatMessage[] User(string text) => [new UserChatMessage(text)];
 
@@ -41,7 +41,7 @@ public class OpenAiSdkChatTests(ServerFixture fixture)
     [Test]
     public async Task Sdk_chat_completion_reads_text_finish_reason_length_and_usage()
     {
-        const string user = "Tell me about the sea.";
+        const string user = "What lives in the deep ocean?";
         var client = SdkClients.Chat(fixture.Server);
         ChatCompletion completion = await client.CompleteChatAsync(User(user), SdkClients.Greedy(fixture.Server, 12));
 

@@ -10,8 +10,8 @@ namespace OnnxLm.Tests.Conformance;
 /// our status and our error message, whether the call streams or not; a full queue is a 429 with Retry-After, and the SDK's
 /// own retry policy gets through once the queue drains.
 /// </summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class OpenAiSdkErrorTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class OpenAiSdkErrorTests(ConformanceServerFixture fixture)
 {
     static ChatMessage[] User(string text) => [new UserChatMessage(text)];
 

@@ -5,8 +5,8 @@ namespace OnnxLm.Tests.Conformance;
 
 /// <summary>The OpenAI .NET SDK's model client, which UIs call first to fill their model picker. (The SDK's legacy
 /// completions client is internal in 2.15.0; /v1/completions is driven through the npm client instead.)</summary>
-[ClassDataSource<ServerFixture>(Shared = SharedType.PerTestSession)]
-public class OpenAiSdkModelTests(ServerFixture fixture)
+[ClassDataSource<ConformanceServerFixture>(Shared = SharedType.PerTestSession)]
+public class OpenAiSdkModelTests(ConformanceServerFixture fixture)
 {
     [Test]
     public async Task Model_client_lists_the_served_model()
