@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.ML.OnnxRuntime;
@@ -24,13 +25,15 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
     readonly WebApplication app;
     readonly ILogger log;
+    readonly StrongBox<long> rateLimited;
     readonly SemaphoreSlim stopGate = new(1, 1);
     bool stopped;
 
-    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state)
+    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited)
     {
         this.app = app;
         State = state;
+        this.rateLimited = rateLimited;
         Engine = engine;
         BaseAddress = baseAddress;
         this.log = log;
@@ -43,6 +46,9 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
     /// <summary>What the HTTP handlers share (metrics, draining flag); tests reach in here.</summary>
     internal ServingState State { get; }
+
+    /// <summary>How many 429 answers (queue full) this server has sent: lets tests see that clients retried.</summary>
+    public long RateLimitedResponses => Interlocked.Read(ref rateLimited.Value);
 
     /// <summary>Starts listening, loads the model and starts the engine. While the model loads, /livez answers and
     /// /readyz and the completion endpoints answer 503; the returned server is ready.</summary>
@@ -92,6 +98,13 @@ public sealed class OnnxLmServer : IAsyncDisposable
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
         var state = new ServingState(options, keys, log);
         InferenceEngine? engine = null;
+        var rateLimited = new StrongBox<long>();
+        // Outermost, so it sees the final status of every request.
+        app.Use(async (HttpContext http, RequestDelegate next) =>
+        {
+            await next(http);
+            if (http.Response.StatusCode == StatusCodes.Status429TooManyRequests) Interlocked.Increment(ref rateLimited.Value);
+        });
         try
         {
             OpenAiEndpoints.Map(app, state);
@@ -111,7 +124,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             engine = StartEngine(options, log);
             state.EngineStarted(engine);
             log.LogInformation("ready: serving model '{Model}'", state.ModelName);
-            return new OnnxLmServer(app, engine, baseAddress, log, state);
+            return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited);
         }
         catch
         {

@@ -1,0 +1,159 @@
+// Drives onnxlm through the npm `openai` client, as a Node app would. Run by tests/OnnxLm.Tests/Conformance/NodeClientTests.cs:
+//   node conformance.mjs <baseUrl ending in /v1> <scenario>
+// Exits 0 when every check of the scenario held, 1 with the failed check on stderr otherwise. The last stdout line is
+// `RESULT <json>` with what the C# side checks on the server (attempt counts, outcomes).
+import OpenAI from 'openai';
+
+const [baseURL, scenario] = process.argv.slice(2);
+if (!baseURL || !scenario) {
+  console.error('usage: node conformance.mjs <baseUrl> <basic|abort-signal|abort-break|rate-limit>');
+  process.exit(2);
+}
+
+let checks = 0;
+function check(condition, what, detail) {
+  checks++;
+  if (!condition) throw new Error(`check failed: ${what}${detail === undefined ? '' : `: ${JSON.stringify(detail)}`}`);
+}
+
+// Every HTTP attempt the client makes (retries included), seen through the fetch it is given.
+const attempts = [];
+const countingFetch = async (url, init) => {
+  const started = Date.now();
+  const response = await fetch(url, init);
+  attempts.push({ status: response.status, started, retryAfter: response.headers.get('retry-after') });
+  return response;
+};
+
+function client(options = {}) {
+  return new OpenAI({ apiKey: 'sk-onnxlm-test', baseURL, maxRetries: 0, timeout: 60_000, fetch: countingFetch, ...options });
+}
+
+async function expectError(promise, type, status, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(e instanceof type, `${what} raises ${type.name}`, e?.constructor?.name);
+    check(e.status === status, `${what} has status ${status}`, e.status);
+    return e;
+  }
+  check(false, `${what} raises`);
+}
+
+async function basic() {
+  const c = client();
+  const models = await c.models.list();
+  const model = models.data[0]?.id;
+  check(models.data.length === 1 && typeof model === 'string', 'models.list gives the served model', models.data);
+  check(models.data[0].object === 'model' && typeof models.data[0].created === 'number', 'model entry shape', models.data[0]);
+
+  // ignore_eos is not in the client's types; the client sends body fields through as given.
+  const request = { model, messages: [{ role: 'user', content: 'Rivers: name three.' }], max_tokens: 12, temperature: 0, ignore_eos: true };
+  const whole = await c.chat.completions.create(request);
+  check(whole.object === 'chat.completion', 'object is chat.completion', whole.object);
+  check(whole.choices.length === 1 && whole.choices[0].message.role === 'assistant', 'one assistant choice', whole.choices);
+  check(typeof whole.choices[0].message.content === 'string' && whole.choices[0].message.content.length > 0, 'content is text');
+  check(whole.choices[0].finish_reason === 'length', 'finish_reason length at max_tokens', whole.choices[0].finish_reason);
+  const u = whole.usage;
+  check(u.completion_tokens === 12 && u.prompt_tokens > 0 && u.total_tokens === u.prompt_tokens + 12, 'usage adds up', u);
+  check(u.prompt_tokens_details?.cached_tokens >= 0, 'usage has prompt_tokens_details.cached_tokens', u);
+
+  // Streaming with include_usage: the usage chunk is last, with no choices; every other chunk has usage null.
+  const stream = await c.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  check(chunks.length >= 3, 'several chunks', chunks.length);
+  check(chunks.every((k) => k.object === 'chat.completion.chunk'), 'every chunk is a chat.completion.chunk');
+  check(new Set(chunks.map((k) => k.id)).size === 1 && new Set(chunks.map((k) => k.created)).size === 1, 'stable id and created');
+  check(chunks[0].choices[0].delta.role === 'assistant', 'first delta carries the role', chunks[0]);
+  const last = chunks[chunks.length - 1];
+  check(Array.isArray(last.choices) && last.choices.length === 0 && last.usage, 'usage chunk last with choices []', last);
+  check(last.usage.completion_tokens === 12 && last.usage.prompt_tokens === u.prompt_tokens, 'stream usage equals non-stream usage', last.usage);
+  const body = chunks.slice(0, -1);
+  check(body.every((k) => k.usage === null), 'other chunks carry usage: null');
+  const finishes = body.map((k) => k.choices[0].finish_reason);
+  check(finishes.slice(0, -1).every((f) => f === null) && finishes[finishes.length - 1] === 'length', 'finish_reason null until the last choice chunk', finishes);
+  const text = body.map((k) => k.choices[0].delta.content ?? '').join('');
+  check(text === whole.choices[0].message.content, 'streamed text equals the non-stream text', { text, whole: whole.choices[0].message.content });
+
+  // The client's stream helper accumulates the same message.
+  const runner = c.chat.completions.stream({ ...request, stream_options: { include_usage: true } });
+  const final = await runner.finalChatCompletion();
+  check(final.choices[0].message.content === text, 'stream helper final message equals the text', final.choices[0].message.content);
+
+  // Legacy text completions, plain and streamed.
+  const completion = await c.completions.create({ model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0, ignore_eos: true });
+  check(completion.object === 'text_completion' && completion.choices[0].finish_reason === 'length', 'text completion shape', completion);
+  check(completion.usage.completion_tokens === 6, 'text completion usage', completion.usage);
+  const textStream = await c.completions.create({ model, prompt: 'Once upon a time', max_tokens: 6, temperature: 0, ignore_eos: true, stream: true });
+  let streamedText = '';
+  for await (const chunk of textStream) streamedText += chunk.choices[0]?.text ?? '';
+  check(streamedText === completion.choices[0].text, 'streamed text completion equals the plain one', { streamedText, plain: completion.choices[0].text });
+
+  // Errors map to the client's error classes, with the server's param and code.
+  const bad = await expectError(c.chat.completions.create({ ...request, temperature: 9 }), OpenAI.BadRequestError, 400, 'temperature 9');
+  check(bad.param === 'temperature' && bad.type === 'invalid_request_error', '400 names the param', bad.error);
+  const missing = await expectError(c.chat.completions.create({ ...request, model: 'gpt-17' }), OpenAI.NotFoundError, 404, 'unknown model');
+  check(missing.code === 'model_not_found', '404 code model_not_found', missing.error);
+  const badStream = await expectError(c.chat.completions.create({ ...request, stream: true, n: 2 }), OpenAI.BadRequestError, 400, 'stream with n=2');
+  check(badStream.param === 'n', 'streamed request refusal names n', badStream.error);
+  return {};
+}
+
+// A long request, cut after a few chunks: by aborting its AbortController, or by leaving the for-await loop (the
+// client's Stream aborts its own controller then). The C# side then checks that the engine freed the row.
+async function abort(how) {
+  const c = client();
+  const model = (await c.models.list()).data[0].id;
+  const controller = new AbortController();
+  const request = { model, messages: [{ role: 'user', content: 'tell a long story' }], max_tokens: 450, temperature: 0, ignore_eos: true, stream: true };
+  const stream = await c.chat.completions.create(request, how === 'signal' ? { signal: controller.signal } : {});
+  let received = 0;
+  try {
+    for await (const chunk of stream) {
+      check(!chunk.choices[0]?.finish_reason, 'the stream is cut before it finishes', chunk);
+      if (++received === 4) {
+        if (how === 'signal') controller.abort();
+        else break;
+      }
+    }
+  } catch (e) {
+    // openai 7 ends the iteration quietly on a user abort; older majors raised APIUserAbortError. Anything else is a failure.
+    check(how === 'signal' && e instanceof OpenAI.APIUserAbortError, 'abort ends the stream quietly or with APIUserAbortError', String(e?.stack ?? e));
+  }
+  check(received === 4, 'no chunk is delivered after the abort', received);
+  check(how !== 'signal' || controller.signal.aborted, 'the signal is aborted');
+  return { received };
+}
+
+// One request with maxRetries 2 against a server whose queue the C# side keeps full (then maybe drains).
+async function rateLimit() {
+  const c = client({ maxRetries: 2 });
+  const model = (await c.models.list()).data[0].id;
+  attempts.length = 0;
+  try {
+    const r = await c.chat.completions.create({ model, messages: [{ role: 'user', content: 'again' }], max_tokens: 3 });
+    check(r.choices[0].message.role === 'assistant', 'the retried request completes');
+    return { outcome: 'ok', attempts };
+  } catch (e) {
+    check(e instanceof OpenAI.RateLimitError && e.status === 429, 'exhausted retries raise RateLimitError', e?.constructor?.name);
+    check(e.code === 'rate_limit_exceeded', '429 code rate_limit_exceeded', e.error);
+    return { outcome: 'RateLimitError', attempts };
+  }
+}
+
+try {
+  let result;
+  switch (scenario) {
+    case 'basic': result = await basic(); break;
+    case 'abort-signal': result = await abort('signal'); break;
+    case 'abort-break': result = await abort('break'); break;
+    case 'rate-limit': result = await rateLimit(); break;
+    default: throw new Error(`unknown scenario ${scenario}`);
+  }
+  console.log(`${scenario}: ${checks} checks passed`);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+} catch (e) {
+  console.error(`${scenario}: ${e?.stack ?? e}`);
+  process.exit(1);
+}
