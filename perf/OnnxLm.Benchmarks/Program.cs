@@ -1,6 +1,7 @@
 // Entry point. Four modes:
 //   engine [...]   end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
 //   prefix [...]   prefix KV cache: TTFT cached vs cold, shared-prefix and 0%-hit throughput, int8 accuracy.
+//   ssd    [...]   SSD tier: TTFT after a restart vs cold, write-through effect on decode.
 //   smoke  [...]   CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
 //   anything else  BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
 // Every mode returns non-zero on failure, including a filter that matches nothing (BenchmarkDotNet itself exits 0 then).
@@ -9,5 +10,6 @@ using OnnxLm.Benchmarks.Harness;
 
 return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
+    : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
     : MicroBenchmarks.Run(args);
