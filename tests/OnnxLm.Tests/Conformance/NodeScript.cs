@@ -18,6 +18,39 @@ internal static class NodeScript
         public string Output => $"exit code {ExitCode}\n--- stdout ---\n{Stdout}\n--- stderr ---\n{Stderr}";
     }
 
+    // The test command alone is enough on a fresh clone: the first script run installs the locked npm client.
+    static readonly Lazy<Task> Installed = new(() => EnsureInstalledAsync(Folder.Value));
+
+    static async Task EnsureInstalledAsync(string folder)
+    {
+        if (File.Exists(Path.Combine(folder, "node_modules", "openai", "package.json"))) return;
+        var npm = new ProcessStartInfo("npm")
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { "ci", "--no-audit", "--no-fund", "--loglevel=error" }) npm.ArgumentList.Add(a);
+        Process process;
+        try
+        {
+            process = Process.Start(npm) ?? throw new InvalidOperationException("npm did not start");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"cannot run npm ({e.Message}): Node.js 20+ with npm must be on PATH to install tests/node", e);
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5));
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"npm ci in {folder} failed (exit {process.ExitCode}):\n{await stdout}\n{await stderr}");
+        }
+    }
+
     static string FindFolder()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -32,8 +65,7 @@ internal static class NodeScript
     public static async Task<Run> RunAsync(Uri serverBase, string scenario, TimeSpan? timeout = null)
     {
         string folder = Folder.Value;
-        if (!File.Exists(Path.Combine(folder, "node_modules", "openai", "package.json")))
-            throw new InvalidOperationException($"the npm openai client is not installed: run `npm ci` in {folder} (.ci/run does this)");
+        await Installed.Value;
         var start = new ProcessStartInfo("node")
         {
             WorkingDirectory = folder,
