@@ -136,7 +136,7 @@ namespace OnnxLm.Generators
                 case char c: return c == '\0' ? null : SymbolDisplay.FormatLiteral(c, quote: true);
                 case decimal m: return m == 0 ? null : m.ToString(CultureInfo.InvariantCulture) + "M";
             }
-            // byte, sbyte, short, ushort, nint, nuint: a cast keeps the literal typed for Array.Fill's inference.
+            // byte, sbyte, short, ushort, nint, nuint: no literal suffix exists, so a cast spells out the type.
             string text = Convert.ToString(value, CultureInfo.InvariantCulture)!;
             return text == "0" ? null : "(" + type.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat) + ")" + (text[0] == '-' ? "(" + text + ")" : text);
         }

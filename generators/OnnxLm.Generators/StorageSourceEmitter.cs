@@ -82,7 +82,7 @@ namespace OnnxLm.Generators
                 string field = StorageModelParser.BackingField(c.Name);
                 string size = c.IsSpan ? "checked(capacity * " + LengthParameter(c) + ")" : "capacity";
                 w.Line(field + " = new " + c.TypeName + "[" + size + "];");
-                if (c.DefaultLiteral is not null) w.Line("Array.Fill(" + field + ", " + c.DefaultLiteral + ");");
+                if (c.DefaultLiteral is not null) w.Line(field + ".AsSpan().Fill(" + c.DefaultLiteral + ");");
             }
             w.Close();
         }
