@@ -3,10 +3,11 @@
 // (layer, K|V, head), contiguous in the row. Restore copies 120 blocks (1,920 tokens, the ~2,000-token TTFT case,
 // 45 MB, more than the L3) into a row; Commit copies them from a row into the pool. Results are per block.
 // Variants: the cache's memcpy per slab, a per-position loop (what a layout-agnostic copy does), and two routines
-// specialised for this slab shape (unrolled Vector512; Vector512 with non-temporal stores).
+// specialised for this slab shape (unrolled Vector512) and the engine's KvSlabCopy (Vector512 non-temporal stores).
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
+using OnnxLm.Engine.Cache;
 
 namespace OnnxLm.Benchmarks.Cache;
 
@@ -77,12 +78,12 @@ public unsafe class KvBlockCopyBenchmarks
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Restore")]
-    public void Restore_vector512_nontemporal()
+    public void Restore_streaming_KvSlabCopy()
     {
         for (int b = 0; b < Blocks; b++)
         for (int s = 0; s < Slabs; s++)
-            SlabCopy.Vector512NonTemporal(BlockSlab(b, s), RowSlab(s, b * BlockSize));
-        SlabCopy.Fence();
+            KvSlabCopy.Copy(BlockSlab(b, s), RowSlab(s, b * BlockSize), SlabBytes);
+        KvSlabCopy.Fence();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Blocks), BenchmarkCategory("Commit")]
@@ -114,11 +115,11 @@ public unsafe class KvBlockCopyBenchmarks
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Commit")]
-    public void Commit_vector512_nontemporal()
+    public void Commit_streaming_KvSlabCopy()
     {
         for (int b = 0; b < Blocks; b++)
         for (int s = 0; s < Slabs; s++)
-            SlabCopy.Vector512NonTemporal(RowSlab(s, b * BlockSize), BlockSlab(b, s));
-        SlabCopy.Fence();
+            KvSlabCopy.Copy(RowSlab(s, b * BlockSize), BlockSlab(b, s), SlabBytes);
+        KvSlabCopy.Fence();
     }
 }
