@@ -6,5 +6,9 @@ namespace OnnxLm.Generators
         public const string Parse = "JsonRequest.Parse";
         public const string Models = "JsonRequest.Models";
         public const string Diagnostics = "JsonRequest.Diagnostics";
+
+        public const string StorageParse = "StructOfArrays.Parse";
+        public const string StorageModels = "StructOfArrays.Models";
+        public const string StorageDiagnostics = "StructOfArrays.Diagnostics";
     }
 }
