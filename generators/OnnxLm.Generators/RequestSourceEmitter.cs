@@ -210,12 +210,13 @@ namespace OnnxLm.Generators
         static void EmitMatchEscapedField(CodeWriter w, RequestTypeModel model)
         {
             int longest = model.Fields.Length == 0 ? 1 : model.Fields.Max(f => Encoding.UTF8.GetByteCount(f.JsonName));
-            w.Line("/// <summary>Escaped names (\"max\\u005Ftokens\") are legal JSON but rare: unescape on the stack, then match.</summary>");
+            w.Line("/// <summary>Escaped names (\"max\\u005Ftokens\") are legal JSON but rare: unescape on the stack, then match.");
+            w.Line("/// A name that is too long or not text (an unpaired surrogate escape) is no known field.</summary>");
             w.Open("static int MatchEscapedField(ref Utf8JsonReader reader)");
             w.Line("// Six times the longest name: a known name cannot take more bytes than that however it is escaped.");
             w.Line("Span<byte> scratch = stackalloc byte[" + (6 * longest).ToString(CultureInfo.InvariantCulture) + "];");
-            w.Line("if (reader.ValueSpan.Length > scratch.Length) return -1;");
-            w.Line("return MatchField(scratch[..reader.CopyString(scratch)]);");
+            w.Line("int length = JsonFieldReader.UnescapeName(ref reader, scratch);");
+            w.Line("return length < 0 ? -1 : MatchField(scratch[..length]);");
             w.Close();
         }
 

@@ -95,8 +95,29 @@ async function basic() {
   check(bad.param === 'temperature' && bad.type === 'invalid_request_error', '400 names the param', bad.error);
   const missing = await expectError(c.chat.completions.create({ ...request, model: 'gpt-17' }), OpenAI.NotFoundError, 404, 'unknown model');
   check(missing.code === 'model_not_found', '404 code model_not_found', missing.error);
-  const badStream = await expectError(c.chat.completions.create({ ...request, stream: true, n: 2 }), OpenAI.BadRequestError, 400, 'stream with n=2');
-  check(badStream.param === 'n', 'streamed request refusal names n', badStream.error);
+  const tooMany = await expectError(c.chat.completions.create({ ...request, stream: true, n: 1000 }), OpenAI.BadRequestError, 400, 'stream with n=1000');
+  check(tooMany.param === 'n', 'n over the batch size is refused naming n', tooMany.error);
+
+  // n=2 streams both choices in one stream, told apart by index, each ending with its own finish_reason.
+  const multi = await c.chat.completions.create({ ...request, max_tokens: 4, stream: true, n: 2 });
+  const choices = new Map();
+  for await (const chunk of multi) {
+    for (const choice of chunk.choices) {
+      const seen = choices.get(choice.index) ?? { text: '', finishes: [] };
+      seen.text += choice.delta?.content ?? '';
+      if (choice.finish_reason) seen.finishes.push(choice.finish_reason);
+      choices.set(choice.index, seen);
+    }
+  }
+  check([...choices.keys()].sort().join(',') === '0,1', 'n=2 stream carries choices 0 and 1', [...choices.keys()]);
+  for (const [index, seen] of choices) {
+    check(seen.finishes.length === 1 && seen.finishes[0] === 'length', `choice ${index} finishes once, with length`, seen.finishes);
+    check(seen.text.length > 0, `choice ${index} has text`, seen);
+  }
+  // The client's stream helper assembles one message per choice.
+  const multiFinal = await c.chat.completions.stream({ ...request, max_tokens: 4, n: 2 }).finalChatCompletion();
+  check(multiFinal.choices.length === 2 && multiFinal.choices.every((ch, i) => ch.index === i && ch.finish_reason === 'length'),
+    'stream helper gives two finished choices', multiFinal.choices);
   return {};
 }
 

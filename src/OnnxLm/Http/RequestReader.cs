@@ -81,9 +81,16 @@ internal static class RequestReader
         int? max = maxCompletionTokens ?? r.MaxTokens;
         string maxParam = maxCompletionTokens is not null ? "max_completion_tokens" : "max_tokens";
         if (max is < 1) throw ApiError.BadRequest($"{maxParam} must be at least 1", maxParam);
+        // An empty prompt is a malformed request, not a length problem (`prompt: ""` or `[""]`); /tokenize still takes it.
+        if (prompt.Length == 0) throw ApiError.BadRequest($"{promptParam} must not be empty", promptParam);
         int maxTokens = max ?? Math.Max(1, engine.ContextLength - prompt.Length);
         if (engine.CheckFits(prompt.Length, maxTokens) is { } tooLong)
-            throw ApiError.BadRequest(tooLong, max is null ? promptParam : maxParam, "context_length_exceeded");
+        {
+            // Blame max_tokens only when it is what pushed the request over: a prompt that alone fills the context is
+            // too long whatever the client asks for.
+            bool promptAlone = max is null || prompt.Length >= engine.ContextLength;
+            throw ApiError.BadRequest(tooLong, promptAlone ? promptParam : maxParam, "context_length_exceeded");
+        }
 
         var sampling = Sampling(engine, r, logprobs, topLogprobs);
         var stops = Stops(json, r.Stop);

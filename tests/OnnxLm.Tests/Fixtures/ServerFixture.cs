@@ -26,12 +26,25 @@ public sealed class ServerFixture : IAsyncInitializer, IAsyncDisposable
     }
 
     /// <summary>Starts a server of its own on the tiny fp32 model; <paramref name="configure"/> adjusts the options.</summary>
-    public static Task<OnnxLmServer> StartDedicatedAsync(Action<ServeOptions>? configure = null)
+    public static async Task<OnnxLmServer> StartDedicatedAsync(Action<ServeOptions>? configure = null)
     {
         // No SSD tier unless a test asks for one with its own directory: tests never write to the user's cache.
         var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false };
         configure?.Invoke(options);
-        return OnnxLmServer.StartAsync(options, NullLoggerProvider.Instance);
+        var server = await OnnxLmServer.StartAsync(options, NullLoggerProvider.Instance);
+        // The engine's warm-up run passes through Engine.BeforeRun like any other: a test that closes a gate there before
+        // the warm-up ran would park the engine thread itself (seen under load), so hooks are only installed after it.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!server.Engine.IsReady)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                await server.DisposeAsync();
+                throw new TimeoutException("the engine did not finish its warm-up run within 30 s");
+            }
+            await Task.Delay(2);
+        }
+        return server;
     }
 
     /// <summary>A client for <paramref name="server"/> with a hang guard (tests never come near it).</summary>

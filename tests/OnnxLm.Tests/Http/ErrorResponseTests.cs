@@ -104,6 +104,30 @@ public class ErrorResponseTests(ServerFixture fixture)
     [Test]
     [Arguments("max_tokens")]
     [Arguments("max_completion_tokens")]
+    public async Task Prompt_alone_over_the_context_blames_the_prompt_even_with_max_tokens_set(string field)
+    {
+        // max_tokens 1 cannot be what made this too long: the param must point at what the client has to shorten.
+        string content = string.Concat(Enumerable.Repeat("many words of text ", 400));
+        await PostExpectingError(Chat, $"{{\"messages\":[{{\"role\":\"user\",\"content\":{OpenAiWire.Json(content)}}}],\"{field}\":1}}",
+            HttpStatusCode.BadRequest, "messages", "context_length_exceeded");
+        var prompt = EngineDriver.RandomPrompt(1, fixture.Server.Engine.ContextLength + 10);
+        await PostExpectingError("/v1/completions", $"{{\"prompt\":{OpenAiWire.Ids(prompt)},\"max_tokens\":1}}",
+            HttpStatusCode.BadRequest, "prompt", "context_length_exceeded");
+    }
+
+    [Test]
+    [Arguments("\"\"")]
+    [Arguments("[\"\"]")]
+    public async Task Empty_prompt_is_400_naming_prompt_not_a_length_error(string prompt)
+    {
+        var error = await PostExpectingError("/v1/completions", $"{{\"prompt\":{prompt},\"max_tokens\":2}}", HttpStatusCode.BadRequest, "prompt");
+        await Assert.That(error.GetProperty("message").GetString()).IsEqualTo("prompt must not be empty");
+        await Assert.That(error.GetProperty("code").ValueKind).IsEqualTo(JsonValueKind.Null);
+    }
+
+    [Test]
+    [Arguments("max_tokens")]
+    [Arguments("max_completion_tokens")]
     public async Task Zero_max_tokens_is_400(string field) =>
         await PostExpectingError(Chat, $"{{\"messages\":{User},\"{field}\":0}}", HttpStatusCode.BadRequest, field);
 

@@ -8,6 +8,7 @@ namespace OnnxLm.Http.Parsing;
 /// Value readers called by the generated parsers, one per wire shape. Contract: the reader is on the value's first token
 /// and is left on its last token; JSON null means "absent" and leaves the target at its reset state; errors carry the
 /// path relative to the value (the caller adds the property name). No reader allocates except to build an error.
+/// Every string kept or compared is first checked with <see cref="JsonStringText"/>, so no later read of it can throw.
 /// </summary>
 public static class JsonFieldReader
 {
@@ -133,6 +134,12 @@ public static class JsonFieldReader
             error = RequestParseError.Here(string.Create(CultureInfo.InvariantCulture, $"must be at most {maxLength} bytes long"));
             return false;
         }
+        if (JsonStringText.Check(reader.ValueSpan, reader.ValueIsEscaped) is { } problem)
+        {
+            value = default;
+            error = RequestParseError.Here(problem);
+            return false;
+        }
         // TokenStartIndex is the opening quote; the text starts one byte later.
         value = new Utf8Slice((int)reader.TokenStartIndex + 1, length, reader.ValueIsEscaped);
         error = default;
@@ -223,12 +230,17 @@ public static class JsonFieldReader
         bool sawType = false;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
-            if (reader.ValueTextEquals("type"u8))
+            if (NameEquals(ref reader, "type"u8))
             {
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.String)
                 {
                     error = RequestParseError.At("type", "must be a string");
+                    return false;
+                }
+                if (JsonStringText.Check(reader.ValueSpan, reader.ValueIsEscaped) is { } problem)
+                {
+                    error = RequestParseError.At("type", problem);
                     return false;
                 }
                 if (!reader.ValueTextEquals("text"u8))
@@ -239,7 +251,7 @@ public static class JsonFieldReader
                 }
                 sawType = true;
             }
-            else if (reader.ValueTextEquals("text"u8))
+            else if (NameEquals(ref reader, "text"u8))
             {
                 reader.Read();
                 if (reader.TokenType != JsonTokenType.String)
@@ -288,11 +300,16 @@ public static class JsonFieldReader
         {
             if (maxItems > 0 && target.Count == maxItems) return TooManyItems(maxItems, out error);
             scoped ReadOnlySpan<byte> key = reader.ValueSpan;
-            if (reader.ValueIsEscaped)
+            // A key that is not text (bad UTF-8, an unpaired surrogate escape) cannot be unescaped or shown; it is no token id.
+            bool isText = JsonStringText.Check(key, reader.ValueIsEscaped) is null;
+            if (!isText) key = [];
+            else if (reader.ValueIsEscaped)
                 key = key.Length <= 6 * unescaped.Length ? unescaped[..reader.CopyString(unescaped)] : [];
             if (!Utf8Parser.TryParse(key, out int token, out int consumed) || consumed != key.Length || token < 0)
             {
-                error = RequestParseError.Here($"keys must be token ids (non-negative integers), not '{reader.GetString()}'");
+                error = RequestParseError.Here(isText
+                    ? $"keys must be token ids (non-negative integers), not '{reader.GetString()}'"
+                    : "keys must be token ids (non-negative integers)");
                 return false;
             }
             reader.Read();
@@ -423,6 +440,25 @@ public static class JsonFieldReader
         if (isNull || reader.TokenType == JsonTokenType.StartArray) return true;
         error = RequestParseError.Here("must be an array");
         return false;
+    }
+
+    /// <summary>Whether the property name the reader is on is <paramref name="name"/>; a name that is not text never is.</summary>
+    static bool NameEquals(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        if (!reader.ValueIsEscaped) return reader.ValueSpan.SequenceEqual(name);
+        return JsonStringText.Check(reader.ValueSpan, escaped: true) is null && reader.ValueTextEquals(name);
+    }
+
+    /// <summary>
+    /// Unescapes the property name the reader is on into <paramref name="scratch"/> for the generated field matchers.
+    /// Returns the length, or -1 when the name cannot be a known one: longer than <paramref name="scratch"/> (as written),
+    /// or not text (an unpaired surrogate escape would make the reader throw).
+    /// </summary>
+    public static int UnescapeName(ref Utf8JsonReader reader, scoped Span<byte> scratch)
+    {
+        var raw = reader.ValueSpan;
+        if (raw.Length > scratch.Length || JsonStringText.Check(raw, reader.ValueIsEscaped) is not null) return -1;
+        return reader.CopyString(scratch);
     }
 
     public static bool TooManyItems(int maxItems, out RequestParseError error)

@@ -1,12 +1,13 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Unicode;
 
 namespace OnnxLm.Http.Parsing;
 
 /// <summary>
-/// The envelope shared by every generated <c>TryParse</c>: the body must be non-empty valid UTF-8 holding exactly one
-/// JSON object, nested at most <see cref="MaxDepth"/> deep. Errors here have no param: they are about the body.
+/// The envelope shared by every generated <c>TryParse</c>: the body must be non-empty and hold exactly one JSON object,
+/// nested at most <see cref="MaxDepth"/> deep. Errors here have no param: they are about the body. UTF-8 is not checked
+/// here but per string as it is read (<see cref="JsonStringText"/>), so the error can name the field; bytes outside
+/// strings are the reader's to refuse, and values the server skips are never decoded.
 /// </summary>
 public static class RequestBody
 {
@@ -22,12 +23,6 @@ public static class RequestBody
         if (utf8Json.Trim(" \t\r\n"u8).IsEmpty)
         {
             error = RequestParseError.Body("request body is empty");
-            return false;
-        }
-        // Utf8JsonReader does not validate UTF-8 inside strings; one vectorized pass keeps bad bytes from the tokenizer.
-        if (!Utf8.IsValid(utf8Json))
-        {
-            error = RequestParseError.Body("request body is not valid UTF-8");
             return false;
         }
         reader = new Utf8JsonReader(utf8Json, Options);

@@ -7,7 +7,8 @@ namespace OnnxLm.Http.Parsing;
 /// A JSON string value left in the request buffer: bytes [<see cref="Start"/>, <see cref="Start"/> + <see cref="Length"/>)
 /// are the text between the quotes, still JSON-escaped when <see cref="NeedsUnescape"/>. Parsing never copies text; the
 /// consumer (tokenizer, role check) reads it in place and unescapes only when it must. Only valid with the buffer it
-/// was parsed from.
+/// was parsed from. The parsers create a slice only for text that passed <see cref="JsonStringText.Check"/>, so
+/// unescaping or decoding it never throws.
 /// </summary>
 public readonly struct Utf8Slice
 {

@@ -225,14 +225,51 @@ public class ChatCompletionBodyTests
     }
 
     [Test]
-    public async Task Invalid_utf8_fails_without_a_param()
+    public async Task Invalid_utf8_in_a_string_fails_naming_the_field()
     {
         byte[] json = [.. "{\"messages\":[{\"role\":\"user\",\"content\":\""u8, 0xC3, 0x28, .. "\"}]}"u8];
         var body = new ChatCompletionBody();
         bool ok = ChatCompletionBody.TryParse(json, body, out var error);
         await Assert.That(ok).IsFalse();
-        await Assert.That(error.Param).IsNull();
-        await Assert.That(error.Message).IsEqualTo("request body is not valid UTF-8");
+        await Assert.That(error.Param).IsEqualTo("messages[0].content");
+        await Assert.That(error.Message).IsEqualTo("messages[0].content " + JsonStringText.InvalidUtf8);
+    }
+
+    [Test]
+    [Arguments("{\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800b\"}]}", "messages[0].content")]
+    [Arguments("{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud83e\"}]}", "messages[0].content")]
+    [Arguments("{\"messages\":[{\"role\":\"user\",\"content\":\"\\ud800\\ud800\"}]}", "messages[0].content")]
+    [Arguments("{\"messages\":[{\"role\":\"\\udc00\",\"content\":\"hi\"}]}", "messages[0].role")]
+    [Arguments("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"x\\udfff\"}]}]}", "messages[0].content[0].text")]
+    [Arguments("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"\\ud800\"}]}]}", "messages[0].content[0].type")]
+    [Arguments("{\"messages\":[],\"stop\":[\"ok\",\"\\udbff\\u0041\"]}", "stop[1]")]
+    [Arguments("{\"messages\":[],\"model\":\"\\ud800\"}", "model")]
+    [Arguments("{\"messages\":[],\"response_format\":{\"type\":\"\\udc00x\"}}", "response_format.type")]
+    [Arguments("{\"messages\":[],\"logit_bias\":{\"\\ud800\":1}}", "logit_bias")]
+    public async Task Unpaired_surrogate_escape_fails_naming_the_field(string json, string param)
+    {
+        var (ok, error, _) = Parse(json);
+        await Assert.That(ok).IsFalse();
+        await Assert.That(error.Param).IsEqualTo(param);
+    }
+
+    [Test]
+    public async Task Property_names_that_are_not_text_are_skipped_as_unknown()
+    {
+        // A known name cannot be spelled with an unpaired surrogate; the reader would throw if asked to unescape it.
+        var (ok, error, body) = Parse("{\"\\ud800\":1,\"messages\":[{\"\\udc00\":2,\"role\":\"user\",\"content\":[{\"t\\ud800\":1,\"type\":\"text\",\"text\":\"hi\"}]}]}");
+        await Assert.That(ok).IsTrue().Because(error.Message ?? "");
+        await Assert.That(body.Messages[0].Content.Parts.Count).IsEqualTo(1);
+    }
+
+    [Test]
+    public async Task Null_booleans_mean_absent()
+    {
+        var (ok, error, body) = Parse("{\"messages\":[],\"stream\":null,\"ignore_eos\":null,\"logprobs\":null}");
+        await Assert.That(ok).IsTrue().Because(error.Message ?? "");
+        await Assert.That(body.Stream).IsFalse();
+        await Assert.That(body.IgnoreEos).IsFalse();
+        await Assert.That(body.Logprobs).IsNull();
     }
 
     [Test]
