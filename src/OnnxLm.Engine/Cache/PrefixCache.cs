@@ -101,6 +101,7 @@ public sealed unsafe class PrefixCache : IDisposable
     public void Restore(int row, List<int> held, int count)
     {
         for (int j = 0; j < count; j++) CopyBlockToRow(held[j], row, j * BlockSize);
+        KvSlabCopy.Fence();   // streaming stores must be visible before ORT's threads read the row
     }
 
     /// <summary>
@@ -124,6 +125,7 @@ public sealed unsafe class PrefixCache : IDisposable
         }
         if (!TryAllocate(out int block)) return false;
         CopyRowToBlock(row, blockIndex * BlockSize, block);
+        KvSlabCopy.Fence();   // the block may be handed to the SSD writer thread next
         table.Hash[block] = hash;
         table.Parent[block] = parent;
         blockTokens.CopyTo(table.TokensOf(block));
@@ -253,7 +255,7 @@ public sealed unsafe class PrefixCache : IDisposable
             byte* slab = dst + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
             if (!l.Quantized)
             {
-                Buffer.MemoryCopy(src, slab, l.SlabBytes, l.RowSlabBytes);
+                KvSlabCopy.Copy(src, slab, l.RowSlabBytes);
                 continue;
             }
             ReadOnlySpan<float> values = l.ElementSize == 4 ? new ReadOnlySpan<float>(src, l.SlabValues) : ToFloat(src);
@@ -273,7 +275,7 @@ public sealed unsafe class PrefixCache : IDisposable
             byte* slab = srcBlock + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
             if (!l.Quantized)
             {
-                Buffer.MemoryCopy(slab, dst, l.RowSlabBytes, l.RowSlabBytes);
+                KvSlabCopy.Copy(slab, dst, l.RowSlabBytes);
                 continue;
             }
             var values = new ReadOnlySpan<sbyte>(slab, l.SlabValues);

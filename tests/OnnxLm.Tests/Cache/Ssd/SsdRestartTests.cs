@@ -131,6 +131,15 @@ public partial class SsdRestartTests
                 json.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
     }
 
+    static async Task<long> BlocksWritten(HttpClient client)
+    {
+        string metrics = await client.GetStringAsync("/metrics");
+        foreach (var line in metrics.Split('\n'))
+            if (line.StartsWith("onnxlm:ssd_blocks_written_total", StringComparison.Ordinal))
+                return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        return 0;
+    }
+
     static string Decode(IEnumerable<int> tokens)
     {
         var d = new IncrementalDetokenizer(TokenVocabulary.Load(Path.Combine(TestModels.TinyFp32, "tokenizer.json")));
@@ -152,6 +161,14 @@ public partial class SsdRestartTests
             var p = rng.Next(prompts.Length);
             using var cts = new CancellationTokenSource();
             var pending = Complete(server.Client, prompts[p], 8, cts.Token);
+            if (round % 4 == 0)
+            {
+                // Every fourth run gets as far as having written blocks (seen in /metrics), then dies mid-way through more.
+                await pending;
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (await BlocksWritten(server.Client) == 0 && DateTime.UtcNow < deadline) await Task.Delay(10);
+                pending = Complete(server.Client, prompts[(p + 1) % prompts.Length], 8, cts.Token);
+            }
             await Task.Delay(rng.Next(0, 60));
             server.Process.Kill();   // SIGKILL, at a random moment of prefill, commit or write
             await server.Process.WaitForExitAsync();
