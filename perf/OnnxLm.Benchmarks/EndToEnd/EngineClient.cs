@@ -68,4 +68,23 @@ public static class EngineClient
         long end = timings.Max(t => t.LastToken);
         return (timings, RequestTiming.Seconds(arrived, end));
     }
+
+    /// <summary>Submits a one-token greedy request; returns ms from submission to its token and the prompt tokens served
+    /// from the prefix cache.</summary>
+    public static (double Ms, int CachedTokens) TimeToFirstToken(InferenceEngine engine, int[] prompt)
+    {
+        var request = Request(prompt, 1);
+        long start = Stopwatch.GetTimestamp();
+        if (!engine.TrySubmit(request)) throw new InvalidOperationException("the engine refused the request (queue full)");
+        double ms = -1;
+        int cached = 0;
+        while (request.Events.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            while (request.Events.TryRead(out var ev))
+            {
+                if (ev.Kind == TokenEventKind.Token && ms < 0) ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (ev.Kind == TokenEventKind.Finished) cached = ev.CachedTokens;
+                if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException("engine error: " + ev.Error);
+            }
+        return (ms, cached);
+    }
 }

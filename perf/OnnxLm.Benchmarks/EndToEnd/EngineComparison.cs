@@ -143,7 +143,8 @@ public static class EngineComparison
     }
 
     /// <summary>A seeded prompt of ordinary (non-special) token ids.</summary>
-    static int[] Prompt(int seed, int length, int vocabEnd)
+    /// <summary>A seeded prompt of ordinary (non-special) tokens.</summary>
+    internal static int[] Prompt(int seed, int length, int vocabEnd)
     {
         var rng = new Random(seed);
         var p = new int[length];

@@ -62,19 +62,19 @@ public static class PrefixCacheBenchmark
             var blocks = new List<double>();
             var inPlace = new List<double>();
             using var on = InferenceEngine.Start(Options(true));
-            var filler = Prompt(9, 300, vocab);
+            var filler = EngineComparison.Prompt(9, 300, vocab);
             for (int r = 0; r < repeats; r++)
             {
-                var prefix = Prompt(100 + r, 1904, vocab);
-                var full = prefix.Concat(Prompt(200 + r, 96, vocab)).ToArray();
-                cold.Add(Ttft(on, full));                                   // first sight: everything prefilled
-                Ttft(on, filler);                                           // the row now holds something else
-                blocks.Add(Ttft(on, prefix.Concat(Prompt(300 + r, 96, vocab)).ToArray()));   // 1,904 from blocks
-                inPlace.Add(Ttft(on, prefix.Concat(Prompt(400 + r, 96, vocab)).ToArray()));  // reused in the same row
+                var prefix = EngineComparison.Prompt(100 + r, 1904, vocab);
+                var full = prefix.Concat(EngineComparison.Prompt(200 + r, 96, vocab)).ToArray();
+                cold.Add(EngineClient.TimeToFirstToken(on, full).Ms);                                   // first sight: everything prefilled
+                EngineClient.TimeToFirstToken(on, filler);                                           // the row now holds something else
+                blocks.Add(EngineClient.TimeToFirstToken(on, prefix.Concat(EngineComparison.Prompt(300 + r, 96, vocab)).ToArray()).Ms);   // 1,904 from blocks
+                inPlace.Add(EngineClient.TimeToFirstToken(on, prefix.Concat(EngineComparison.Prompt(400 + r, 96, vocab)).ToArray()).Ms);  // reused in the same row
                 Log($"TTFT repeat {r}: cold {cold[^1]:F0} ms, blocks {blocks[^1]:F0} ms, same row {inPlace[^1]:F0} ms");
             }
-            md.AppendLine($"| TTFT, 2,000-token prompt, 1,904 cached (restored from blocks) | {Median(cold):F0} ms | {Median(blocks):F0} ms | {Median(cold) / Median(blocks):F1}× |");
-            md.AppendLine($"| TTFT, same, prefix still in the row (no copy) | {Median(cold):F0} ms | {Median(inPlace):F0} ms | {Median(cold) / Median(inPlace):F1}× |");
+            md.AppendLine($"| TTFT, 2,000-token prompt, 1,904 cached (restored from blocks) | {Samples.MedianOf(cold):F0} ms | {Samples.MedianOf(blocks):F0} ms | {Samples.MedianOf(cold) / Samples.MedianOf(blocks):F1}× |");
+            md.AppendLine($"| TTFT, same, prefix still in the row (no copy) | {Samples.MedianOf(cold):F0} ms | {Samples.MedianOf(inPlace):F0} ms | {Samples.MedianOf(cold) / Samples.MedianOf(inPlace):F1}× |");
         }
 
         // 2 and 3. Throughput at 8 concurrent, shared system prompt and 0 % hits.
@@ -84,14 +84,14 @@ public static class PrefixCacheBenchmark
             var onRate = new List<double>();
             for (int r = 0; r < repeats; r++)
             {
-                int[] system = Prompt(500 + r, 1000, vocab);
+                int[] system = EngineComparison.Prompt(500 + r, 1000, vocab);
                 int[][] prompts = Enumerable.Range(0, 8).Select(i => shared
-                    ? system.Concat(Prompt(600 + 10 * r + i, 24, vocab)).ToArray()
-                    : Prompt(700 + 10 * r + i, 1024, vocab)).ToArray();
+                    ? system.Concat(EngineComparison.Prompt(600 + 10 * r + i, 24, vocab)).ToArray()
+                    : EngineComparison.Prompt(700 + 10 * r + i, 1024, vocab)).ToArray();
                 foreach (bool cache in r % 2 == 0 ? new[] { false, true } : new[] { true, false })
                 {
                     using var engine = InferenceEngine.Start(Options(cache));
-                    if (shared && cache) Ttft(engine, system.Concat(Prompt(999, 8, vocab)).ToArray());   // warm: system prompt seen once
+                    if (shared && cache) EngineClient.TimeToFirstToken(engine, system.Concat(EngineComparison.Prompt(999, 8, vocab)).ToArray());   // warm: system prompt seen once
                     var (timings, seconds) = EngineClient.RunConcurrent(engine, prompts, 64, 8);
                     double rate = timings.Sum(t => t.Tokens) / seconds;
                     (cache ? onRate : off).Add(rate);
@@ -99,7 +99,7 @@ public static class PrefixCacheBenchmark
                 }
             }
             string what = shared ? "8 concurrent, shared 1,000-token system prompt, 64 out: output tok/s" : "8 concurrent, unrelated 1,024-token prompts (0 % hits), 64 out: output tok/s";
-            md.AppendLine($"| {what} | {Median(off):F1} | {Median(onRate):F1} | {Median(onRate) / Median(off):F2}× |");
+            md.AppendLine($"| {what} | {Samples.MedianOf(off):F1} | {Samples.MedianOf(onRate):F1} | {Samples.MedianOf(onRate) / Samples.MedianOf(off):F2}× |");
         }
 
         // 4. int8 accuracy: greedy agreement after restoring 960 cached tokens, lossless vs int8.
@@ -109,8 +109,8 @@ public static class PrefixCacheBenchmark
             using var int8 = InferenceEngine.Start(Options(true, 8));
             for (int r = 0; r < Math.Max(repeats, 3); r++)
             {
-                var prompt = Prompt(800 + r, 1000, vocab);
-                var filler = Prompt(850 + r, 64, vocab);
+                var prompt = EngineComparison.Prompt(800 + r, 1000, vocab);
+                var filler = EngineComparison.Prompt(850 + r, 64, vocab);
                 var a = Restored(lossless, prompt, filler);
                 var b = Restored(int8, prompt, filler);
                 for (int k = 0; k < a.Length; k++, total++) if (a[k] == b[k]) agree++;
@@ -144,35 +144,5 @@ public static class PrefixCacheBenchmark
                 if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException(ev.Error);
             }
         return [.. tokens];
-    }
-
-    /// <summary>Milliseconds from submission to the first token event.</summary>
-    static double Ttft(InferenceEngine engine, int[] prompt)
-    {
-        var request = new GenerationRequest(prompt, SamplingParams.Greedy, 1, ignoreEos: true);
-        long start = Stopwatch.GetTimestamp();
-        if (!engine.TrySubmit(request)) throw new InvalidOperationException("queue full");
-        double ms = -1;
-        while (request.Events.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
-            while (request.Events.TryRead(out var ev))
-            {
-                if (ev.Kind == TokenEventKind.Token && ms < 0) ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException(ev.Error);
-            }
-        return ms;
-    }
-
-    static int[] Prompt(int seed, int length, int vocab)
-    {
-        var rng = new Random(seed);
-        var p = new int[length];
-        for (int i = 0; i < length; i++) p[i] = rng.Next(vocab);
-        return p;
-    }
-
-    static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 }

@@ -55,12 +55,13 @@ public static class SsdTierBenchmark
         int cachedTokens = 0;
         for (int r = 0; r < repeats; r++)
         {
-            var prompt = Prompt(1000 + r, 2000, vocab);
+            var prompt = EngineComparison.Prompt(1000 + r, 2000, vocab);
             using (var first = InferenceEngine.Start(Options(true)))
-                cold.Add(Ttft(first, prompt, out _));                         // cold; shutdown persists its blocks
+                cold.Add(EngineClient.TimeToFirstToken(first, prompt).Ms);                         // cold; shutdown persists its blocks
             if (dropCaches) DropPageCache();
             using var second = InferenceEngine.Start(Options(true));
-            restored.Add(Ttft(second, prompt, out cachedTokens));
+            (double ms, cachedTokens) = EngineClient.TimeToFirstToken(second, prompt);
+            restored.Add(ms);
             Log($"repeat {r}: cold {cold[^1]:F0} ms, after restart {restored[^1]:F0} ms ({cachedTokens} cached)");
         }
 
@@ -68,7 +69,7 @@ public static class SsdTierBenchmark
         var through = new List<double>();
         for (int r = 0; r < repeats; r++)
         {
-            int[][] prompts = Enumerable.Range(0, 4).Select(i => Prompt(2000 + 10 * r + i, 64, vocab)).ToArray();
+            int[][] prompts = Enumerable.Range(0, 4).Select(i => EngineComparison.Prompt(2000 + 10 * r + i, 64, vocab)).ToArray();
             foreach (bool ssd in r % 2 == 0 ? new[] { false, true } : new[] { true, false })
             {
                 using var engine = InferenceEngine.Start(Options(ssd, writeThrough: true));
@@ -87,8 +88,8 @@ public static class SsdTierBenchmark
         md.AppendLine();
         md.AppendLine("| What | without | with SSD tier | ratio |");
         md.AppendLine("|---|---|---|---|");
-        md.AppendLine($"| TTFT of a 2,000-token prompt after a restart ({cachedTokens} tokens from disk{(dropCaches ? ", page cache dropped" : ", page cache warm")}) | {Median(cold):F0} ms cold | {Median(restored):F0} ms | {Median(cold) / Median(restored):F1}× |");
-        md.AppendLine($"| Decode, 4 streams, every block written through to disk: output tok/s | {Median(off):F1} | {Median(through):F1} | {100 * (Median(through) / Median(off) - 1):+0.0;-0.0} % |");
+        md.AppendLine($"| TTFT of a 2,000-token prompt after a restart ({cachedTokens} tokens from disk{(dropCaches ? ", page cache dropped" : ", page cache warm")}) | {Samples.MedianOf(cold):F0} ms cold | {Samples.MedianOf(restored):F0} ms | {Samples.MedianOf(cold) / Samples.MedianOf(restored):F1}× |");
+        md.AppendLine($"| Decode, 4 streams, every block written through to disk: output tok/s | {Samples.MedianOf(off):F1} | {Samples.MedianOf(through):F1} | {100 * (Samples.MedianOf(through) / Samples.MedianOf(off) - 1):+0.0;-0.0} % |");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         File.WriteAllText(output, md.ToString());
         Console.WriteLine(md);
@@ -106,36 +107,5 @@ public static class SsdTierBenchmark
         {
             Log("could not drop the page cache: " + e.Message);
         }
-    }
-
-    static double Ttft(InferenceEngine engine, int[] prompt, out int cached)
-    {
-        var request = new GenerationRequest(prompt, SamplingParams.Greedy, 1, ignoreEos: true);
-        long start = Stopwatch.GetTimestamp();
-        if (!engine.TrySubmit(request)) throw new InvalidOperationException("queue full");
-        double ms = -1;
-        cached = 0;
-        while (request.Events.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
-            while (request.Events.TryRead(out var ev))
-            {
-                if (ev.Kind == TokenEventKind.Token && ms < 0) ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                if (ev.Kind == TokenEventKind.Finished) cached = ev.CachedTokens;
-                if (ev.Kind == TokenEventKind.Error) throw new InvalidOperationException(ev.Error);
-            }
-        return ms;
-    }
-
-    static int[] Prompt(int seed, int length, int vocab)
-    {
-        var rng = new Random(seed);
-        var p = new int[length];
-        for (int i = 0; i < length; i++) p[i] = rng.Next(vocab);
-        return p;
-    }
-
-    static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToArray();
-        return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 }
