@@ -236,7 +236,8 @@ public sealed class ServeConfig
         text.Append("# option".PadRight(nameWidth + 2)).Append("value".PadRight(valueWidth + 2)).Append("source\n");
         for (int i = 0; i < table.Length; i++)
         {
-            text.Append(table[i].Name.PadRight(nameWidth + 2)).Append(values[i].PadRight(valueWidth + 2));
+            // Long values (paths) overflow the value column but keep two spaces before the source.
+            text.Append(table[i].Name.PadRight(nameWidth + 2)).Append(values[i]).Append(' ', Math.Max(2, valueWidth + 2 - values[i].Length));
             text.Append(sources[i] switch
             {
                 OptionSource.File => "file",

@@ -125,7 +125,11 @@ public sealed class OnnxLmServer : IAsyncDisposable
         app.Use(async (HttpContext http, RequestDelegate next) =>
         {
             var entry = IsLogged(http.Request) ? new RequestLogEntry(http.Request.Path.Value ?? "", Stopwatch.GetTimestamp()) : null;
-            if (entry is not null) http.Features.Set(entry);
+            if (entry is not null)
+            {
+                http.Features.Set(entry);
+                state.RequestStarted();
+            }
             try
             {
                 await next(http);
@@ -135,6 +139,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 if (http.Response.StatusCode == StatusCodes.Status429TooManyRequests) Interlocked.Increment(ref rateLimited.Value);
                 if (entry is not null)
                 {
+                    state.RequestEnded();
                     entry.Status = http.Response.StatusCode;
                     entry.End = Stopwatch.GetTimestamp();
                     state.Requests.Write(entry, http.TraceIdentifier);
@@ -180,7 +185,8 @@ public sealed class OnnxLmServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Probes and scrapes are not logged per request: they would drown the lines that matter.</summary>
+    /// <summary>Probes and scrapes are neither logged per request (they would drown the lines that matter) nor waited
+    /// for by a drain.</summary>
     static bool IsLogged(HttpRequest request)
     {
         if (HttpMethods.IsOptions(request.Method)) return false;
@@ -273,15 +279,15 @@ public sealed class OnnxLmServer : IAsyncDisposable
             var started = Stopwatch.StartNew();
             State.BeginDraining();
             Engine.StopAccepting();
-            int running = Engine.ActiveSequences + Engine.WaitingRequests;
-            log.LogInformation("draining: {Running} requests running, waiting up to {Seconds} s for them", running, drainTimeout.TotalSeconds);
-            if (!await Engine.WaitForIdleAsync(drainTimeout))
+            log.LogInformation("draining: {Running} requests running, waiting up to {Seconds} s for them", State.InFlight, drainTimeout.TotalSeconds);
+            // Handlers are counted rather than engine sequences: a response is done when its last byte is written, and
+            // a sequence in its first prefill step is not yet counted by the engine.
+            if (!await State.WaitForNoRequestsAsync(drainTimeout))
             {
-                log.LogWarning("drain timeout after {Seconds} s: cancelling {Running} requests", drainTimeout.TotalSeconds,
-                    Engine.ActiveSequences + Engine.WaitingRequests);
+                log.LogWarning("drain timeout after {Seconds} s: cancelling {Running} requests", drainTimeout.TotalSeconds, State.InFlight);
                 Engine.CancelAll();
                 // Cancellation takes effect at the engine's next step; the handlers then end their responses.
-                await Engine.WaitForIdleAsync(WriteOutTimeout);
+                await State.WaitForNoRequestsAsync(WriteOutTimeout);
             }
             await app.StopAsync();
             Engine.Dispose();

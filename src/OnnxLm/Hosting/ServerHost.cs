@@ -31,7 +31,6 @@ internal static class ServerHost
             }
             catch (ServerStartException e)
             {
-                progress?.Dispose();
                 Console.Error.WriteLine($"onnxlm: {e.Message}");
                 return 2;
             }

@@ -24,6 +24,7 @@ internal sealed class RequestLog
     readonly Stream sink;
     readonly Lock gate = new();
     readonly ArrayBufferWriter<byte> buffer = new(4096);
+    readonly ArrayBufferWriter<byte> finishText = new(64);
     readonly Utf8JsonWriter json;
 
     public RequestLog(LogFormat format, Stream sink)
@@ -76,7 +77,7 @@ internal sealed class RequestLog
             span = buffer.GetSpan(128);
             if (e.TokensPerSecond is { } rate && Utf8.TryWrite(span, c, $" tokens_per_s={rate:0.0}", out n)) buffer.Advance(n);
             Append(" finish="u8);
-            WriteFinish(e, quoted: false);
+            WriteFinish(e, buffer);
         }
         span = buffer.GetSpan(128);
         if (Utf8.TryWrite(span, c, $" duration_ms={RequestLogEntry.Milliseconds(e.Arrival, e.End):0.0}", out n)) buffer.Advance(n);
@@ -96,8 +97,13 @@ internal sealed class RequestLog
         var w = json;
         w.Reset(buffer);
         w.WriteStartObject();
-        w.WriteString("time"u8, DateTime.UtcNow);
-        w.WriteString("level"u8, "info"u8);
+        // The first fields mirror the JSON console logger's, so one log shipper config reads both kinds of line.
+        Span<char> time = stackalloc char[32];
+        DateTime.UtcNow.TryFormat(time, out int length, "yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+        w.WriteString("Timestamp"u8, time[..length]);
+        w.WriteNumber("EventId"u8, 0);
+        w.WriteString("LogLevel"u8, "Information"u8);
+        w.WriteString("Category"u8, "onnxlm.request"u8);
         w.WriteString("event"u8, "request"u8);
         w.WriteString("id"u8, e.Id ?? fallbackId);
         w.WriteString("endpoint"u8, e.Endpoint);
@@ -109,9 +115,10 @@ internal sealed class RequestLog
             w.WriteNumber("generated_tokens"u8, e.CompletionTokens);
             if (e.FirstToken != 0) w.WriteNumber("ttft_ms"u8, Math.Round(RequestLogEntry.Milliseconds(e.Arrival, e.FirstToken), 3));
             if (e.TokensPerSecond is { } rate) w.WriteNumber("tokens_per_s"u8, Math.Round(rate, 1));
-            w.Flush();
-            Append(",\"finish_reason\":"u8);
-            WriteFinish(e, quoted: true);
+            // Formatted aside into a reused scratch buffer: the writer cannot build one string value from parts.
+            finishText.ResetWrittenCount();
+            WriteFinish(e, finishText);
+            w.WriteString("finish_reason"u8, finishText.WrittenSpan);
         }
         w.WriteNumber("duration_ms"u8, Math.Round(RequestLogEntry.Milliseconds(e.Arrival, e.End), 3));
         if (e.Prompt is { } prompt)
@@ -124,16 +131,14 @@ internal sealed class RequestLog
         Append("\n"u8);
     }
 
-    /// <summary>The choices' finish reasons, comma-separated ("stop", "length,stop"); written raw because the JSON writer
-    /// has no allocation-free way to build one string from parts.</summary>
-    void WriteFinish(RequestLogEntry e, bool quoted)
+    /// <summary>The choices' finish reasons, comma-separated ("stop", "length,stop").</summary>
+    static void WriteFinish(RequestLogEntry e, ArrayBufferWriter<byte> target)
     {
-        if (quoted) Append("\""u8);
         var finish = e.Finish;
         for (int i = 0; i < finish.Length; i++)
         {
-            if (i > 0) Append(","u8);
-            Append(finish[i] switch
+            if (i > 0) target.Write(","u8);
+            target.Write(finish[i] switch
             {
                 FinishReason.Stop => "stop"u8,
                 FinishReason.Length => "length"u8,
@@ -141,7 +146,6 @@ internal sealed class RequestLog
                 _ => e.Failed ? "error"u8 : "none"u8,
             });
         }
-        if (quoted) Append("\""u8);
     }
 
     void Append(ReadOnlySpan<byte> bytes) => buffer.Write(bytes);

@@ -34,6 +34,28 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
 
     public bool IsDraining => draining;
 
+    int inFlight;
+
+    /// <summary>Requests inside the handlers now (probes and scrapes not counted): a drain waits for this to reach 0,
+    /// which covers a request from its body's first byte to its response's last, engine work included.</summary>
+    public int InFlight => Volatile.Read(ref inFlight);
+
+    public void RequestStarted() => Interlocked.Increment(ref inFlight);
+
+    public void RequestEnded() => Interlocked.Decrement(ref inFlight);
+
+    /// <summary>Waits until <see cref="InFlight"/> is 0 or <paramref name="timeout"/> passes; true when none is left.</summary>
+    public async Task<bool> WaitForNoRequestsAsync(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (InFlight > 0)
+        {
+            if (Environment.TickCount64 >= deadline) return false;
+            await Task.Delay(10);
+        }
+        return true;
+    }
+
     public bool IsReady => Engine is { IsStopping: false, IsReady: true } && !draining;
 
     /// <summary>"ok", "loading" (no engine or not warmed up yet) or "draining", as the probes report it.</summary>
