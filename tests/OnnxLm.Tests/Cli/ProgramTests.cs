@@ -139,6 +139,32 @@ public class ProgramTests
     }
 
     [Test]
+    public async Task The_readme_serving_table_lists_every_option()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "README.md"))) dir = dir.Parent;
+        string readme = await File.ReadAllTextAsync(Path.Combine(dir!.FullName, "README.md"));
+        foreach (var option in OnnxLm.Cli.ServeOptionTable.All)
+            await Assert.That(readme).Contains("`" + option.Flag);
+    }
+
+    [Test]
+    public async Task Service_install_refuses_a_config_file_serve_would_refuse()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"onnxlm-config-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, "{\"max_batch\": 4}");
+        try
+        {
+            var (code, output, error) = await RunMain("service", "install", "--dry-run", "--platform", "systemd",
+                "--binary", "/usr/local/bin/onnxlm", "--config", path);
+            await Assert.That(code).IsEqualTo(2);
+            await Assert.That(error).Contains("\"max_batch\"");
+            await Assert.That(output).DoesNotContain("[Service]");
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
     public async Task Config_show_with_a_bad_config_file_exits_2_naming_the_file_and_key()
     {
         string path = Path.Combine(Path.GetTempPath(), $"onnxlm-config-{Guid.NewGuid():N}.json");
