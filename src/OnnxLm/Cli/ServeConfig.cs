@@ -156,10 +156,13 @@ public sealed class ServeConfig
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new UsageException($"{where}: must hold a JSON object of options, like {{\"port\": 8000}}");
             var list = new List<Entry>();
+            var seen = new HashSet<ServeOption>();
             foreach (var property in doc.RootElement.EnumerateObject())
             {
                 var option = ServeOptionTable.ByFileKey(property.Name)
                     ?? throw new UsageException($"{where}: unknown key \"{property.Name}\" (see onnxlm serve --help)");
+                // "max-batch-size" and "max_batch_size" (or one key twice) in one file: which was meant is a guess.
+                if (!seen.Add(option)) throw new UsageException($"{where}: \"{property.Name}\" sets {option.Name} a second time");
                 var v = property.Value;
                 switch (v.ValueKind)
                 {

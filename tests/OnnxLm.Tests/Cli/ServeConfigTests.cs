@@ -183,6 +183,14 @@ public class ServeConfigTests
     }
 
     [Test]
+    public async Task Setting_one_option_under_both_spellings_in_a_file_is_an_error()
+    {
+        using var file = new TempFile("""{"max-batch-size": 2, "max_batch_size": 4}""");
+        string message = LoadError(file.Path, NoEnv);
+        await Assert.That(message).Contains("\"max_batch_size\" sets max-batch-size a second time");
+    }
+
+    [Test]
     public async Task A_file_value_of_the_wrong_json_type_is_refused()
     {
         using var file = new TempFile("""{"port": [8000]}""");
