@@ -13,8 +13,9 @@ public static class Program
         usage:
           onnxlm [serve] [options]       serve a model (see below)
           onnxlm make-model DIR [opts]   write a random-weight test model (see onnxlm make-model --help)
+          onnxlm config show [opts]      print the effective serve options and where each came from
           onnxlm service install|uninstall|status [opts]   run as a launchd/systemd service (see onnxlm service --help)
-          onnxlm --version | --help
+          onnxlm --version | --help      versions (onnxlm, ONNX Runtime, GenAI) | this text
 
         """;
 
@@ -22,19 +23,20 @@ public static class Program
     {
         try
         {
-            if (args.Length > 0 && (args[0] is "--version" or "-V"))
-            {
-                Console.WriteLine($"onnxlm {Version}");
-                return 0;
-            }
             if (args.Length > 0 && (args[0] is "--help" or "-h" or "help"))
             {
-                Console.WriteLine(Usage + ServeOptions.Help + "\n" + MakeModelCommand.Help + "\n" + ServiceCommand.Help);
+                Console.WriteLine(Usage + ServeOptions.Help + "\n" + ConfigCommand.Help + "\n" + MakeModelCommand.Help + "\n" + ServiceCommand.Help);
                 return 0;
             }
             if (args.Length > 0 && args[0] == "service") return ServiceCommand.Run(args, Console.Out, Console.Error);
+            if (args.Length > 0 && args[0] == "config") return ConfigCommand.Run(args, Console.Out);
             // Before anything can touch ONNX Runtime: a published binary extracts/verifies and loads its embedded libraries.
             if (NativeBootstrap.Initialize() is { } note) Console.WriteLine($"onnxlm: {note}");
+            if (args.Length > 0 && (args[0] is "--version" or "-V"))
+            {
+                Console.WriteLine(VersionInfo.Render());
+                return 0;
+            }
             if (args.Length > 0 && args[0] == "make-model") return MakeModelCommand.Run(args);
             int start = args.Length > 0 && args[0] == "serve" ? 1 : 0;
             if (args.Length > start && args[start] is "--help" or "-h")
@@ -44,7 +46,7 @@ public static class Program
             }
             if (args.Length > start && !args[start].StartsWith('-'))
                 throw new UsageException($"unknown command '{args[start]}' (see onnxlm --help)");
-            return await ServerHost.RunAsync(ServeOptions.Parse(args, start));
+            return await ServerHost.RunAsync(ServeConfig.Load(args, start));
         }
         catch (UsageException e)
         {

@@ -39,23 +39,4 @@ internal sealed class ArgReader(string[] args, int start)
             throw new UsageException($"{flag} must be an integer between {min} and {max} (got '{v}')");
         return n;
     }
-
-    /// <summary>A byte count with an optional K/M/G/T suffix (powers of 1024).</summary>
-    public long Bytes(string flag, string? inlineValue)
-    {
-        string v = Value(flag, inlineValue).Trim();
-        long unit = 1;
-        if (v.Length > 0 && char.IsLetter(v[^1]))
-        {
-            unit = char.ToUpperInvariant(v[^1]) switch
-            {
-                'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, 'T' => 1L << 40,
-                _ => throw new UsageException($"{flag} must be a byte count like 512M or 2G (got '{v}')"),
-            };
-            v = v[..^1];
-        }
-        if (!long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out long n) || n < 0 || n > long.MaxValue / unit)
-            throw new UsageException($"{flag} must be a byte count like 512M or 2G (got '{Value(flag, inlineValue)}')");
-        return n * unit;
-    }
 }

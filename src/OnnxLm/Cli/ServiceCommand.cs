@@ -101,10 +101,16 @@ internal static class ServiceCommand
         {
             string full = Path.GetFullPath(config);
             if (!File.Exists(full)) throw new UsageException($"--config {full} does not exist");
+            // A key or value serve would refuse is reported now, not as a service failing at every start.
+            if (installing) ServeConfig.Load([], 0, new Dictionary<string, string>(), full);
             return full;
         }
-        string fallback = Path.Combine(string.IsNullOrEmpty(xdgConfig) ? Path.Combine(home, ".config") : xdgConfig, "onnxlm", "onnxlm.json");
-        if (File.Exists(fallback)) return fallback;
+        string fallback = ConfigFile.DefaultPath(home, xdgConfig);
+        if (File.Exists(fallback))
+        {
+            if (installing) ServeConfig.Load([], 0, new Dictionary<string, string>(), fallback);
+            return fallback;
+        }
         if (installing)
             notes.WriteLine($"note: no --config and no {fallback}: the service runs 'serve' with built-in defaults (the test model)");
         return null;

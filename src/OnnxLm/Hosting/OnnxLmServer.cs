@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -14,23 +15,29 @@ namespace OnnxLm.Hosting;
 /// <summary>
 /// One running server: an <see cref="InferenceEngine"/> and Kestrel bound to one address (port 0 picks a free port, see
 /// <see cref="BaseAddress"/>). Used by <c>onnxlm serve</c> and by tests, which start real servers in-process.
-/// Invariant: the engine outlives every request handler; stopping drains Kestrel first (in-flight requests get
-/// <see cref="ShutdownTimeout"/> to finish, then their connections are aborted, which cancels their sequences) and only
-/// then disposes the engine. Kestrel listens before the model loads, so probes can see "loading".
+/// Invariant: the engine outlives every request handler. Kestrel listens before the model loads, so probes can see
+/// "loading"; the server is ready (and <see cref="StartAsync(ServeOptions, ILoggerProvider?)"/> returns) only after the
+/// engine's warm-up run. Stopping drains: Kestrel keeps listening so new work gets 503 + Retry-After while running
+/// requests get <see cref="ServeOptions.DrainTimeout"/> to finish; then the rest are cancelled, Kestrel stops (handlers
+/// get <see cref="WriteOutTimeout"/> to write their last bytes) and the engine is disposed, which persists its RAM KV
+/// blocks to the SSD tier and flushes the tier's index.
 /// </summary>
 public sealed class OnnxLmServer : IAsyncDisposable
 {
-    /// <summary>How long in-flight requests may run on after a stop is requested before their connections are aborted.</summary>
-    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>After the drain, how long handlers may take to write out what the engine produced before their connections
+    /// are aborted (their generation is already over: this is only the network).</summary>
+    public static readonly TimeSpan WriteOutTimeout = TimeSpan.FromSeconds(5);
 
     readonly WebApplication app;
     readonly ILogger log;
     readonly StrongBox<long> rateLimited;
     readonly SemaphoreSlim stopGate = new(1, 1);
+    readonly TimeSpan drainTimeout;
     bool stopped;
 
     OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited)
     {
+        drainTimeout = state.Options.DrainTimeout;
         this.app = app;
         State = state;
         this.rateLimited = rateLimited;
@@ -50,15 +57,19 @@ public sealed class OnnxLmServer : IAsyncDisposable
     /// <summary>How many 429 answers (queue full) this server has sent: lets tests see that clients retried.</summary>
     public long RateLimitedResponses => Interlocked.Read(ref rateLimited.Value);
 
-    /// <summary>Starts listening, loads the model and starts the engine. While the model loads, /livez answers and
-    /// /readyz and the completion endpoints answer 503; the returned server is ready.</summary>
-    /// <param name="loggerProvider">Where logs go; null = single-line console logging (the CLI's).</param>
+    /// <summary>Starts listening, loads the model, starts the engine and waits for its warm-up run. While the model loads,
+    /// /livez answers and /readyz and the completion endpoints answer 503; the returned server is ready.</summary>
+    /// <param name="loggerProvider">Where logs go; null = console logging in <see cref="ServeOptions.LogFormat"/> (the
+    /// CLI's), with the per-request lines on stdout.</param>
     /// <exception cref="ServerStartException">The model, the options or the address cannot be used.</exception>
     public static Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider = null) =>
         StartAsync(options, loggerProvider, whileLoading: null);
 
     /// <param name="whileLoading">Test hook: runs after Kestrel listens and before the engine loads.</param>
-    internal static async Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider, Func<Uri, Task>? whileLoading)
+    /// <param name="requestLog">Where the per-request lines go (default: stdout for the CLI, nowhere with a logger provider).</param>
+    /// <param name="progress">Start-up stages for an interactive terminal.</param>
+    internal static async Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider, Func<Uri, Task>? whileLoading,
+        Stream? requestLog = null, LoadProgress? progress = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ApiKeySet keys;
@@ -72,12 +83,22 @@ public sealed class OnnxLmServer : IAsyncDisposable
         }
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        if (loggerProvider is null)
+        if (loggerProvider is null && options.LogFormat == LogFormat.Json)
+        {
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };   // one object per line
+            });
+        }
+        else if (loggerProvider is null)
         {
             builder.Logging.AddSimpleConsole(o =>
             {
                 o.SingleLine = true;
-                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
             });
         }
         else builder.Logging.AddProvider(loggerProvider);
@@ -85,7 +106,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         builder.Services.AddSingleton<IHostLifetime>(new ExternalLifetime());
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = ShutdownTimeout);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = WriteOutTimeout);
         var address = options.Host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(options.Host);
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -96,14 +117,34 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
-        var state = new ServingState(options, keys, log);
+        requestLog ??= loggerProvider is null ? Console.OpenStandardOutput() : null;
+        var state = new ServingState(options, keys, log, requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat, requestLog));
         InferenceEngine? engine = null;
         var rateLimited = new StrongBox<long>();
-        // Outermost, so it sees the final status of every request.
+        // Outermost, so it sees the final status of every request; the log entry is the request's one extra object.
         app.Use(async (HttpContext http, RequestDelegate next) =>
         {
-            await next(http);
-            if (http.Response.StatusCode == StatusCodes.Status429TooManyRequests) Interlocked.Increment(ref rateLimited.Value);
+            var entry = IsLogged(http.Request) ? new RequestLogEntry(http.Request.Path.Value ?? "", Stopwatch.GetTimestamp()) : null;
+            if (entry is not null)
+            {
+                http.Features.Set(entry);
+                state.RequestStarted();
+            }
+            try
+            {
+                await next(http);
+            }
+            finally
+            {
+                if (http.Response.StatusCode == StatusCodes.Status429TooManyRequests) Interlocked.Increment(ref rateLimited.Value);
+                if (entry is not null)
+                {
+                    state.RequestEnded();
+                    entry.Status = http.Response.StatusCode;
+                    entry.End = Stopwatch.GetTimestamp();
+                    state.Requests.Write(entry, http.TraceIdentifier);
+                }
+            }
         });
         try
         {
@@ -119,11 +160,20 @@ public sealed class OnnxLmServer : IAsyncDisposable
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
             log.LogInformation("listening on {Address}", baseAddress);
+            if (options.ConfigFile is { } configFile) log.LogInformation("options from {File} (and ONNXLM_* variables, the command line)", configFile);
             if (keys.IsEnabled) log.LogInformation("API keys required: {Count} accepted", keys.Count);
             if (whileLoading is not null) await whileLoading(baseAddress);
-            engine = StartEngine(options, log);
+            var started = Stopwatch.StartNew();
+            engine = StartEngine(options, log, progress);
+            long loadMs = started.ElapsedMilliseconds;
             state.EngineStarted(engine);
-            log.LogInformation("ready: serving model '{Model}'", state.ModelName);
+            // The engine's first run (kernel set-up, first-touch page faults) is done before anyone is told "ready".
+            progress?.Stage("warming up");
+            while (!engine.IsReady) await Task.Delay(5);
+            string detail = $"serving model '{state.ModelName}' on {baseAddress}";
+            progress?.Ready(detail);
+            log.LogInformation("ready in {Ms} ms (load {LoadMs} ms, warm-up {WarmMs} ms): {Detail}",
+                started.ElapsedMilliseconds, loadMs, started.ElapsedMilliseconds - loadMs, detail);
             return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited);
         }
         catch
@@ -135,13 +185,25 @@ public sealed class OnnxLmServer : IAsyncDisposable
         }
     }
 
-    static InferenceEngine StartEngine(ServeOptions options, ILogger log)
+    /// <summary>Probes and scrapes are neither logged per request (they would drown the lines that matter) nor waited
+    /// for by a drain.</summary>
+    static bool IsLogged(HttpRequest request)
+    {
+        if (HttpMethods.IsOptions(request.Method)) return false;
+        var path = request.Path;
+        return !(path.Equals("/health") || path.Equals("/livez") || path.Equals("/readyz") || path.Equals("/metrics"));
+    }
+
+    static InferenceEngine StartEngine(ServeOptions options, ILogger log, LoadProgress? progress)
     {
         string modelDir = options.Model ?? "(built-in test model)";
         try
         {
+            if (options.Model is null) progress?.Stage("preparing the built-in test model");
             modelDir = options.Model ?? BuiltInModel.Ensure(log);
-            var started = System.Diagnostics.Stopwatch.StartNew();
+            // One stage: reading and checking the graph, creating the session and allocating the KV rows and blocks.
+            progress?.Stage($"loading model {modelDir}");
+            var started = Stopwatch.StartNew();
             var engine = InferenceEngine.Start(new EngineOptions
             {
                 ModelDirectory = modelDir,
@@ -204,8 +266,9 @@ public sealed class OnnxLmServer : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Stops listening, lets in-flight requests finish (up to <see cref="ShutdownTimeout"/>), then stops the
-    /// engine. Safe to call more than once.</summary>
+    /// <summary>Drains and stops: new work gets 503 + Retry-After (Kestrel keeps listening meanwhile), running requests get
+    /// <see cref="ServeOptions.DrainTimeout"/> to finish, the rest are cancelled, then Kestrel stops and the engine is
+    /// disposed (persisting its KV blocks to the SSD tier). Safe to call more than once.</summary>
     public async Task StopAsync()
     {
         await stopGate.WaitAsync();
@@ -213,12 +276,22 @@ public sealed class OnnxLmServer : IAsyncDisposable
         {
             if (stopped) return;
             stopped = true;
-            log.LogInformation("stopping");
-            // New work gets 503 (and /readyz says so) while Kestrel drains the requests already running.
+            var started = Stopwatch.StartNew();
             State.BeginDraining();
+            Engine.StopAccepting();
+            log.LogInformation("draining: {Running} requests running, waiting up to {Seconds} s for them", State.InFlight, drainTimeout.TotalSeconds);
+            // Handlers are counted rather than engine sequences: a response is done when its last byte is written, and
+            // a sequence in its first prefill step is not yet counted by the engine.
+            if (!await State.WaitForNoRequestsAsync(drainTimeout))
+            {
+                log.LogWarning("drain timeout after {Seconds} s: cancelling {Running} requests", drainTimeout.TotalSeconds, State.InFlight);
+                Engine.CancelAll();
+                // Cancellation takes effect at the engine's next step; the handlers then end their responses.
+                await State.WaitForNoRequestsAsync(WriteOutTimeout);
+            }
             await app.StopAsync();
             Engine.Dispose();
-            log.LogInformation("stopped");
+            log.LogInformation("stopped after {Ms} ms of draining", started.ElapsedMilliseconds);
             await app.DisposeAsync();
         }
         finally

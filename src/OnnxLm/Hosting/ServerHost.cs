@@ -3,34 +3,57 @@ using OnnxLm.Cli;
 
 namespace OnnxLm.Hosting;
 
-/// <summary><c>onnxlm serve</c>: starts an <see cref="OnnxLmServer"/> and stops it gracefully on the first SIGTERM/SIGINT;
-/// a second signal during the drain is left to the default handler (the process exits at once).</summary>
+/// <summary>
+/// <c>onnxlm serve</c>: starts an <see cref="OnnxLmServer"/>, tells systemd when it is ready, and on the first
+/// SIGTERM/SIGINT drains it (see <see cref="OnnxLmServer.StopAsync"/>) and exits 0. A second SIGTERM/SIGINT exits at
+/// once with <see cref="InterruptedExitCode"/>, whatever is still running or being flushed.
+/// </summary>
 internal static class ServerHost
 {
-    public static async Task<int> RunAsync(ServeOptions options)
+    /// <summary>Exit code after a second signal: 128 + SIGINT, the shell's "interrupted", for SIGTERM too.</summary>
+    public const int InterruptedExitCode = 130;
+
+    public static async Task<int> RunAsync(ServeConfig config)
     {
+        var options = config.Options;
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int signals = 0;
         // Registered before the (possibly slow) model load, so a signal during startup is a clean stop, not a kill.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
         OnnxLmServer server;
-        try
+        using (var progress = LoadProgress.ForConsole())
         {
-            server = await OnnxLmServer.StartAsync(options);
+            try
+            {
+                server = await OnnxLmServer.StartAsync(options, null, whileLoading: null, requestLog: null, progress);
+            }
+            catch (ServerStartException e)
+            {
+                Console.Error.WriteLine($"onnxlm: {e.Message}");
+                return 2;
+            }
         }
-        catch (ServerStartException e)
-        {
-            Console.Error.WriteLine($"onnxlm: {e.Message}");
-            return 2;
-        }
+        SystemdNotifier.NotifyReady();
         await using (server)
         {
             await stop.Task;
+            SystemdNotifier.NotifyStopping();
             await server.StopAsync();
         }
         return 0;
 
-        void OnSignal(PosixSignalContext context) => context.Cancel = stop.TrySetResult();
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            if (Interlocked.Increment(ref signals) == 1)
+            {
+                stop.TrySetResult();
+                return;
+            }
+            Console.Error.WriteLine($"onnxlm: second {context.Signal}: exiting now without finishing the drain");
+            Environment.Exit(InterruptedExitCode);
+        }
     }
 }

@@ -34,6 +34,7 @@ internal sealed class CompletionResponder
     readonly int[] textOffset;   // UTF-16 length of each choice's text so far (text completions' text_offset)
     CompletionUsage usage;
     bool firstTokenSeen;
+    long firstTokenAt;
     int ended;
     string? error;
 
@@ -78,7 +79,18 @@ internal sealed class CompletionResponder
         {
             // Whatever happened above, make sure the engine lets go of every row.
             if (ended < group.Length) CancelAll();
+            RecordForLog();
         }
+    }
+
+    /// <summary>Once per request, at its end: the figures of its log line.</summary>
+    void RecordForLog()
+    {
+        if (http.Features.Get<RequestLogEntry>() is not { } log) return;
+        long last = 0;
+        foreach (long t in lastToken) last = Math.Max(last, t);
+        log.Id = id;
+        log.RecordGeneration(usage, finish, error is not null, firstTokenAt, last);
     }
 
     void CancelAll()
@@ -98,6 +110,7 @@ internal sealed class CompletionResponder
                 if (!firstTokenSeen)
                 {
                     firstTokenSeen = true;
+                    firstTokenAt = now;
                     metrics.TimeToFirstToken.Observe(now - arrival);
                 }
                 if (lastToken[member] != 0) metrics.InterTokenLatency.Observe(now - lastToken[member]);

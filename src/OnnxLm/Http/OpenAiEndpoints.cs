@@ -22,7 +22,7 @@ internal static class OpenAiEndpoints
     {
         app.Use((HttpContext http, RequestDelegate next) => Gate(http, next, state));
 
-        app.MapGet("/health", (HttpContext http) => WriteStatus(http, 200, state.Engine is null ? "loading" : state.IsReady ? "ok" : "draining"));
+        app.MapGet("/health", (HttpContext http) => WriteStatus(http, 200, state.Status));
         app.MapGet("/livez", static (HttpContext http) =>
         {
             http.Response.ContentType = "application/json";
@@ -32,7 +32,7 @@ internal static class OpenAiEndpoints
         {
             if (state.IsReady) return WriteStatus(http, 200, "ready");
             http.Response.Headers.RetryAfter = "5";
-            return WriteStatus(http, 503, state.Engine is null ? "loading" : "draining");
+            return WriteStatus(http, 503, state.Status);
         });
         app.MapGet("/metrics", (HttpContext http) =>
         {
@@ -121,11 +121,11 @@ internal static class OpenAiEndpoints
         var engine = state.RequireReady();
         Prepared p;
         using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
-            p = PrepareChat(state, engine, body);
+            p = PrepareChat(state, engine, body, http.Features.Get<RequestLogEntry>());
         await new CompletionResponder(state, engine, http, p.Group, chat: true, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
     }
 
-    static Prepared PrepareChat(ServingState state, InferenceEngine engine, in RentedBody body)
+    static Prepared PrepareChat(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
     {
         var json = body.Span;
         var r = BodyPool<ChatCompletionBody>.Rent();
@@ -134,6 +134,7 @@ internal static class OpenAiEndpoints
             if (!ChatCompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
             state.CheckModel(json, r.Model);
             int[] prompt = RequestReader.ChatPrompt(engine, json, r);
+            if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             bool logprobs = r.Logprobs == true;
             int top = r.TopLogprobs ?? 0;
             var group = RequestReader.Build(engine, json, r, prompt, r.MaxCompletionTokens, "messages", logprobs, top);
@@ -152,11 +153,11 @@ internal static class OpenAiEndpoints
         var engine = state.RequireReady();
         Prepared p;
         using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
-            p = PrepareCompletion(state, engine, body);
+            p = PrepareCompletion(state, engine, body, http.Features.Get<RequestLogEntry>());
         await new CompletionResponder(state, engine, http, p.Group, chat: false, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
     }
 
-    static Prepared PrepareCompletion(ServingState state, InferenceEngine engine, in RentedBody body)
+    static Prepared PrepareCompletion(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
     {
         var json = body.Span;
         var r = BodyPool<CompletionBody>.Rent();
@@ -165,6 +166,7 @@ internal static class OpenAiEndpoints
             if (!CompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
             state.CheckModel(json, r.Model);
             int[] prompt = RequestReader.CompletionPrompt(engine, json, r);
+            if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             bool logprobs = r.Logprobs is not null;
             int top = r.Logprobs ?? 0;
             var group = RequestReader.Build(engine, json, r, prompt, null, "prompt", logprobs, top);
@@ -175,6 +177,30 @@ internal static class OpenAiEndpoints
             r.Reset();
             BodyPool<CompletionBody>.Return(r);
         }
+    }
+
+    /// <summary>--log-prompts: the prompt as the model sees it (a chat prompt after its template, special tokens
+    /// included), cut to <see cref="RequestLog.MaxPromptBytes"/> at a character boundary. Only runs when asked for.</summary>
+    static void CapturePrompt(InferenceEngine engine, int[] prompt, RequestLogEntry log)
+    {
+        var detokenizer = new IncrementalDetokenizer(engine.Vocabulary);
+        var text = new ArrayBufferWriter<byte>(512);
+        foreach (int id in prompt)
+        {
+            detokenizer.Append(id, skipSpecial: false);
+            text.Write(detokenizer.TakeCompleted());
+            if (text.WrittenCount > RequestLog.MaxPromptBytes) break;
+        }
+        if (text.WrittenCount <= RequestLog.MaxPromptBytes) text.Write(detokenizer.Flush());
+        var bytes = text.WrittenSpan;
+        if (bytes.Length > RequestLog.MaxPromptBytes)
+        {
+            int cut = RequestLog.MaxPromptBytes;
+            while (cut > 0 && (bytes[cut] & 0xC0) == 0x80) cut--;   // never split a UTF-8 sequence
+            bytes = bytes[..cut];
+            log.PromptTruncated = true;
+        }
+        log.Prompt = bytes.ToArray();
     }
 
     static async Task TokenizeAsync(HttpContext http, ServingState state)

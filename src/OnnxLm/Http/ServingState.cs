@@ -6,10 +6,11 @@ namespace OnnxLm.Http;
 
 /// <summary>
 /// What every handler shares: the options, the keys, the metrics and the engine's lifecycle. Invariant: the server is
-/// ready exactly when <see cref="Engine"/> is set and neither the server is draining nor the engine stopping; completion
+/// ready exactly when <see cref="Engine"/> is set and warmed up (its first run done) and neither the server is draining
+/// nor the engine stopping; completion
 /// endpoints answer 503 with Retry-After otherwise, while /livez keeps answering 200.
 /// </summary>
-internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger log)
+internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger log, RequestLog requests)
 {
     InferenceEngine? engine;
     byte[] modelNameUtf8 = [];
@@ -20,6 +21,8 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     public CorsPolicy Cors { get; } = new(options.CorsOrigins);
     public ServerMetrics Metrics { get; } = new();
     public ILogger Log { get; } = log;
+    /// <summary>The one-line-per-request log.</summary>
+    public RequestLog Requests { get; } = requests;
     public long CreatedAt { get; } = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
     /// <summary>The model id clients see (set with the engine).</summary>
@@ -31,7 +34,32 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
 
     public bool IsDraining => draining;
 
-    public bool IsReady => Engine is { IsStopping: false } && !draining;
+    int inFlight;
+
+    /// <summary>Requests inside the handlers now (probes and scrapes not counted): a drain waits for this to reach 0,
+    /// which covers a request from its body's first byte to its response's last, engine work included.</summary>
+    public int InFlight => Volatile.Read(ref inFlight);
+
+    public void RequestStarted() => Interlocked.Increment(ref inFlight);
+
+    public void RequestEnded() => Interlocked.Decrement(ref inFlight);
+
+    /// <summary>Waits until <see cref="InFlight"/> is 0 or <paramref name="timeout"/> passes; true when none is left.</summary>
+    public async Task<bool> WaitForNoRequestsAsync(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+        while (InFlight > 0)
+        {
+            if (Environment.TickCount64 >= deadline) return false;
+            await Task.Delay(10);
+        }
+        return true;
+    }
+
+    public bool IsReady => Engine is { IsStopping: false, IsReady: true } && !draining;
+
+    /// <summary>"ok", "loading" (no engine or not warmed up yet) or "draining", as the probes report it.</summary>
+    public string Status => IsReady ? "ok" : draining || Engine is { IsStopping: true } ? "draining" : "loading";
 
     public void EngineStarted(InferenceEngine started)
     {
@@ -48,7 +76,7 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     public InferenceEngine RequireReady()
     {
         var e = Engine;
-        if (e is null) throw Unavailable("The model is still loading. Retry shortly.");
+        if (e is null || !e.IsReady) throw Unavailable("The model is still loading. Retry shortly.");
         if (draining || e.IsStopping) throw Unavailable("The server is shutting down. Retry shortly.");
         return e;
     }

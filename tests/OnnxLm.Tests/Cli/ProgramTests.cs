@@ -103,20 +103,81 @@ public class ProgramTests
     [Test]
     [Arguments("--version")]
     [Arguments("-V")]
-    public async Task Version_prints_the_version_and_exits_0(string flag)
+    public async Task Version_prints_the_versions_of_onnxlm_ort_and_genai_and_exits_0(string flag)
     {
         var (code, stdout, _) = await RunMain(flag);
         await Assert.That(code).IsEqualTo(0);
-        await Assert.That(stdout.Trim()).IsEqualTo($"onnxlm {Program.Version}");
+        var lines = stdout.Trim().Split('\n');
+        await Assert.That(lines).IsEquivalentTo([$"onnxlm {Program.Version}", "ONNX Runtime 1.31.1", $"ONNX Runtime GenAI {OnnxLm.Hosting.VersionInfo.GenAiVersion}"]);
     }
 
     [Test]
-    public async Task Help_exits_0_and_lists_the_serve_options()
+    public async Task The_reported_genai_version_is_the_referenced_package_version()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
+        string props = await File.ReadAllTextAsync(Path.Combine(dir!.FullName, "Directory.Packages.props"));
+        await Assert.That(props).Contains($"Include=\"Microsoft.ML.OnnxRuntimeGenAI.Managed\" Version=\"{OnnxLm.Hosting.VersionInfo.GenAiVersion}\"");
+    }
+
+    [Test]
+    public async Task Help_exits_0_and_lists_every_serve_option_with_its_default()
     {
         var (code, stdout, _) = await RunMain("--help");
         await Assert.That(code).IsEqualTo(0);
-        await Assert.That(stdout).Contains("--max-queue");
         await Assert.That(stdout).Contains("make-model");
+        await Assert.That(stdout).Contains("config show");
+        // One entry per table row: the flag (and its value placeholder) starts a line, its default follows.
+        string flat = System.Text.RegularExpressions.Regex.Replace(stdout, @"\n\s+", " ");
+        foreach (var option in OnnxLm.Cli.ServeOptionTable.All)
+        {
+            string head = "  " + option.Flag + (option.ValueName.Length > 0 ? " " + option.ValueName : "");
+            await Assert.That(stdout).Contains("\n" + head + " ");
+            await Assert.That(flat).Contains("(default: " + option.DefaultText + ")");
+        }
+        await Assert.That(stdout).Contains("ONNXLM_MAX_BATCH_SIZE");
+    }
+
+    [Test]
+    public async Task The_readme_serving_table_lists_every_option()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "README.md"))) dir = dir.Parent;
+        string readme = await File.ReadAllTextAsync(Path.Combine(dir!.FullName, "README.md"));
+        foreach (var option in OnnxLm.Cli.ServeOptionTable.All)
+            await Assert.That(readme).Contains("`" + option.Flag);
+    }
+
+    [Test]
+    public async Task Service_install_refuses_a_config_file_serve_would_refuse()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"onnxlm-config-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, "{\"max_batch\": 4}");
+        try
+        {
+            var (code, output, error) = await RunMain("service", "install", "--dry-run", "--platform", "systemd",
+                "--binary", "/usr/local/bin/onnxlm", "--config", path);
+            await Assert.That(code).IsEqualTo(2);
+            await Assert.That(error).Contains("\"max_batch\"");
+            await Assert.That(output).DoesNotContain("[Service]");
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public async Task Config_show_with_a_bad_config_file_exits_2_naming_the_file_and_key()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"onnxlm-config-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, "{\"max-batch-size\": 999}");
+        try
+        {
+            var (code, _, error) = await RunMain("config", "show", "--config", path);
+            await Assert.That(code).IsEqualTo(2);
+            await Assert.That(error).Contains(path);
+            await Assert.That(error).Contains("\"max-batch-size\"");
+            await Assert.That(error).Contains("999");
+        }
+        finally { File.Delete(path); }
     }
 
     [Test]

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 using OnnxLm.Tests.Fixtures;
 
@@ -6,12 +8,86 @@ namespace OnnxLm.Tests.Cli;
 
 /// <summary>
 /// <c>onnxlm serve</c> as a real child process (the app host built next to the tests): it reports where it listens,
-/// answers, and exits 0 after SIGTERM or SIGINT, which only a separate process can receive.
+/// answers, exits 0 after SIGTERM or SIGINT, and exits 130 at once on a second signal during a drain, which only a
+/// separate process can receive. The child gets no ONNXLM_* variables and an empty config directory, so neither this
+/// machine's environment nor its config file can change what is tested.
 /// </summary>
 public partial class ServeProcessTests
 {
     [GeneratedRegex(@"listening on (http://\S+)")]
     private static partial Regex ListeningLine();
+
+    /// <summary>A started server process with its stdout collected and its address once it listens.</summary>
+    sealed class ServeProcess : IDisposable
+    {
+        readonly StringBuilder output = new();
+        readonly TaskCompletionSource<string> address = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly string configHome = Path.Combine(Path.GetTempPath(), $"onnxlm-xdg-{Guid.NewGuid():N}");
+
+        public ServeProcess(params string[] extra)
+        {
+            var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "onnxlm"))
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string name in info.Environment.Keys.Where(k => k.StartsWith("ONNXLM_", StringComparison.Ordinal)).ToList())
+                info.Environment.Remove(name);
+            info.Environment["XDG_CONFIG_HOME"] = configHome;
+            foreach (var a in new[] { "serve", "--model", TestModels.TinyFp32, "--port", "0", "--threads", "1", "--no-ssd-cache" }.Concat(extra))
+                info.ArgumentList.Add(a);
+            Process = Process.Start(info)!;
+            Process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                lock (output) output.AppendLine(e.Data);
+                if (ListeningLine().Match(e.Data) is { Success: true } m) address.TrySetResult(m.Groups[1].Value);
+            };
+            Process.BeginOutputReadLine();
+            Error = Process.StandardError.ReadToEndAsync();
+        }
+
+        public Process Process { get; }
+        public Task<string> Error { get; }
+
+        public string Output
+        {
+            get { lock (output) return output.ToString(); }
+        }
+
+        public async Task<Uri> ReadyAsync()
+        {
+            var baseAddress = new Uri(await address.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+            using var client = new HttpClient { BaseAddress = baseAddress };
+            for (int i = 0; i < 600; i++)
+            {
+                using var ready = await client.GetAsync("/readyz");
+                if (ready.IsSuccessStatusCode) return baseAddress;
+                await Task.Delay(50);
+            }
+            throw new TimeoutException("/readyz never turned ready");
+        }
+
+        public async Task SignalAsync(string signal)
+        {
+            using var kill = Process.Start("kill", ["-" + signal, Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            await kill.WaitForExitAsync();
+        }
+
+        public async Task WaitForOutputAsync(string text)
+        {
+            for (int i = 0; i < 400 && !Output.Contains(text, StringComparison.Ordinal); i++) await Task.Delay(25);
+            if (!Output.Contains(text, StringComparison.Ordinal)) throw new TimeoutException($"no '{text}' in:\n{Output}");
+        }
+
+        public void Dispose()
+        {
+            if (!Process.HasExited) Process.Kill();
+            Process.Dispose();
+            if (Directory.Exists(configHome)) Directory.Delete(configHome, recursive: true);
+        }
+    }
 
     [Test]
     [Arguments("TERM")]
@@ -19,44 +95,43 @@ public partial class ServeProcessTests
     public async Task Serve_answers_then_exits_0_on_signal(string signal)
     {
         if (OperatingSystem.IsWindows()) return;   // POSIX signals only
-        string exe = Path.Combine(AppContext.BaseDirectory, "onnxlm");
-        var info = new ProcessStartInfo(exe)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in new[] { "serve", "--model", TestModels.TinyFp32, "--port", "0", "--threads", "1", "--no-ssd-cache" }) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var output = new System.Text.StringBuilder();
-        var address = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (output) output.AppendLine(e.Data);
-            if (ListeningLine().Match(e.Data) is { Success: true } m) address.TrySetResult(m.Groups[1].Value);
-        };
-        process.BeginOutputReadLine();
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            var baseAddress = await address.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            using var client = new HttpClient { BaseAddress = new Uri(baseAddress) };
-            using var health = await client.GetAsync("/health");
-            await Assert.That((int)health.StatusCode).IsEqualTo(200);
+        using var server = new ServeProcess();
+        var baseAddress = await server.ReadyAsync();
+        using var client = new HttpClient { BaseAddress = baseAddress };
+        using var health = await client.GetAsync("/health");
+        await Assert.That((int)health.StatusCode).IsEqualTo(200);
 
-            using (var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-                await kill.WaitForExitAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            await Assert.That(process.ExitCode).IsEqualTo(0);
-            await Assert.That(await stderr).IsEmpty();
-            string log;
-            lock (output) log = output.ToString();
-            await Assert.That(log).Contains("stopped");
-        }
-        finally
-        {
-            if (!process.HasExited) process.Kill();
-        }
+        await server.SignalAsync(signal);
+        await server.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.That(server.Process.ExitCode).IsEqualTo(0);
+        await Assert.That(await server.Error).IsEmpty();
+        await Assert.That(server.Output).Contains("stopped");
+    }
+
+    [Test]
+    public async Task A_second_signal_during_the_drain_exits_130_at_once()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        using var server = new ServeProcess("--drain-timeout", "60");
+        var baseAddress = await server.ReadyAsync();
+        // A request whose body never finishes arriving: its handler stays in flight, so the drain waits for it.
+        using var slow = new TcpClient();
+        await slow.ConnectAsync(baseAddress.Host, baseAddress.Port);
+        var stream = slow.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":"));
+        await Task.Delay(300);
+
+        await server.SignalAsync("TERM");
+        await server.WaitForOutputAsync("draining: 1 requests running");
+        await Task.Delay(300);
+        await Assert.That(server.Process.HasExited).IsFalse();
+
+        var clock = Stopwatch.StartNew();
+        await server.SignalAsync("TERM");
+        await server.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        await Assert.That(clock.Elapsed).IsLessThan(TimeSpan.FromSeconds(5));
+        await Assert.That(server.Process.ExitCode).IsEqualTo(130);
+        await Assert.That(await server.Error).Contains("second SIGTERM");
     }
 }
