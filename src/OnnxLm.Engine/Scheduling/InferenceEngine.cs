@@ -312,8 +312,19 @@ public sealed class InferenceEngine : IDisposable
             worked = true;
         }
         if (worked) Interlocked.Increment(ref stepCount);
-        Volatile.Write(ref activeCount, decodeCount + prefillGroup.Count);
+        PublishActive();
         return worked || draining.Count > 0;
+    }
+
+    /// <summary>
+    /// Makes admitted sequences visible to other threads' <see cref="ActiveSequences"/> before they leave the pending count,
+    /// so a request is always counted in one of the two (a drain never sees a false idle).
+    /// </summary>
+    void PublishActive()
+    {
+        int active = decodeCount;
+        foreach (var seq in prefillGroup) active += seq.GroupSize;   // an n-group's siblings are admitted with it
+        Volatile.Write(ref activeCount, active);
     }
 
     void DrainCommands()
@@ -475,7 +486,6 @@ public sealed class InferenceEngine : IDisposable
         {
             // Groups prefill alone (B=1): their rows are forked from this one when the prompt is done.
             waiting.RemoveAt(0);
-            Interlocked.Add(ref pending, -first.GroupSize);
             if (!ReuseCachedPrefix(first))
             {
                 first.Row = decodeCount;
@@ -484,15 +494,18 @@ public sealed class InferenceEngine : IDisposable
             }
             rows[first.Row] = first;
             prefillGroup.Add(first);
+            PublishActive();
+            Interlocked.Add(ref pending, -first.GroupSize);
             return;
         }
         if (ReuseCachedPrefix(first))
         {
             // A restored prefix continues with B=1 prefill of the rest (ENGINE.md §3: S>1 with past needs B=1).
             waiting.RemoveAt(0);
-            Interlocked.Decrement(ref pending);
             rows[first.Row] = first;
             prefillGroup.Add(first);
+            PublishActive();
+            Interlocked.Decrement(ref pending);
             return;
         }
         int step = runner.MaxPrefillTokens;
@@ -518,6 +531,7 @@ public sealed class InferenceEngine : IDisposable
             prefillGroup.Add(seq);
         }
         waiting.RemoveRange(0, count);
+        PublishActive();
         Interlocked.Add(ref pending, -count);
     }
 

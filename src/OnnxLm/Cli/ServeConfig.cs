@@ -64,7 +64,8 @@ public sealed class ServeConfig
         var env = new List<Entry>();
         foreach (var (name, value) in environment.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            if (!name.StartsWith("ONNXLM_", StringComparison.Ordinal)) continue;
+            // ONNXLM_TEST_* belong to the test suite (snapshot rewriting, page-cache dropping), not to the server.
+            if (!name.StartsWith("ONNXLM_", StringComparison.Ordinal) || name.StartsWith("ONNXLM_TEST_", StringComparison.Ordinal)) continue;
             var option = ServeOptionTable.ByEnvName(name)
                 ?? throw new UsageException($"environment variable {name}: no such option (see onnxlm serve --help)");
             // An empty variable is unset (how systemd's Environment=NAME= and `NAME= cmd` clear one).

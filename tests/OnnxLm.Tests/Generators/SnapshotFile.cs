@@ -4,11 +4,11 @@ namespace OnnxLm.Tests.Generators;
 
 /// <summary>
 /// Baselines of generated source under Snapshots/ in the source tree. A mismatch fails with the first differing line;
-/// run with ONNXLM_UPDATE_SNAPSHOTS=1 to rewrite the baselines, then review the diff before committing.
+/// run with ONNXLM_TEST_UPDATE_SNAPSHOTS=1 to rewrite the baselines, then review the diff before committing.
 /// </summary>
 internal static class SnapshotFile
 {
-    public const string UpdateVariable = "ONNXLM_UPDATE_SNAPSHOTS";
+    public const string UpdateVariable = "ONNXLM_TEST_UPDATE_SNAPSHOTS";
 
     /// <summary>Null when <paramref name="actual"/> matches the baseline (or the baseline was rewritten), else why not.</summary>
     public static string? Compare(string name, string actual, [CallerFilePath] string callerPath = "")

@@ -162,10 +162,10 @@ public class SsdKvTierMeasurements
         File.AppendAllText(Path.Combine(Path.GetTempPath(), "onnxlm-ssd-measurements.txt"), line + Environment.NewLine);
     }
 
-    /// <summary>Cold reads need an empty page cache; dropping it is global, so only when ONNXLM_DROP_CACHES=1.</summary>
+    /// <summary>Cold reads need an empty page cache; dropping it is global, so only when ONNXLM_TEST_DROP_CACHES=1.</summary>
     static bool TryDropPageCache()
     {
-        if (Environment.GetEnvironmentVariable("ONNXLM_DROP_CACHES") != "1") return false;
+        if (Environment.GetEnvironmentVariable("ONNXLM_TEST_DROP_CACHES") != "1") return false;
         try
         {
             File.WriteAllText("/proc/sys/vm/drop_caches", "3");
