@@ -12,8 +12,10 @@ namespace OnnxLm.Benchmarks.EndToEnd;
 ///    place from the row) vs cold.
 /// 2. Output tokens/s of 8 concurrent requests sharing a 1,000-token system prompt, cache on vs off.
 /// 3. The same with a 0 % hit rate (unrelated prompts): the cost of committing blocks nobody reuses.
-/// 4. int8 block storage vs lossless: greedy top-1 agreement after a restore, and the largest first-token logit error.
-/// Medians over repeats; on vs off alternate within each repeat so machine load hits both alike.
+/// 4. int8 block storage vs lossless: greedy top-1 agreement after a restore.
+/// 5. Time to first token of the same kind of prompt after a restart, its prefix read back from the SSD tier, vs cold.
+/// Medians over repeats; on vs off alternate within each repeat so machine load hits both alike. Writes markdown
+/// (<c>--out FILE.md</c>) and the same rows with every sample as JSON next to it (<c>FILE.json</c>).
 /// </summary>
 public static class PrefixCacheBenchmark
 {
@@ -46,6 +48,8 @@ public static class PrefixCacheBenchmark
             ModelBuilder.Build(dir, preset);
         }
         int vocab = preset.EndOfTextTokenId;
+        string loadAtStart = Machine.MachineInfo.LoadAverage();
+        var rows = new List<PrefixRow>();
         var md = new StringBuilder();
         md.AppendLine($"### Prefix cache, benchmark model {weights} ({preset.ParameterCount / 1e6:F1}M params), {Environment.ProcessorCount} cores, {repeats} repeats (median)");
         md.AppendLine();
@@ -54,7 +58,11 @@ public static class PrefixCacheBenchmark
         md.AppendLine("| What | cache off / cold | cache on | ratio |");
         md.AppendLine("|---|---|---|---|");
 
-        EngineOptions Options(bool cache, int bits = 0) => new() { ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30, SsdCache = false };
+        EngineOptions Options(bool cache, int bits = 0, string? ssdDir = null) => new()
+        {
+            ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30,
+            SsdCache = ssdDir is not null, KvCacheDir = ssdDir, Threads = 2,
+        };
 
         // 1. TTFT, 2,000-token prompt, 1,904 tokens cached.
         {
@@ -63,6 +71,7 @@ public static class PrefixCacheBenchmark
             var inPlace = new List<double>();
             using var on = InferenceEngine.Start(Options(true));
             var filler = Prompt(9, 300, vocab);
+            Ttft(on, Prompt(8, 600, vocab));   // warm-up: ORT's first runs are slower
             for (int r = 0; r < repeats; r++)
             {
                 var prefix = Prompt(100 + r, 1904, vocab);
@@ -73,8 +82,8 @@ public static class PrefixCacheBenchmark
                 inPlace.Add(Ttft(on, prefix.Concat(Prompt(400 + r, 96, vocab)).ToArray()));  // reused in the same row
                 Log($"TTFT repeat {r}: cold {cold[^1]:F0} ms, blocks {blocks[^1]:F0} ms, same row {inPlace[^1]:F0} ms");
             }
-            md.AppendLine($"| TTFT, 2,000-token prompt, 1,904 cached (restored from blocks) | {Median(cold):F0} ms | {Median(blocks):F0} ms | {Median(cold) / Median(blocks):F1}× |");
-            md.AppendLine($"| TTFT, same, prefix still in the row (no copy) | {Median(cold):F0} ms | {Median(inPlace):F0} ms | {Median(cold) / Median(inPlace):F1}× |");
+            rows.Add(new PrefixRow("ttft_blocks", "TTFT, 2,000-token prompt, 1,904 cached (restored from RAM blocks)", "ms", cold, blocks, LowerIsBetter: true));
+            rows.Add(new PrefixRow("ttft_in_place", "TTFT, same, prefix still in the slot row (no copy)", "ms", cold, inPlace, LowerIsBetter: true));
         }
 
         // 2 and 3. Throughput at 8 concurrent, shared system prompt and 0 % hits.
@@ -99,7 +108,7 @@ public static class PrefixCacheBenchmark
                 }
             }
             string what = shared ? "8 concurrent, shared 1,000-token system prompt, 64 out: output tok/s" : "8 concurrent, unrelated 1,024-token prompts (0 % hits), 64 out: output tok/s";
-            md.AppendLine($"| {what} | {Median(off):F1} | {Median(onRate):F1} | {Median(onRate) / Median(off):F2}× |");
+            rows.Add(new PrefixRow(shared ? "shared_prefix_throughput" : "zero_hit_throughput", what, "tok/s", off, onRate, LowerIsBetter: false));
         }
 
         // 4. int8 accuracy: greedy agreement after restoring 960 cached tokens, lossless vs int8.
@@ -116,13 +125,55 @@ public static class PrefixCacheBenchmark
                 for (int k = 0; k < a.Length; k++, total++) if (a[k] == b[k]) agree++;
                 Log($"int8 repeat {r}: {agree}/{total} tokens agree so far");
             }
-            md.AppendLine($"| int8 blocks: greedy tokens equal to lossless after restoring 992 tokens (64 per prompt) | — | {agree}/{total} | {100.0 * agree / total:F1} % |");
+            rows.Add(new PrefixRow("int8_agreement", $"int8 blocks: greedy tokens equal to lossless after restoring 992 tokens ({agree}/{total}, 64 per prompt)", "%", [], [100.0 * agree / total], LowerIsBetter: false));
         }
+
+        // 5. TTFT after a restart, the prefix read back from the SSD tier (blocks persisted at shutdown), vs cold.
+        {
+            var cold = new List<double>();
+            var ssd = new List<double>();
+            string ssdDir = Path.Combine(Path.GetTempPath(), $"onnxlm-prefix-bench-{Environment.ProcessId}");
+            try
+            {
+                for (int r = 0; r < repeats; r++)
+                {
+                    if (Directory.Exists(ssdDir)) Directory.Delete(ssdDir, recursive: true);
+                    var prefix = Prompt(1100 + r, 1904, vocab);
+                    using (var first = InferenceEngine.Start(Options(true, 0, ssdDir)))
+                    {
+                        Wait(first);
+                        Ttft(first, Prompt(1050 + r, 600, vocab));   // warm-up
+                        cold.Add(Ttft(first, prefix.Concat(Prompt(1200 + r, 96, vocab)).ToArray()));
+                    }   // shutdown persists the RAM blocks to the tier
+                    using (var second = InferenceEngine.Start(Options(true, 0, ssdDir)))
+                    {
+                        Wait(second);
+                        Ttft(second, Prompt(1060 + r, 600, vocab));   // warm-up, unrelated
+                        ssd.Add(Ttft(second, prefix.Concat(Prompt(1300 + r, 96, vocab)).ToArray()));
+                        Log($"SSD repeat {r}: cold {cold[^1]:F0} ms, after restart {ssd[^1]:F0} ms, tier {second.Ssd?.Mode}");
+                    }
+                }
+            }
+            finally
+            {
+                if (Directory.Exists(ssdDir)) Directory.Delete(ssdDir, recursive: true);
+            }
+            rows.Add(new PrefixRow("ttft_ssd_restart", "TTFT after a restart, 2,000-token prompt, 1,904 read from the SSD tier", "ms", cold, ssd, LowerIsBetter: true));
+        }
+
+        foreach (var row in rows) md.AppendLine(row.Markdown());
+        string command = $"dotnet run -c Release --project perf/OnnxLm.Benchmarks -- prefix {string.Join(' ', args)}";
+        PrefixRow.WriteJson(Path.ChangeExtension(output, ".json"), command, weights, preset, dir, repeats, loadAtStart, rows);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         File.WriteAllText(output, md.ToString());
         Console.WriteLine(md);
         return 0;
+    }
+
+    static void Wait(InferenceEngine engine)
+    {
+        if (engine.Ssd is { } tier && !tier.Ready.Wait(TimeSpan.FromSeconds(60))) throw new TimeoutException("the SSD tier did not open");
     }
 
     static int[] Restored(InferenceEngine engine, int[] prompt, int[] filler)
@@ -170,7 +221,7 @@ public static class PrefixCacheBenchmark
         return p;
     }
 
-    static double Median(List<double> xs)
+    internal static double Median(IReadOnlyList<double> xs)
     {
         var s = xs.Order().ToArray();
         return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;

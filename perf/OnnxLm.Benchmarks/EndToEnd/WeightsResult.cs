@@ -9,6 +9,9 @@ public sealed class WeightsResult(WeightFormat weights, string modelDir, long pa
     public string ModelDir { get; } = modelDir;
     public long Parameters { get; } = parameters;
     public double ModelBuildSeconds { get; set; }
+    /// <summary>KV bytes one cached position occupies (layers × K and V × kv heads × head size × element size): what
+    /// attention reads per position of context in each decode step.</summary>
+    public long KvBytesPerPosition { get; init; }
 
     // (a) single stream: decode tok/s from first to last token, and TTFT.
     public Samples EngineSingle { get; } = new();

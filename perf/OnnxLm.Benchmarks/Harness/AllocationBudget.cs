@@ -86,6 +86,9 @@ public static class AllocationBudget
         w.WriteEndObject();
     }
 
+    /// <summary>The budget, or null when the file does not exist.</summary>
+    public static SortedDictionary<string, long>? TryRead(string path) => File.Exists(path) ? Read(path) : null;
+
     static SortedDictionary<string, long> Read(string path)
     {
         using var doc = JsonDocument.Parse(File.ReadAllBytes(path));

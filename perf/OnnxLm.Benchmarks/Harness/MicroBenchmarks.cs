@@ -7,8 +7,9 @@ namespace OnnxLm.Benchmarks.Harness;
 /// <summary>
 /// Runs the BenchmarkDotNet micro-benchmarks and turns BenchmarkDotNet's "always exit 0" into an exit code: 1 when the
 /// filter matched nothing, a benchmark failed or produced no result, or an allocation budget was exceeded.
-/// Own options (removed before BenchmarkDotNet parses the rest): <c>--expected PATH</c> (allocation budget file) and
-/// <c>--write-expected</c> (rewrite that file from this run's measurements instead of checking them).
+/// Own options (removed before BenchmarkDotNet parses the rest): <c>--expected PATH</c> (allocation budget file),
+/// <c>--write-expected</c> (rewrite that file from this run's measurements instead of checking them) and
+/// <c>--json PATH</c> (every case's time, spread and allocation, for the docs/BENCHMARKS.md generator).
 /// </summary>
 public static class MicroBenchmarks
 {
@@ -24,11 +25,13 @@ public static class MicroBenchmarks
     {
         var rest = new List<string>(args.Length);
         string? expectedPath = null;
+        string? jsonPath = null;
         bool write = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--expected" && i + 1 < args.Length) expectedPath = args[++i];
             else if (args[i] == "--write-expected") write = true;
+            else if (args[i] == "--json" && i + 1 < args.Length) jsonPath = args[++i];
             else rest.Add(args[i]);
         }
         expectedPath ??= AllocationBudget.DefaultPath();
@@ -63,6 +66,7 @@ public static class MicroBenchmarks
             Console.Error.WriteLine("no benchmark ran: the filter matched nothing");
             return 1;
         }
+        if (jsonPath is not null) MicroResults.Write(jsonPath, reports, expectedPath, args);
         if (write)
         {
             AllocationBudget.Write(expectedPath, reports);
