@@ -73,8 +73,48 @@ public static class MicroBenchmarks
             Console.WriteLine($"wrote the allocations of {reports.Count} benchmarks to {expectedPath}");
             return failures == 0 ? 0 : 1;
         }
-        failures += AllocationBudget.Check(expectedPath, reports, Console.Out, Console.Error);
+        var overBudget = new List<BenchmarkCase>();
+        failures += AllocationBudget.Check(expectedPath, reports, Console.Out, Console.Error, overBudget);
+        failures += Remeasure(rest, overBudget, expectedPath);
         Console.WriteLine(failures == 0 ? $"{reports.Count} benchmarks ran, allocations within budget" : $"{failures} failure(s)");
         return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Runs the cases that were above their budget again (twice at most) and fails only those above it every time.
+    /// BenchmarkDotNet counts every thread's allocations (<c>GC.GetTotalAllocatedBytes</c>), so a short in-process run
+    /// sometimes picks up a few KB that the runtime or the host allocated on another thread during the measured
+    /// invocation (seen: 20–5,000 B/op, on a different benchmark each run). A real regression allocates on every call
+    /// and fails all attempts.
+    /// </summary>
+    static int Remeasure(List<string> rest, List<BenchmarkCase> overBudget, string expectedPath)
+    {
+        var pending = new HashSet<string>(overBudget.Select(AllocationBudget.Key), StringComparer.Ordinal);
+        var options = new List<string>(rest.Count);
+        for (int i = 0; i < rest.Count; i++)
+        {
+            if (rest[i] is "--filter" or "-f")
+            {
+                while (i + 1 < rest.Count && !rest[i + 1].StartsWith('-')) i++;
+                continue;
+            }
+            options.Add(rest[i]);
+        }
+        for (int attempt = 0; attempt < 2 && pending.Count > 0; attempt++)
+        {
+            var filters = overBudget.Where(b => pending.Contains(AllocationBudget.Key(b)))
+                .Select(b => "*." + b.Descriptor.Type.Name + "." + b.Descriptor.WorkloadMethod.Name).Distinct().ToList();
+            var again = new List<BenchmarkReport>();
+            foreach (var summary in BenchmarkSwitcher.FromAssembly(typeof(MicroBenchmarks).Assembly).Run(["--filter", .. filters, .. options], DefaultConfig.Instance))
+                foreach (var benchmark in summary.BenchmarksCases)
+                    if (summary[benchmark] is { Success: true } report && pending.Contains(AllocationBudget.Key(benchmark))) again.Add(report);
+            var stillOver = new List<BenchmarkCase>();
+            AllocationBudget.Check(expectedPath, again, Console.Out, Console.Error, stillOver);
+            foreach (var report in again)
+                if (!stillOver.Contains(report.BenchmarkCase)) pending.Remove(AllocationBudget.Key(report.BenchmarkCase));
+        }
+        foreach (string key in pending)
+            Console.Error.WriteLine($"ALLOC FAIL {key}: above its budget in 3 runs (allocation regressed: find the new allocation, or raise the budget in {expectedPath} if it is intended)");
+        return pending.Count;
     }
 }
