@@ -27,6 +27,7 @@ public static class PrefixCacheBenchmark
         int repeats = 3;
         string cacheDir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "onnxlm", "bench-models");
         string output = Path.Combine("artifacts", "perf", "prefix.md");
+        var sections = new HashSet<string>(StringComparer.Ordinal) { "ttft", "throughput", "int8", "ssd" };
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -35,8 +36,12 @@ public static class PrefixCacheBenchmark
                 case "--repeats": repeats = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--model-cache": cacheDir = args[++i]; break;
                 case "--out": output = args[++i]; break;
+                case "--sections":
+                    sections.Clear();
+                    foreach (var part in args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) sections.Add(part);
+                    break;
                 default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; usage: prefix [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md]");
+                    Console.Error.WriteLine($"unknown option {args[i]}; usage: prefix [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md] [--sections ttft,throughput,int8,ssd]");
                     return 2;
             }
         }
@@ -65,6 +70,7 @@ public static class PrefixCacheBenchmark
         };
 
         // 1. TTFT, 2,000-token prompt, 1,904 tokens cached.
+        if (sections.Contains("ttft"))
         {
             var cold = new List<double>();
             var blocks = new List<double>();
@@ -87,7 +93,7 @@ public static class PrefixCacheBenchmark
         }
 
         // 2 and 3. Throughput at 8 concurrent, shared system prompt and 0 % hits.
-        foreach (bool shared in new[] { true, false })
+        foreach (bool shared in sections.Contains("throughput") ? new[] { true, false } : [])
         {
             var off = new List<double>();
             var onRate = new List<double>();
@@ -112,6 +118,7 @@ public static class PrefixCacheBenchmark
         }
 
         // 4. int8 accuracy: greedy agreement after restoring 960 cached tokens, lossless vs int8.
+        if (sections.Contains("int8"))
         {
             int agree = 0, total = 0;
             using var lossless = InferenceEngine.Start(Options(true));
@@ -129,6 +136,7 @@ public static class PrefixCacheBenchmark
         }
 
         // 5. TTFT after a restart, the prefix read back from the SSD tier (blocks persisted at shutdown), vs cold.
+        if (sections.Contains("ssd"))
         {
             var cold = new List<double>();
             var ssd = new List<double>();
