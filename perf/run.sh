@@ -13,8 +13,10 @@
 #   smoke      what CI runs: every micro-benchmark once in-process + the budget           ~10 s
 #   report     regenerate the tables of docs/BENCHMARKS.md from artifacts/perf/*.json
 # Environment: MODEL_CACHE (default ~/.cache/onnxlm/bench-models; models are built there once, never committed),
-#   REPEATS (default 3), THREADS (default 2), QUIET_LOAD (e.g. 2.5: before each section wait, up to QUIET_WAIT_S
-#   seconds (default 1200), until the 1-minute load average is below it; the machine is shared).
+#   REPEATS (default 3), THREADS (default 2), QUIET_LOAD (e.g. 2.5: before the first section wait, up to QUIET_WAIT_S
+#   seconds (default 1200), until the 1-minute load average is below it; the machine is shared. Later sections do not
+#   wait: the measurements themselves keep the load near 2. The load before and after each section is logged in
+#   artifacts/perf/run.log and recorded in every result file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=artifacts/perf
@@ -60,8 +62,8 @@ model() {   # $1 = fp32|int4|tiny: prints the model directory, building it once
 }
 
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB, commit $(git rev-parse --short HEAD)"
+wait_quiet
 for section in "${sections[@]}"; do
-  wait_quiet
   log "$section: start, load $(cut -d' ' -f1-3 /proc/loadavg)"
   case "$section" in
     bandwidth)
