@@ -63,8 +63,11 @@ model() {   # $1 = fp32|int4|tiny: prints the model directory, building it once
 
 log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB, commit $(git rev-parse --short HEAD)"
 wait_quiet
+failed=()
 for section in "${sections[@]}"; do
   log "$section: start, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  # A failing section is reported at the end; it does not stop the later ones.
+  set +e
   case "$section" in
     bandwidth)
       "${bench[@]}" bandwidth --threads "$(nproc)" --repeats 7 --out "$out/bandwidth.json" ;;
@@ -92,5 +95,9 @@ for section in "${sections[@]}"; do
     *)
       echo "unknown section '$section' (bandwidth engine prefix load overhead micro smoke report all)" >&2; exit 2 ;;
   esac
+  rc=$?
+  set -e
+  if (( rc != 0 )); then failed+=("$section"); log "$section: FAILED (exit $rc)"; fi
   log "$section: done, load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
+if (( ${#failed[@]} > 0 )); then log "failed sections: ${failed[*]}"; exit 1; fi
