@@ -39,6 +39,7 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
             w.WriteNumber("parameters", r.Parameters);
             w.WriteNumber("weightBytes", Machine.MachineInfo.WeightBytes(r.ModelDir));
             w.WriteNumber("kvBytesPerPosition", r.KvBytesPerPosition);
+            w.WriteNumber("embeddingBytes", r.EmbeddingBytes);
             w.WriteNumber("modelBuildSeconds", Math.Round(r.ModelBuildSeconds, 1));
             w.WriteStartObject("singleStream");
             Write(w, "engineTokensPerSecond", r.EngineSingle);

@@ -46,6 +46,7 @@ public static class EngineComparison
         var result = new WeightsResult(weights, dir, preset.ParameterCount)
         {
             KvBytesPerPosition = (long)preset.NumLayers * 2 * preset.NumKvHeads * preset.HeadSize * sizeof(float),
+            EmbeddingBytes = (long)preset.VocabSize * preset.HiddenSize * sizeof(float),
         };
         if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
         {

@@ -85,15 +85,17 @@ public sealed class ReportTables(string dir)
             string label = model.GetProperty("weights").GetString()!;
             long weightBytes = model.TryGetProperty("weightBytes", out var wb) ? wb.GetInt64() : 0;
             long kvPerPosition = model.TryGetProperty("kvBytesPerPosition", out var kv) ? kv.GetInt64() : 0;
-            // A decode step reads every weight once plus the KV of the context so far; over the run the context averages
-            // the prompt plus half the generated tokens.
-            double bytesPerToken = weightBytes + kvPerPosition * (prompt + generated / 2.0);
+            long embedding = model.TryGetProperty("embeddingBytes", out var eb) ? eb.GetInt64() : 0;
+            // A decode step streams every weight once (except the embedding table, of which it gathers one row) plus the
+            // KV of the context so far; over the run the context averages the prompt plus half the generated tokens.
+            double kvBytes = kvPerPosition * (prompt + generated / 2.0);
+            double bytesPerToken = weightBytes - embedding + kvBytes;
             double limit = bw * 1e9 / bytesPerToken, limitMedian = bwMedian * 1e9 / bytesPerToken;
             var single = model.GetProperty("singleStream");
             if (Samples(single, "engineTokensPerSecond") is { Length: > 0 } e && Samples(single, "genaiTokensPerSecond") is { Length: > 0 } g)
             {
                 if (weightBytes > 0 && double.IsFinite(limit))
-                    sb.AppendLine(Inv, $"| Decode limit from bandwidth, {label}: {weightBytes / 1e6:F0} MB weights + {kvPerPosition * (prompt + generated / 2.0) / 1e6:F1} MB KV per token | {limit:F0} tok/s at {bw:F1} GB/s ({limitMedian:F0} at the median {bwMedian:F1} GB/s) | same | |");
+                    sb.AppendLine(Inv, $"| Decode limit from bandwidth, {label}: {(weightBytes - embedding) / 1e6:F0} MB read per token ({weightBytes / 1e6:F0} MB of weight files − {embedding / 1e6:F0} MB gathered embedding + {kvBytes / 1e6:F1} MB KV) | {limit:F0} tok/s at {bw:F1} GB/s ({limitMedian:F0} at the median {bwMedian:F1} GB/s) | same | |");
                 sb.AppendLine(Inv, $"| Single-stream decode, {label} ({prompt}-token prompt, {generated} out) | **{Cell(e)} tok/s**{Percent(e, limit)} | {Cell(g)} tok/s{Percent(g, limit)} | **{Median(e) / Median(g):F2}×** {PairSpread(e, g)} |");
                 var et = Samples(single, "engineTtftMs");
                 var gt = Samples(single, "genaiTtftMs");
