@@ -67,6 +67,9 @@ public static class EngineComparison
             ModelDirectory = dir,
             MaxBatchSize = ComparisonOptions.MaxBatchSize,
             Threads = options.Threads,
+            // The prompts repeat across warm-up, repeats and concurrency levels; with the prefix cache on, the engine would
+            // restore them instead of prefilling while GenAI prefills every time. The cache has its own benchmark (prefix).
+            PrefixCache = false,
             SsdCache = false,
         });
         using var genai = new GenAiClient(dir, options.Threads);
