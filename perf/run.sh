@@ -1,30 +1,103 @@
 #!/usr/bin/env bash
-# Reproduces docs/BENCHMARKS.md: the engine-vs-GenAI comparison (fp32 and int4) and the micro-benchmarks.
-# Usage: perf/run.sh [engine|micro|smoke|all]   (default all). Results land in artifacts/perf/ (git-ignored).
-# The benchmark models are built once into ~/.cache/onnxlm/bench-models (override with MODEL_CACHE=...).
+# Reproduces every table of docs/BENCHMARKS.md. Each section writes machine-readable results (JSON, with the machine,
+# commit, load average and command) into artifacts/perf/ (git-ignored); `report` turns them into the tables of
+# docs/BENCHMARKS.md (sections between <!-- generated:NAME --> markers are replaced; the prose stays).
+#
+# Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix load overhead micro report
+#   bandwidth  memory read bandwidth (the decode limit)                                   ~10 s
+#   engine     engine vs GenAI Generator in one process: single stream, 8 requests, alloc ~6 min
+#   prefix     prefix cache: TTFT cached vs cold (RAM, SSD after restart), throughput     ~5 min
+#   load       load generator: onnxlm serve vs the GenAI baseline server, c=1/4/8/16      ~5 min
+#   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~1 min
+#   micro      BenchmarkDotNet micro-benchmarks, --job short, with the allocation budget  ~6 min
+#   smoke      what CI runs: every micro-benchmark once in-process + the budget           ~10 s
+#   report     regenerate the tables of docs/BENCHMARKS.md from artifacts/perf/*.json
+# Environment: MODEL_CACHE (default ~/.cache/onnxlm/bench-models; models are built there once, never committed),
+#   REPEATS (default 3), THREADS (default 2), QUIET_LOAD (e.g. 2.5: before the first section wait, up to QUIET_WAIT_S
+#   seconds (default 1200), until the 1-minute load average is below it; the machine is shared. Later sections do not
+#   wait: the measurements themselves keep the load near 2. The load before and after each section is logged in
+#   artifacts/perf/run.log and recorded in every result file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-what="${1:-all}"
 out=artifacts/perf
 mkdir -p "$out"
-project=perf/OnnxLm.Benchmarks
-dotnet build -c Release "$project" >/dev/null
+models="${MODEL_CACHE:-$HOME/.cache/onnxlm/bench-models}"
+repeats="${REPEATS:-3}"
+threads="${THREADS:-2}"
+bench=(dotnet run -c Release --no-build --project perf/OnnxLm.Benchmarks --)
+rid=$(dotnet --info | awk '/RID:/ {print $2; exit}')
+onnxlm=src/OnnxLm/bin/Release/net10.0/$rid/onnxlm
+load=perf/OnnxLm.Load/bin/Release/net10.0/$rid/onnxlm-load
+version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.Engine/Model/Builder/ModelBuilder.cs)
 
-echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB, commit $(git rev-parse --short HEAD)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+sections=("$@")
+[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine prefix load overhead micro report)
 
-if [[ "$what" == engine || "$what" == all ]]; then
-  # ~8 minutes on 2 cores: 3 repeats of single stream, 8 requests at c=1/4/8 and GenAI (one after another, static batch).
-  dotnet run -c Release --no-build --project "$project" -- engine \
-    --model-cache "${MODEL_CACHE:-$HOME/.cache/onnxlm/bench-models}" --weights both --repeats "${REPEATS:-3}" \
-    --out "$out/engine.json"
-fi
-if [[ "$what" == micro || "$what" == all ]]; then
-  # Out-of-process short job with [MemoryDiagnoser]; also checks the allocation budget.
-  dotnet run -c Release --no-build --project "$project" -- --filter '*' --job short --artifacts "$out/bdn"
-fi
-if [[ "$what" == smoke ]]; then
-  # What CI runs: every benchmark once in-process plus the allocation budget (well under a minute).
-  dotnet run -c Release --no-build --project "$project" -- smoke --artifacts "$out/bdn-smoke"
-fi
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+dotnet build -c Release perf/OnnxLm.Benchmarks >/dev/null
+dotnet build -c Release perf/OnnxLm.Load >/dev/null
+dotnet build -c Release perf/OnnxLm.Baseline >/dev/null
+dotnet build -c Release src/OnnxLm >/dev/null
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$out/run.log"; }
+
+wait_quiet() {
+  [[ -z "${QUIET_LOAD:-}" ]] && return 0
+  local waited=0 limit="${QUIET_WAIT_S:-1200}"
+  while awk -v l="$(load1)" -v q="$QUIET_LOAD" 'BEGIN {exit !(l >= q)}'; do
+    if (( waited >= limit )); then log "load $(load1) still >= $QUIET_LOAD after ${waited} s; measuring anyway"; return 0; fi
+    sleep 60; waited=$((waited + 60))
+  done
+  (( waited > 0 )) && log "waited ${waited} s for load < $QUIET_LOAD"
+  return 0
+}
+
+model() {   # $1 = fp32|int4|tiny: prints the model directory, building it once
+  local dir
+  case "$1" in
+    tiny) dir="$models/tiny-v$version";  [[ -f "$dir/genai_config.json" ]] || "$onnxlm" make-model "$dir" --preset tiny >&2 ;;
+    fp32) dir="$models/benchmark-fp32-v$version"; [[ -f "$dir/genai_config.json" ]] || "$onnxlm" make-model "$dir" --preset benchmark >&2 ;;
+  esac
+  echo "$dir"
+}
+
+log "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB, commit $(git rev-parse --short HEAD)"
+wait_quiet
+failed=()
+for section in "${sections[@]}"; do
+  log "$section: start, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  # A failing section is reported at the end; it does not stop the later ones.
+  set +e
+  case "$section" in
+    bandwidth)
+      "${bench[@]}" bandwidth --threads "$(nproc)" --repeats 7 --out "$out/bandwidth.json" ;;
+    engine)
+      "${bench[@]}" engine --model-cache "$models" --weights both --repeats "$repeats" --threads "$threads" \
+        --sections single,batch,alloc --out "$out/engine.json" ;;
+    prefix)
+      "${bench[@]}" prefix --model-cache "$models" --weights fp32 --repeats "$repeats" --out "$out/prefix.md" ;;
+    load)
+      # Random 128-token prompts (exact token ids), 64 output tokens each, 32 requests per concurrency, greedy.
+      "$load" compare --model "$(model fp32)" --threads "$threads" --a-args "--no-ssd-cache" \
+        --concurrency 1,4,8,16 --requests 32 --warmup 2 --input-tokens 128 --output-tokens 64 --ignore-eos \
+        --prompt-tokens-exact --token-id-range 256:31000 --out "$out/load-compare.json" --md "$out/load-compare.md" ;;
+    overhead)
+      # One output token from an 8-token prompt on the tiny model: the round trip is the server's own cost.
+      "$load" compare --model "$(model tiny)" --threads "$threads" --a-args "--no-ssd-cache" \
+        --concurrency 1,16 --requests 400 --warmup 20 --input-tokens 8 --output-tokens 1 --ignore-eos \
+        --prompt-tokens-exact --token-id-range 256:390 --out "$out/overhead.json" --md "$out/overhead.md" ;;
+    micro)
+      "${bench[@]}" --filter '*' --job short --artifacts "$out/bdn" --json "$out/micro.json" ;;
+    smoke)
+      "${bench[@]}" smoke --artifacts "$out/bdn-smoke" ;;
+    report)
+      "${bench[@]}" report --dir "$out" --doc docs/BENCHMARKS.md ;;
+    *)
+      echo "unknown section '$section' (bandwidth engine prefix load overhead micro smoke report all)" >&2; exit 2 ;;
+  esac
+  rc=$?
+  set -e
+  if (( rc != 0 )); then failed+=("$section"); log "$section: FAILED (exit $rc)"; fi
+  log "$section: done, load $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+if (( ${#failed[@]} > 0 )); then log "failed sections: ${failed[*]}"; exit 1; fi

@@ -1,15 +1,21 @@
-// Entry point. Four modes:
-//   engine [...]   end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
-//   prefix [...]   prefix KV cache: TTFT cached vs cold, shared-prefix and 0%-hit throughput, int8 accuracy.
-//   ssd    [...]   SSD tier: TTFT after a restart vs cold, write-through effect on decode.
-//   smoke  [...]   CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
-//   anything else  BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
+// Entry point. Modes:
+//   engine [...]     end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
+//   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
+//   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
+//   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
+//   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
+//   smoke  [...]     CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
+//   anything else    BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
 // Every mode returns non-zero on failure, including a filter that matches nothing (BenchmarkDotNet itself exits 0 then).
 using OnnxLm.Benchmarks.EndToEnd;
 using OnnxLm.Benchmarks.Harness;
+using OnnxLm.Benchmarks.Machine;
+using OnnxLm.Benchmarks.Reporting;
 
 return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
+    : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])
+    : args.Length > 0 && args[0] == "report" ? DocsReport.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
     : MicroBenchmarks.Run(args);

@@ -20,6 +20,10 @@ catch (UsageException e)
     return 2;
 }
 
+// Create the output folders now, so a long run cannot fail at the very end on a missing directory.
+foreach (var path in new[] { options.OutJson, options.OutMarkdown })
+    if (path is not null && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
+
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {

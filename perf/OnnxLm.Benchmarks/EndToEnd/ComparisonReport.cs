@@ -1,13 +1,11 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 
 /// <summary>Writes the comparison as JSON (every sample, machine, command) and as the markdown table of docs/BENCHMARKS.md.</summary>
-public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<WeightsResult> results, string command, double seconds)
+public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<WeightsResult> results, string command, double seconds, string loadAtStart)
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
@@ -17,19 +15,13 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
         using var stream = File.Create(path);
         using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         w.WriteStartObject();
+        w.WriteString("kind", "engine");
         w.WriteString("command", command);
         w.WriteString("date", DateTime.UtcNow.ToString("O", Inv));
         w.WriteNumber("seconds", Math.Round(seconds, 1));
         w.WriteNumber("repeats", options.Repeats);
         w.WriteNumber("ortThreads", options.Threads);
-        w.WriteStartObject("machine");
-        w.WriteString("cpu", CpuModel());
-        w.WriteNumber("processorCount", Environment.ProcessorCount);
-        w.WriteNumber("memoryBytes", MemoryBytes());
-        w.WriteString("os", RuntimeInformation.OSDescription);
-        w.WriteString("runtime", RuntimeInformation.FrameworkDescription);
-        w.WriteString("commit", Commit());
-        w.WriteEndObject();
+        Machine.MachineInfo.Write(w, loadAtStart);
         w.WriteStartObject("workload");
         w.WriteNumber("singlePromptTokens", ComparisonOptions.SinglePromptTokens);
         w.WriteNumber("singleNewTokens", ComparisonOptions.SingleNewTokens);
@@ -45,6 +37,9 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
             w.WriteString("weights", r.Label);
             w.WriteString("directory", r.ModelDir);
             w.WriteNumber("parameters", r.Parameters);
+            w.WriteNumber("weightBytes", Machine.MachineInfo.WeightBytes(r.ModelDir));
+            w.WriteNumber("kvBytesPerPosition", r.KvBytesPerPosition);
+            w.WriteNumber("embeddingBytes", r.EmbeddingBytes);
             w.WriteNumber("modelBuildSeconds", Math.Round(r.ModelBuildSeconds, 1));
             w.WriteStartObject("singleStream");
             Write(w, "engineTokensPerSecond", r.EngineSingle);
@@ -194,35 +189,7 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
     static string Ratio(Samples a, Samples b) => a.Count == 0 || b.Count == 0 ? "–" : $"{a.Median / b.Median:F2}×";
     static string Percent(Samples a, Samples b) => a.Count == 0 || b.Count == 0 ? "–" : $"{100 * a.Median / b.Median:F0} %";
 
-    static string CpuModel()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return RuntimeInformation.ProcessArchitecture.ToString();
-    }
-
-    static long MemoryBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-
-    static string? commit;
-    static string Commit()
-    {
-        if (commit is not null) return commit;
-        try
-        {
-            using var git = Process.Start(new ProcessStartInfo("git", "rev-parse HEAD") { RedirectStandardOutput = true, UseShellExecute = false })!;
-            string text = git.StandardOutput.ReadToEnd().Trim();
-            git.WaitForExit();
-            commit = git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            commit = "unknown";
-        }
-        return commit;
-    }
+    static string CpuModel() => Machine.MachineInfo.CpuModel();
+    static long MemoryBytes() => Machine.MachineInfo.MemoryBytes();
+    static string Commit() => Machine.MachineInfo.Commit();
 }

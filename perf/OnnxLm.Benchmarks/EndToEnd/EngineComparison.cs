@@ -17,6 +17,7 @@ public static class EngineComparison
         if (options is null) return 2;
         var results = new List<WeightsResult>();
         var total = Stopwatch.StartNew();
+        string loadAtStart = Machine.MachineInfo.LoadAverage();
         try
         {
             foreach (var weights in options.Weights) results.Add(Measure(options, weights));
@@ -27,7 +28,7 @@ public static class EngineComparison
             return 1;
         }
         string command = "dotnet run -c Release --project perf/OnnxLm.Benchmarks -- engine " + string.Join(' ', args);
-        var report = new ComparisonReport(options, results, command, total.Elapsed.TotalSeconds);
+        var report = new ComparisonReport(options, results, command, total.Elapsed.TotalSeconds, loadAtStart);
         report.WriteJson(options.Out);
         string markdown = report.Markdown();
         File.WriteAllText(Path.ChangeExtension(options.Out, ".md"), markdown);
@@ -42,7 +43,11 @@ public static class EngineComparison
     {
         var preset = ModelBuilderOptions.Benchmark with { Weights = weights };
         string dir = Path.Combine(options.ModelCache, $"benchmark-{(weights == WeightFormat.Int4 ? "int4" : "fp32")}-v{ModelBuilder.FormatVersion}");
-        var result = new WeightsResult(weights, dir, preset.ParameterCount);
+        var result = new WeightsResult(weights, dir, preset.ParameterCount)
+        {
+            KvBytesPerPosition = (long)preset.NumLayers * 2 * preset.NumKvHeads * preset.HeadSize * sizeof(float),
+            EmbeddingBytes = (long)preset.VocabSize * preset.HiddenSize * sizeof(float),
+        };
         if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
         {
             Log($"building {result.Label} model into {dir}");
@@ -62,6 +67,9 @@ public static class EngineComparison
             ModelDirectory = dir,
             MaxBatchSize = ComparisonOptions.MaxBatchSize,
             Threads = options.Threads,
+            // The prompts repeat across warm-up, repeats and concurrency levels; with the prefix cache on, the engine would
+            // restore them instead of prefilling while GenAI prefills every time. The cache has its own benchmark (prefix).
+            PrefixCache = false,
             SsdCache = false,
         });
         using var genai = new GenAiClient(dir, options.Threads);

@@ -9,6 +9,12 @@ public sealed class WeightsResult(WeightFormat weights, string modelDir, long pa
     public string ModelDir { get; } = modelDir;
     public long Parameters { get; } = parameters;
     public double ModelBuildSeconds { get; set; }
+    /// <summary>KV bytes one cached position occupies (layers × K and V × kv heads × head size × element size): what
+    /// attention reads per position of context in each decode step.</summary>
+    public long KvBytesPerPosition { get; init; }
+    /// <summary>Bytes of the fp32 embedding table: part of the weight files, but a decode step gathers one row of it,
+    /// so it is not part of the bytes streamed per token (docs/PERF.md's limits leave it out the same way).</summary>
+    public long EmbeddingBytes { get; init; }
 
     // (a) single stream: decode tok/s from first to last token, and TTFT.
     public Samples EngineSingle { get; } = new();

@@ -7,8 +7,9 @@ namespace OnnxLm.Benchmarks.Harness;
 /// <summary>
 /// Runs the BenchmarkDotNet micro-benchmarks and turns BenchmarkDotNet's "always exit 0" into an exit code: 1 when the
 /// filter matched nothing, a benchmark failed or produced no result, or an allocation budget was exceeded.
-/// Own options (removed before BenchmarkDotNet parses the rest): <c>--expected PATH</c> (allocation budget file) and
-/// <c>--write-expected</c> (rewrite that file from this run's measurements instead of checking them).
+/// Own options (removed before BenchmarkDotNet parses the rest): <c>--expected PATH</c> (allocation budget file),
+/// <c>--write-expected</c> (rewrite that file from this run's measurements instead of checking them) and
+/// <c>--json PATH</c> (every case's time, spread and allocation, for the docs/BENCHMARKS.md generator).
 /// </summary>
 public static class MicroBenchmarks
 {
@@ -24,11 +25,13 @@ public static class MicroBenchmarks
     {
         var rest = new List<string>(args.Length);
         string? expectedPath = null;
+        string? jsonPath = null;
         bool write = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--expected" && i + 1 < args.Length) expectedPath = args[++i];
             else if (args[i] == "--write-expected") write = true;
+            else if (args[i] == "--json" && i + 1 < args.Length) jsonPath = args[++i];
             else rest.Add(args[i]);
         }
         expectedPath ??= AllocationBudget.DefaultPath();
@@ -63,14 +66,55 @@ public static class MicroBenchmarks
             Console.Error.WriteLine("no benchmark ran: the filter matched nothing");
             return 1;
         }
+        if (jsonPath is not null) MicroResults.Write(jsonPath, reports, expectedPath, args);
         if (write)
         {
             AllocationBudget.Write(expectedPath, reports);
             Console.WriteLine($"wrote the allocations of {reports.Count} benchmarks to {expectedPath}");
             return failures == 0 ? 0 : 1;
         }
-        failures += AllocationBudget.Check(expectedPath, reports, Console.Out, Console.Error);
+        var overBudget = new List<BenchmarkCase>();
+        failures += AllocationBudget.Check(expectedPath, reports, Console.Out, Console.Error, overBudget);
+        failures += Remeasure(rest, overBudget, expectedPath);
         Console.WriteLine(failures == 0 ? $"{reports.Count} benchmarks ran, allocations within budget" : $"{failures} failure(s)");
         return failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// Runs the cases that were above their budget again (twice at most) and fails only those above it every time.
+    /// BenchmarkDotNet counts every thread's allocations (<c>GC.GetTotalAllocatedBytes</c>), so a short in-process run
+    /// sometimes picks up a few KB that the runtime or the host allocated on another thread during the measured
+    /// invocation (seen: 20–5,000 B/op, on a different benchmark each run). A real regression allocates on every call
+    /// and fails all attempts.
+    /// </summary>
+    static int Remeasure(List<string> rest, List<BenchmarkCase> overBudget, string expectedPath)
+    {
+        var pending = new HashSet<string>(overBudget.Select(AllocationBudget.Key), StringComparer.Ordinal);
+        var options = new List<string>(rest.Count);
+        for (int i = 0; i < rest.Count; i++)
+        {
+            if (rest[i] is "--filter" or "-f")
+            {
+                while (i + 1 < rest.Count && !rest[i + 1].StartsWith('-')) i++;
+                continue;
+            }
+            options.Add(rest[i]);
+        }
+        for (int attempt = 0; attempt < 2 && pending.Count > 0; attempt++)
+        {
+            var filters = overBudget.Where(b => pending.Contains(AllocationBudget.Key(b)))
+                .Select(b => "*." + b.Descriptor.Type.Name + "." + b.Descriptor.WorkloadMethod.Name).Distinct().ToList();
+            var again = new List<BenchmarkReport>();
+            foreach (var summary in BenchmarkSwitcher.FromAssembly(typeof(MicroBenchmarks).Assembly).Run(["--filter", .. filters, .. options], DefaultConfig.Instance))
+                foreach (var benchmark in summary.BenchmarksCases)
+                    if (summary[benchmark] is { Success: true } report && pending.Contains(AllocationBudget.Key(benchmark))) again.Add(report);
+            var stillOver = new List<BenchmarkCase>();
+            AllocationBudget.Check(expectedPath, again, Console.Out, Console.Error, stillOver);
+            foreach (var report in again)
+                if (!stillOver.Contains(report.BenchmarkCase)) pending.Remove(AllocationBudget.Key(report.BenchmarkCase));
+        }
+        foreach (string key in pending)
+            Console.Error.WriteLine($"ALLOC FAIL {key}: above its budget in 3 runs (allocation regressed: find the new allocation, or raise the budget in {expectedPath} if it is intended)");
+        return pending.Count;
     }
 }

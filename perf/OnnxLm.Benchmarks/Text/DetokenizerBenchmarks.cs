@@ -93,7 +93,7 @@ public class DetokenizerBenchmarks
     }
 
     /// <summary>A byte-level tokenizer.json: ids 0..255 are single bytes, then one id per word.</summary>
-    private static byte[] BuildTokenizerJson()
+    internal static byte[] BuildTokenizerJson()
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))

@@ -36,7 +36,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return new ServerProcess(name, p, log, new Uri($"http://127.0.0.1:{port}/"));
     }
 
-    /// <summary>Polls <c>GET /health</c> until it answers 200; fails early with the log's tail if the process exits.</summary>
+    /// <summary>
+    /// Polls <c>GET /health</c> until it answers 200 with a status other than "loading" (onnxlm answers /health while its
+    /// model still loads, and 503s completions until then); fails early with the log's tail if the process exits.
+    /// </summary>
     public async Task WaitHealthyAsync(TimeSpan timeout, CancellationToken ct)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
@@ -49,7 +52,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
             try
             {
                 using var response = await http.GetAsync(health, ct).ConfigureAwait(false);
-                if (response.IsSuccessStatusCode) return;
+                if (response.IsSuccessStatusCode)
+                {
+                    string body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+                    if (!body.Contains("\"loading\"", StringComparison.Ordinal)) return;
+                }
             }
             catch (HttpRequestException)
             {

@@ -79,6 +79,29 @@ public static class JsonReport
         else w.WriteNull(name);
     }
 
+    static string LoadAverage()
+    {
+        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ')[..3]); }
+        catch (IOException) { return ""; }
+        catch (UnauthorizedAccessException) { return ""; }
+    }
+
+    static string Commit()
+    {
+        try
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("git", "rev-parse HEAD")
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            };
+            using var git = System.Diagnostics.Process.Start(start)!;
+            string text = git.StandardOutput.ReadToEnd().Trim();
+            git.WaitForExit();
+            return git.ExitCode == 0 && text.Length > 0 ? text : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception) { return "unknown"; }
+    }
+
     public static void WriteEnvironment(Utf8JsonWriter w, string workload, IReadOnlyList<string> args)
     {
         w.WriteString("tool", "onnxlm-load");
@@ -86,6 +109,9 @@ public static class JsonReport
         w.WriteString("machine", Environment.MachineName);
         w.WriteNumber("processors", Environment.ProcessorCount);
         w.WriteString("os", System.Runtime.InteropServices.RuntimeInformation.OSDescription);
+        w.WriteString("commit", Commit());
+        // The load average when the report is written (the end of the run): other processes are the main noise source.
+        w.WriteString("loadavg_end", LoadAverage());
         w.WriteString("workload", workload);
         w.WriteStartArray("args");
         foreach (var a in args) w.WriteStringValue(a);

@@ -1,0 +1,75 @@
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using BenchmarkDotNet.Attributes;
+using OnnxLm.Benchmarks.Text;
+using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
+using OnnxLm.Http;
+
+namespace OnnxLm.Benchmarks.Http;
+
+/// <summary>
+/// The per-token cost of streaming: one token chunk (<c>data: {json}\n\n</c>) written by the server's
+/// <see cref="SseChunkWriter"/> into a <see cref="Pipe"/>, flushed, and drained by the reader side, as Kestrel's response
+/// pipe is per token. Results are per token (256 tokens per invocation). Expected allocation: 0 B per token (the writer's
+/// <see cref="Utf8JsonWriter"/> is reused and the pipe's segments are pooled once warm).
+/// </summary>
+[MemoryDiagnoser]
+public class SseChunkWriterBenchmarks
+{
+    const int Tokens = 256;
+    static readonly string[] Words = [" the", " quick", " brown", " fox", " jumps", " over", " lazy", " dog"];
+
+    Pipe _pipe = null!;
+    SseChunkWriter _chat = null!;
+    SseChunkWriter _text = null!;
+    GenerationRequest _request = null!;
+    TokenEvent[] _events = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        // No back-pressure: the reader drains after every flush, as a fast client would.
+        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+        var vocabulary = TokenVocabulary.Parse(DetokenizerBenchmarks.BuildTokenizerJson(), "benchmark tokenizer.json");
+        var id = JsonEncodedText.Encode("chatcmpl-0123456789abcdef0123456789abcdef");
+        var model = JsonEncodedText.Encode("benchmark-fp32");
+        _chat = new SseChunkWriter(_pipe.Writer, chat: true, id, 1_764_000_000, model, includeUsage: true, vocabulary);
+        _text = new SseChunkWriter(_pipe.Writer, chat: false, id, 1_764_000_000, model, includeUsage: false, vocabulary);
+        _request = new GenerationRequest([1, 2, 3], SamplingParams.Greedy, Tokens);
+        _events = new TokenEvent[Tokens];
+        for (int i = 0; i < Tokens; i++)
+        {
+            byte[] text = Encoding.UTF8.GetBytes(Words[i % Words.Length]);
+            var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = 256 + i % Words.Length, Index = i, TextLength = (byte)text.Length };
+            text.CopyTo(ev.Text);
+            _events[i] = ev;
+        }
+        Chat_token_chunk();
+        Completion_token_chunk();
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Tokens)]
+    public long Chat_token_chunk() => Stream(_chat);
+
+    [Benchmark(OperationsPerInvoke = Tokens)]
+    public long Completion_token_chunk() => Stream(_text);
+
+    long Stream(SseChunkWriter writer)
+    {
+        long bytes = 0;
+        var reader = _pipe.Reader;
+        for (int i = 0; i < _events.Length; i++)
+        {
+            writer.WriteToken(0, in _events[i], LogprobsMode.None, _request, 0, 0);
+            // Synchronous: no back-pressure and no reader waiting, so the flush completes inline.
+            writer.FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+            if (!reader.TryRead(out ReadResult result)) throw new InvalidOperationException("nothing was written");
+            bytes += result.Buffer.Length;
+            reader.AdvanceTo(result.Buffer.End);
+        }
+        return bytes;
+    }
+}
