@@ -18,8 +18,16 @@ public static class MicroBenchmarks
     /// warm-up call before the measured one: the dry job's cold start otherwise counts first-call allocations (seen:
     /// 2,976 B on the first TopK40 call at vocab 151,936, 0 B on every later call), which are not steady state.
     /// </summary>
+    // The product's hot paths that measure stably in one cold dry iteration. Left to the full (--job short) runs:
+    // the comparison suites (BlockTableBenchmarks, KvBlockCopyBenchmarks) and PrefixCacheBenchmarks, whose single cold
+    // iteration intermittently counts 44-5,664 B/op of one-time work (0 B/op in every --job short run). The cache's
+    // steady-state path is held to 0 B by the engine test Steady_state_decode_steps_allocate_zero_bytes (cache on).
+    static readonly string[] SmokeFilters =
+        ["*DetokenizerBenchmarks*", "*KvQuantizerBenchmarks*", "*RequestParserBenchmarks*",
+         "*RingBenchmarks*", "*SamplerBenchmarks*", "*SseChunkWriterBenchmarks*"];
+
     public static int Smoke(string[] args) =>
-        Run(["--filter", "*", "--job", "dry", "--warmupCount", "1", "--inProcess", .. args]);
+        Run(["--filter", .. SmokeFilters, "--job", "dry", "--warmupCount", "1", "--inProcess", .. args]);
 
     public static int Run(string[] args)
     {
