@@ -5,7 +5,7 @@
 #
 # Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix load overhead micro report
 #   bandwidth  memory read bandwidth (the decode limit)                                   ~10 s
-#   engine     engine vs GenAI Generator in one process: single stream, 8 requests, alloc ~6 min
+#   engine     engine vs GenAI Generator, each alone in its own process: single stream, 8 requests, alloc ~12 min
 #   prefix     prefix cache: TTFT cached vs cold (RAM, SSD after restart), throughput     ~5 min
 #   load       load generator: onnxlm serve vs the GenAI baseline server, c=1/4/8/16      ~5 min
 #   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~1 min

@@ -1,5 +1,6 @@
 // Entry point. Modes:
 //   engine [...]     end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
+//   engine-child     one runtime alone in this process, for `engine` (internal).
 //   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
@@ -13,6 +14,7 @@ using OnnxLm.Benchmarks.Machine;
 using OnnxLm.Benchmarks.Reporting;
 
 return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
+    : args.Length > 0 && args[0] == IsolatedRun.Mode ? IsolatedRun.Child(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])

@@ -13,6 +13,9 @@ public sealed class ComparisonOptions
     /// <summary>ORT intra-op threads for both runtimes.</summary>
     public int Threads { get; private set; } = 2;
     /// <summary>Sections to run: single, batch, alloc, profile.</summary>
+    /// <summary>process (default): each runtime alone in a child process per repeat; shared: both in this process,
+    /// interleaved (biased: the session loaded first decodes slower, see <see cref="IsolatedRun"/>).</summary>
+    public string Isolation { get; private set; } = "process";
     public HashSet<string> Sections { get; } = new(StringComparer.Ordinal) { "single", "batch", "alloc", "profile", "batchprofile" };
 
     public const int SinglePromptTokens = 32;
@@ -24,7 +27,7 @@ public sealed class ComparisonOptions
     public static readonly int[] Concurrency = [1, 4, 8];
 
     public static string Usage =>
-        "usage: engine [--model-cache DIR] [--weights fp32|int4|both] [--repeats N] [--out results.json] [--threads N] [--sections single,batch,alloc,profile,batchprofile,trace (trace is opt-in)]";
+        "usage: engine [--model-cache DIR] [--weights fp32|int4|both] [--repeats N] [--out results.json] [--threads N] [--isolation process|shared] [--sections single,batch,alloc,profile,batchprofile,blocks,trace (blocks and trace are opt-in)]";
 
     /// <summary>Parses the arguments; null (and a message on stderr) when they are invalid.</summary>
     public static ComparisonOptions? Parse(string[] args)
@@ -40,6 +43,7 @@ public sealed class ComparisonOptions
                 case "--weights" when Next() is { } v: weights = v; break;
                 case "--repeats" when int.TryParse(Next(), out int n) && n > 0: o.Repeats = n; break;
                 case "--out" when Next() is { } v: o.Out = v; break;
+                case "--isolation" when Next() is "process" or "shared": o.Isolation = args[i]; break;
                 case "--threads" when int.TryParse(Next(), out int t) && t > 0: o.Threads = t; break;
                 case "--sections" when Next() is { } v:
                     o.Sections.Clear();

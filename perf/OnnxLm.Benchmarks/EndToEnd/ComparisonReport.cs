@@ -20,6 +20,7 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
         w.WriteString("date", DateTime.UtcNow.ToString("O", Inv));
         w.WriteNumber("seconds", Math.Round(seconds, 1));
         w.WriteNumber("repeats", options.Repeats);
+        w.WriteString("isolation", options.Isolation);
         w.WriteNumber("ortThreads", options.Threads);
         Machine.MachineInfo.Write(w, loadAtStart);
         w.WriteStartObject("workload");
@@ -139,13 +140,18 @@ public sealed class ComparisonReport(ComparisonOptions options, IReadOnlyList<We
         else w.WriteNull(name);
     }
 
+    /// <summary>How the two runtimes shared the machine, in words (docs and console).</summary>
+    public static string Isolation(string mode) => mode == "process"
+        ? "each runtime alone in a fresh process per repeat, the order alternating (single stream: 3 runs per process after a full-length warm-up run)"
+        : "both runtimes in one process, interleaved (the session loaded first is 4–9 % slower: biased against the engine)";
+
     static double Round(double v) => double.IsFinite(v) ? Math.Round(v, 2) : 0;
 
     public string Markdown()
     {
         var sb = new StringBuilder();
         sb.AppendLine($"Machine: {CpuModel()}, {Environment.ProcessorCount} logical CPUs, {MemoryBytes() / (1L << 30)} GiB; commit {Commit()[..Math.Min(12, Commit().Length)]}; " +
-                      $"ORT threads {options.Threads}; medians of {options.Repeats} repeats (min–max in brackets).");
+                      $"ORT threads {options.Threads}; medians of {options.Repeats} repeats (min–max in brackets); {Isolation(options.Isolation)}.");
         sb.AppendLine();
         sb.AppendLine("| What | onnxlm engine | GenAI 0.18 `Generator` | onnxlm / GenAI |");
         sb.AppendLine("|---|---|---|---|");

@@ -62,25 +62,20 @@ public static class EngineComparison
         var batch = new int[ComparisonOptions.BatchRequests][];
         for (int i = 0; i < batch.Length; i++) batch[i] = Prompt(100 + i, ComparisonOptions.BatchPromptTokens, vocabEnd);
 
-        using var engine = InferenceEngine.Start(new EngineOptions
-        {
-            ModelDirectory = dir,
-            MaxBatchSize = ComparisonOptions.MaxBatchSize,
-            Threads = options.Threads,
-            // The prompts repeat across warm-up, repeats and concurrency levels; with the prefix cache on, the engine would
-            // restore them instead of prefilling while GenAI prefills every time. The cache has its own benchmark (prefix).
-            PrefixCache = false,
-            SsdCache = false,
-        });
+        if (options.Isolation == "process") MeasureIsolated(options, result, dir);
+        string[] diagnostics = ["alloc", "profile", "blocks", "trace", "batchprofile"];
+        if (options.Isolation == "process" && !diagnostics.Any(options.Sections.Contains)) return result;
+
+        using var engine = StartEngine(dir, options.Threads);
         using var genai = new GenAiClient(dir, options.Threads);
 
         Log($"{result.Label}: warm-up");
         EngineClient.RunAsync(engine, single, 16, 0).GetAwaiter().GetResult();
         EngineClient.RunConcurrent(engine, batch, 4, 8);
         genai.Run(single, 16);
-        if (options.Sections.Contains("batch")) genai.RunStaticBatch(batch, 4);
+        if (options.Isolation == "shared" && options.Sections.Contains("batch")) genai.RunStaticBatch(batch, 4);
 
-        for (int r = 0; r < options.Repeats; r++)
+        for (int r = 0; r < options.Repeats && options.Isolation == "shared"; r++)
         {
             if (options.Sections.Contains("single"))
             {
@@ -134,6 +129,9 @@ public static class EngineComparison
             result.Profile = DecodeProfile.Measure(engine, genai, dir, single, rounds: options.Repeats, steps: 32, options.Threads);
             Log($"{result.Label}: profile {result.Profile}");
         }
+        if (options.Sections.Contains("blocks"))
+            foreach (var v in StepBlocks.Measure(engine, genai, dir, single, options.Repeats, 32, options.Threads))
+                Log($"{result.Label}: {v.Name}: {v.StepMs:F2} ms ({v.RatioToGenAi:F3}x GenAI)");
         if (options.Sections.Contains("trace"))
             foreach (int c in ComparisonOptions.Concurrency) StepTrace.Run(engine, batch, ComparisonOptions.BatchNewTokens, c);
         if (options.Sections.Contains("batchprofile"))
@@ -142,6 +140,62 @@ public static class EngineComparison
             Log($"{result.Label}: batch profile {string.Join("; ", result.BatchProfile.Variants)}");
         }
         return result;
+    }
+
+    /// <summary>The engine as the comparison runs it: prefix cache and SSD tier off (the prompts repeat across warm-up,
+    /// repeats and concurrency levels; with the cache on the engine would restore them while GenAI prefills every time;
+    /// the cache has its own benchmark, <c>prefix</c>).</summary>
+    internal static InferenceEngine StartEngine(string dir, int threads, bool hugePages = true) => InferenceEngine.Start(new EngineOptions
+    {
+        HugePages = hugePages,
+        Log = m => Console.Error.WriteLine(m),
+        ModelDirectory = dir,
+        MaxBatchSize = ComparisonOptions.MaxBatchSize,
+        Threads = threads,
+        PrefixCache = false,
+        SsdCache = false,
+    });
+
+    /// <summary>Single and batch sections, each runtime alone in a fresh child process per repeat (see <see cref="IsolatedRun"/>),
+    /// the order alternating between repeats.</summary>
+    static void MeasureIsolated(ComparisonOptions options, WeightsResult result, string dir)
+    {
+        for (int r = 0; r < options.Repeats; r++)
+        {
+            string[] order = r % 2 == 0 ? ["engine", "genai"] : ["genai", "engine"];
+            if (options.Sections.Contains("single"))
+            {
+                foreach (string runtime in order)
+                {
+                    var s = IsolatedRun.Spawn(runtime, "single", dir, options.Threads, runs: 3);
+                    var (rate, ttft) = runtime == "engine" ? (result.EngineSingle, result.EngineSingleTtftMs) : (result.GenAiSingle, result.GenAiSingleTtftMs);
+                    foreach (var v in s.Single) rate.Add(v);
+                    foreach (var v in s.SingleTtftMs) ttft.Add(v);
+                }
+                Log($"{result.Label} repeat {r + 1}: single engine {result.EngineSingle.Values[^1]:F1} tok/s, GenAI {result.GenAiSingle.Values[^1]:F1} tok/s");
+            }
+            if (options.Sections.Contains("batch"))
+            {
+                foreach (string runtime in order)
+                {
+                    var s = IsolatedRun.Spawn(runtime, "batch", dir, options.Threads, runs: 1);
+                    if (runtime == "engine")
+                    {
+                        foreach (var (c, v) in s.Throughput) Add(result.EngineThroughput, c, v);
+                        foreach (var (c, v) in s.TtftMs) Add(result.EngineTtftMs, c, v);
+                        Log($"{result.Label} repeat {r + 1}: engine " + string.Join(", ", s.Throughput.Select(p => $"c={p.Key} {p.Value:F1} tok/s")));
+                    }
+                    else
+                    {
+                        result.GenAiSequential.Add(s.Sequential);
+                        result.GenAiSequentialTtftMs.Add(s.SequentialTtftMs);
+                        result.GenAiStaticBatch.Add(s.StaticBatch);
+                        result.GenAiStaticBatchTtftMs.Add(s.StaticBatchTtftMs);
+                        Log($"{result.Label} repeat {r + 1}: GenAI one after another {s.Sequential:F1} tok/s, static batch {s.StaticBatch:F1} tok/s");
+                    }
+                }
+            }
+        }
     }
 
     static void Add(SortedDictionary<int, Samples> map, int key, double value)

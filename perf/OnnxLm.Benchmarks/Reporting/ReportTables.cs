@@ -74,7 +74,8 @@ public sealed class ReportTables(string dir)
         int prompt = w.GetProperty("singlePromptTokens").GetInt32(), generated = w.GetProperty("singleNewTokens").GetInt32();
         var sb = new StringBuilder();
         sb.AppendLine(Inv, $"Commit `{Short(m.GetProperty("commit").GetString())}`, {m.GetProperty("processorCount").GetInt32()} cores, ORT threads {r.GetProperty("ortThreads").GetInt32()}, " +
-                           $"medians of {r.GetProperty("repeats").GetInt32()} repeats with [min–max]; load average {m.GetProperty("loadAverageStart").GetString()} before, {m.GetProperty("loadAverageEnd").GetString()} after; {r.GetProperty("seconds").GetDouble():F0} s.");
+                           $"medians of {r.GetProperty("repeats").GetInt32()} repeats with [min–max]; " +
+                           $"{EndToEnd.ComparisonReport.Isolation(r.TryGetProperty("isolation", out var iso) ? iso.GetString()! : "shared")}; load average {m.GetProperty("loadAverageStart").GetString()} before, {m.GetProperty("loadAverageEnd").GetString()} after; {r.GetProperty("seconds").GetDouble():F0} s.");
         sb.AppendLine();
         sb.AppendLine(Inv, $"Command: `{r.GetProperty("command").GetString()}`");
         sb.AppendLine();

@@ -13,6 +13,8 @@ public sealed class EngineOptions
     public int? ContextLength { get; init; }
     /// <summary>ONNX Runtime intra-op threads; 0 = one per core.</summary>
     public int Threads { get; init; }
+    /// <summary>After loading, move the weights into transparent huge pages (Linux; see <see cref="Model.HugePages"/>).</summary>
+    public bool HugePages { get; init; } = true;
     /// <summary>Keep full KV blocks of finished and running sequences and restore matching prompt prefixes.</summary>
     public bool PrefixCache { get; init; } = true;
     /// <summary>Tokens per cached KV block.</summary>

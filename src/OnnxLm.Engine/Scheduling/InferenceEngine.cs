@@ -73,6 +73,10 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>Test hook into the runner: called before every model run (true for prefill); throw to simulate a failure.</summary>
     internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
+    internal ModelRunner Runner => runner;
+
+    /// <summary>Bytes of process memory (mostly the weights) collapsed into transparent huge pages at start.</summary>
+    public long HugePageBytes { get; private set; }
 
     InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache, SsdKvTier? ssd)
     {
@@ -271,6 +275,15 @@ public sealed class InferenceEngine : IDisposable
     /// </summary>
     void WarmUp()
     {
+        if (options.HugePages)
+        {
+            // On the engine thread, before readiness: the first requests do not compete with the copy.
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            HugePageBytes = HugePages.CollapseResident();
+            var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+            if (HugePageBytes > 0)
+                options.Log?.Invoke($"weights: {HugePageBytes >> 20} MiB moved to huge pages in {took.TotalMilliseconds:F0} ms");
+        }
         try
         {
             int token = Math.Max(runner.Contract.Config.BosTokenId, 0);

@@ -73,6 +73,13 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "no-huge-pages", Kind = OptionKind.Switch,
+            Help = "do not move the loaded weights into transparent huge pages (Linux; faster decode, ~0.1-0.6 s more start-up)",
+            DefaultText = "off",
+            Apply = (o, v) => o.HugePages = !ServeOption.ParseBool(v), Show = o => ServeOption.FormatBool(!o.HugePages),
+        },
+        new()
+        {
             Name = "no-prefix-cache", Kind = OptionKind.Switch, Help = "do not reuse the KV of earlier prompts (block cache and row reuse)",
             DefaultText = "off",
             Apply = (o, v) => o.PrefixCache = !ServeOption.ParseBool(v), Show = o => ServeOption.FormatBool(!o.PrefixCache),

@@ -12,6 +12,7 @@ public sealed class ServeOptions
     public int? ContextLength { get; set; }
     public int Threads { get; set; }
     public bool PrefixCache { get; set; } = true;
+    public bool HugePages { get; set; } = true;
     public int BlockSize { get; set; } = 16;
     public long? KvCacheMemory { get; set; }
     public int KvBits { get; set; }

@@ -213,6 +213,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 ContextLength = options.ContextLength,
                 Threads = options.Threads,
                 PrefixCache = options.PrefixCache,
+                HugePages = options.HugePages,
                 BlockSize = options.BlockSize,
                 KvCacheMemory = options.KvCacheMemory,
                 KvBits = options.KvBits,
