@@ -18,7 +18,10 @@ namespace OnnxLm.Engine.Model;
 public static partial class HugePages
 {
     const int MadvHugePage = 14, MadvCollapse = 25;
-    const long HugePageSize = 2L << 20;
+    // The PMD size: 2 MiB with 4 KiB pages (x64, most arm64), 32 MiB with 16 KiB pages, 512 MiB with 64 KiB pages.
+    static readonly long HugePageSize = ReadHugePageSize();
+    static readonly long PageSize = Environment.SystemPageSize;
+    const long WindowBytes = 1L << 30;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int madvise(nint address, nuint length, int advice);
@@ -60,7 +63,6 @@ public static partial class HugePages
         return collapsed;
     }
 
-    const long PageSize = 4096, WindowBytes = 256L << 20;
 
     /// <summary>One window of a mapping: finds runs of dense 2 MiB chunks with mincore and collapses each run.</summary>
     static unsafe long CollapseDenseChunks(nint start, long length, byte[] resident, double minDensity)
@@ -92,6 +94,20 @@ public static partial class HugePages
             }
         }
         return collapsed;
+    }
+
+    static long ReadHugePageSize()
+    {
+        try
+        {
+            if (long.TryParse(File.ReadAllText("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size").Trim(),
+                    NumberStyles.Integer, CultureInfo.InvariantCulture, out long size) && size > 0)
+                return size;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return 2L << 20;
     }
 
     [LibraryImport("libc", SetLastError = true)]
