@@ -7,8 +7,8 @@
 #   bandwidth  memory read bandwidth (the decode limit)                                   ~10 s
 #   engine     engine vs GenAI Generator, each alone in its own process: single stream, 8 requests, alloc ~12 min
 #   prefix     prefix cache: TTFT cached vs cold (RAM, SSD after restart), throughput     ~5 min
-#   load       load generator: onnxlm serve vs the GenAI baseline server, c=1/4/8/16      ~5 min
-#   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~1 min
+#   load       load generator: onnxlm serve vs the GenAI baseline server, c=1/4/8/16      ~15 min
+#   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~3 min
 #   micro      BenchmarkDotNet micro-benchmarks, --job short, with the allocation budget  ~6 min
 #   smoke      what CI runs: every micro-benchmark once in-process + the budget           ~10 s
 #   report     regenerate the tables of docs/BENCHMARKS.md from artifacts/perf/*.json
@@ -79,12 +79,12 @@ for section in "${sections[@]}"; do
     load)
       # Random 128-token prompts (exact token ids), 64 output tokens each, 32 requests per concurrency, greedy.
       "$load" compare --model "$(model fp32)" --threads "$threads" --a-args "--no-ssd-cache" \
-        --concurrency 1,4,8,16 --requests 32 --warmup 2 --input-tokens 128 --output-tokens 64 --ignore-eos \
+        --concurrency 1,4,8,16 --requests 32 --warmup 2 --repeats "$repeats" --input-tokens 128 --output-tokens 64 --ignore-eos \
         --prompt-tokens-exact --token-id-range 256:31000 --out "$out/load-compare.json" --md "$out/load-compare.md" ;;
     overhead)
       # One output token from an 8-token prompt on the tiny model: the round trip is the server's own cost.
       "$load" compare --model "$(model tiny)" --threads "$threads" --a-args "--no-ssd-cache" \
-        --concurrency 1,16 --requests 400 --warmup 20 --input-tokens 8 --output-tokens 1 --ignore-eos \
+        --concurrency 1,16 --requests 400 --warmup 20 --repeats "$repeats" --input-tokens 8 --output-tokens 1 --ignore-eos \
         --prompt-tokens-exact --token-id-range 256:390 --out "$out/overhead.json" --md "$out/overhead.md" ;;
     micro)
       "${bench[@]}" --filter '*' --job short --artifacts "$out/bdn" --json "$out/micro.json" ;;

@@ -278,9 +278,17 @@ public sealed class InferenceEngine : IDisposable
         if (options.HugePages)
         {
             // On the engine thread, before readiness: the first requests do not compete with the copy.
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            HugePageBytes = HugePages.CollapseResident();
-            var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+            long start = Stopwatch.GetTimestamp();
+            try
+            {
+                HugePageBytes = HugePages.CollapseResident();
+            }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+            {
+                // A C library without madvise/mincore under the name "libc" (not glibc): serve on small pages.
+                options.Log?.Invoke("huge pages unavailable: " + e.Message);
+            }
+            var took = Stopwatch.GetElapsedTime(start);
             if (HugePageBytes > 0)
                 options.Log?.Invoke($"weights: {HugePageBytes >> 20} MiB moved to huge pages in {took.TotalMilliseconds:F0} ms");
         }
