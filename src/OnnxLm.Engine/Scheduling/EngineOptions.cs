@@ -7,6 +7,11 @@ public sealed class EngineOptions
     public int MaxBatchSize { get; init; } = 8;
     /// <summary>Most prompt tokens one prefill run processes; longer prompts are prefilled in chunks between decode steps.</summary>
     public int PrefillStepSize { get; init; } = 512;
+    /// <summary>Most prompt tokens one prefill run processes while other sequences decode (they wait for it); 0 = the
+    /// same as <see cref="PrefillStepSize"/>. Off by default: measured with 128-token prompts at c=8, a budget of 128
+    /// cost 3 % throughput and made more, shorter stalls (ITL p99 164-188 ms against 44 ms); it pays off when long
+    /// prompts would otherwise stall every decoder for a whole <see cref="PrefillStepSize"/> chunk.</summary>
+    public int DecodePrefillTokens { get; init; }
     /// <summary>Most requests waiting for a slot; more are refused.</summary>
     public int MaxQueue { get; init; } = 128;
     /// <summary>Context length per sequence; null = the model's.</summary>
@@ -50,6 +55,7 @@ public sealed class EngineOptions
     {
         if (MaxBatchSize is < 1 or > 256) return "--max-batch-size must be between 1 and 256";
         if (PrefillStepSize is < 1 or > 65536) return "--prefill-step-size must be between 1 and 65536";
+        if (DecodePrefillTokens is < 0 or > 65536) return "--decode-prefill-tokens must be between 0 and 65536";
         if (MaxQueue is < 1 or > 1_000_000) return "--max-queue must be between 1 and 1000000";
         if (ContextLength is < 2) return "--context-length must be at least 2";
         if (Threads < 0) return "--threads must be 0 (auto) or positive";

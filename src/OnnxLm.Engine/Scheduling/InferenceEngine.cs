@@ -529,7 +529,7 @@ public sealed class InferenceEngine : IDisposable
             Interlocked.Decrement(ref pending);
             return;
         }
-        int step = runner.MaxPrefillTokens;
+        int step = PrefillBudget();
         int count = 1, width = first.PromptLength;
         if (width <= step)
         {
@@ -556,12 +556,20 @@ public sealed class InferenceEngine : IDisposable
         Interlocked.Add(ref pending, -count);
     }
 
+    /// <summary>
+    /// Prompt tokens this step's prefill may run: <see cref="EngineOptions.PrefillStepSize"/>, or the smaller
+    /// <see cref="EngineOptions.DecodePrefillTokens"/> while other sequences are decoding, because they wait for the
+    /// prefill before their next token (decode-first bounds their inter-token latency by one decode plus one prefill run).
+    /// </summary>
+    int PrefillBudget() =>
+        decodeCount > 0 && options.DecodePrefillTokens > 0 ? Math.Min(runner.MaxPrefillTokens, options.DecodePrefillTokens) : runner.MaxPrefillTokens;
+
     void PrefillStep()
     {
         if (prefillGroup.Count == 1)
         {
             var seq = prefillGroup[0];
-            int chunk = Math.Min(runner.MaxPrefillTokens, seq.PromptLength - seq.Length);
+            int chunk = Math.Min(PrefillBudget(), seq.PromptLength - seq.Length);
             Span<float> logits;
             try
             {

@@ -58,6 +58,13 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "decode-prefill-tokens", Kind = OptionKind.Value, ValueName = "N",
+            Help = "prompt tokens per prefill chunk while other sequences decode (bounds their inter-token latency; 0 = the prefill step size)",
+            DefaultText = "0",
+            Apply = (o, v) => o.DecodePrefillTokens = ServeOption.ParseInt(v, 0, 65536), Show = o => Int(o.DecodePrefillTokens),
+        },
+        new()
+        {
             Name = "max-queue", Kind = OptionKind.Value, ValueName = "N", Help = "requests waiting for a slot before 429", DefaultText = "128",
             Apply = (o, v) => o.MaxQueue = ServeOption.ParseInt(v, 1, 1_000_000), Show = o => Int(o.MaxQueue),
         },

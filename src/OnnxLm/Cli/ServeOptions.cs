@@ -8,6 +8,7 @@ public sealed class ServeOptions
     public int Port { get; set; } = 8000;
     public int MaxBatchSize { get; set; } = 8;
     public int PrefillStepSize { get; set; } = 512;
+    public int DecodePrefillTokens { get; set; }
     public int MaxQueue { get; set; } = 128;
     public int? ContextLength { get; set; }
     public int Threads { get; set; }

@@ -209,6 +209,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 ModelDirectory = modelDir,
                 MaxBatchSize = options.MaxBatchSize,
                 PrefillStepSize = options.PrefillStepSize,
+                DecodePrefillTokens = options.DecodePrefillTokens,
                 MaxQueue = options.MaxQueue,
                 ContextLength = options.ContextLength,
                 Threads = options.Threads,

@@ -158,10 +158,14 @@ public class PrefixCacheParityTests
     public async Task Request_arriving_while_the_first_still_runs_reuses_its_committed_blocks()
     {
         using var engine = EngineDriver.Start(Dir, maxBatchSize: 2);
+        // The tiny model decodes 200 tokens in milliseconds; 1 ms per decode step keeps the first request running while
+        // the second arrives, even on a loaded machine.
+        engine.BeforeRun = prefill => { if (!prefill) Thread.Sleep(1); };
         var prompt = EngineDriver.RandomPrompt(110, 64);
         var first = EngineDriver.Submit(engine, new GenerationRequest(prompt, SamplingParams.Greedy, 200, ignoreEos: true));
         await first.WaitForTokensAsync(2);
         var second = await RunChecked(engine, prompt, 10);
+        await Assert.That(first.Completion.IsCompleted).IsFalse();
         await Assert.That(second.CachedTokens).IsEqualTo(48);
         engine.Cancel(first.Request);
         await first.Completion;

@@ -79,12 +79,14 @@ public static class EngineDriver
     public const long TestCacheMemory = 64L << 20;
 
     public static InferenceEngine Start(string modelDir, int maxBatchSize = 4, int prefillStepSize = 512, int maxQueue = 64, int? contextLength = null,
-        bool prefixCache = true, int blockSize = 16, long kvCacheMemory = TestCacheMemory, int kvBits = 0, string? ssdDir = null, bool ssdWriteThrough = false) =>
+        bool prefixCache = true, int blockSize = 16, long kvCacheMemory = TestCacheMemory, int kvBits = 0, string? ssdDir = null, bool ssdWriteThrough = false,
+        int decodePrefillTokens = 0) =>
         InferenceEngine.Start(new EngineOptions
         {
             ModelDirectory = modelDir,
             MaxBatchSize = maxBatchSize,
             PrefillStepSize = prefillStepSize,
+            DecodePrefillTokens = decodePrefillTokens,
             MaxQueue = maxQueue,
             ContextLength = contextLength,
             PrefixCache = prefixCache,

@@ -120,4 +120,41 @@ public class EngineParityTests
             await Assert.That(string.Join(",", r.Tokens.Take(expected.Length))).IsEqualTo(string.Join(",", expected));
         }
     }
+
+    [Test]
+    [MethodDataSource(nameof(Models))]
+    public async Task Prefill_chunks_shrink_to_the_decode_budget_while_others_decode(string kind)
+    {
+        string dir = Dir(kind);
+        using var engine = EngineDriver.Start(dir, maxBatchSize: 4, prefillStepSize: 64, decodePrefillTokens: 16, prefixCache: false);
+        while (!engine.IsReady) await Task.Delay(5);   // the warm-up's own prefill is not counted
+        int prefillRuns = 0;
+        // Decode steps of the tiny model take microseconds: 1 ms each keeps the decoder below running while the busy
+        // prompt arrives and prefills.
+        engine.BeforeRun = prefill =>
+        {
+            if (prefill) Interlocked.Increment(ref prefillRuns);
+            else Thread.Sleep(1);
+        };
+
+        // Alone: the whole 64-token prompt is one prefill run.
+        var alone = EngineDriver.RandomPrompt(70, 64);
+        var aloneResult = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(alone, 12));
+        await Assert.That(Volatile.Read(ref prefillRuns)).IsEqualTo(1);
+        await AssertMatchesOracle(dir, engine, alone, aloneResult, 12);
+
+        // While another sequence decodes: 16-token chunks, so the decoder waits for at most 16 prompt tokens per step.
+        var decoderPrompt = EngineDriver.RandomPrompt(71, 9);
+        var decoder = EngineDriver.Submit(engine, new GenerationRequest(decoderPrompt, Engine.Sampling.SamplingParams.Greedy, 300, ignoreEos: true));
+        await decoder.WaitForTokensAsync(3);
+        Volatile.Write(ref prefillRuns, 0);
+        var busy = EngineDriver.RandomPrompt(72, 64);
+        var busyResult = await EngineDriver.RunAsync(engine, EngineDriver.Greedy(busy, 12));
+        await Assert.That(Volatile.Read(ref prefillRuns)).IsEqualTo(4);
+        await AssertMatchesOracle(dir, engine, busy, busyResult, 12);
+        var decoded = await decoder.Completion;
+        await Assert.That(decoded.Tokens.Length).IsEqualTo(300);   // still decoding when the busy prompt finished
+        var expected = Oracle.GreedyTokens(dir, decoderPrompt, 300);
+        await Assert.That(string.Join(",", decoded.Tokens.Take(expected.Length))).IsEqualTo(string.Join(",", expected));
+    }
 }
