@@ -121,7 +121,11 @@ public static class DecodeProfile
     }
 
     /// <summary>Median engine step period over one request, from decode BeforeRun calls on the engine thread.</summary>
-    static double EngineRound(InferenceEngine engine, int[] prompt, int steps)
+    static double EngineRound(InferenceEngine engine, int[] prompt, int steps) => Samples.MedianOf(EnginePeriods(engine, prompt, steps));
+
+    /// <summary>The engine's step periods (ms) over one request of <paramref name="steps"/> + 1 tokens: the time between
+    /// consecutive decode BeforeRun calls on the engine thread.</summary>
+    internal static List<double> EnginePeriods(InferenceEngine engine, int[] prompt, int steps)
     {
         var stamps = new long[steps + 8];
         int count = 0;
@@ -139,6 +143,6 @@ public static class DecodeProfile
         }
         var periods = new List<double>(count);
         for (int i = 1; i < count; i++) periods.Add(RequestTiming.Seconds(stamps[i - 1], stamps[i]) * 1000);
-        return Samples.MedianOf(periods);
+        return periods;
     }
 }

@@ -29,8 +29,8 @@ public static class StepBlocks
             ("genai (loaded second), max_length = prompt+new", () => genai.StepTimes(prompt, steps + 1, 0)),
             ($"bare runner loaded third, engine shape ({slots} rows x {context})", () => RunnerBlock(runner, prompt, steps)),
             ("first engine's runner, stepped from this thread", () => RunnerBlock(engine.Runner, prompt, steps)),
-            ("first engine, step period", () => EngineBlock(engine, prompt, steps)),
-            ("second engine (loaded last), step period", () => EngineBlock(second, prompt, steps)),
+            ("first engine, step period", () => DecodeProfile.EnginePeriods(engine, prompt, steps + 1)),
+            ("second engine (loaded last), step period", () => DecodeProfile.EnginePeriods(second, prompt, steps + 1)),
         };
         var medians = variants.Select(_ => new List<double>()).ToArray();
         var ratios = variants.Select(_ => new List<double>()).ToArray();
@@ -67,27 +67,5 @@ public static class StepBlocks
             times.Add(RequestTiming.Seconds(t0, Stopwatch.GetTimestamp()) * 1000);
         }
         return times;
-    }
-
-    /// <summary>The engine's step periods over one request, from decode BeforeRun calls on the engine thread.</summary>
-    static List<double> EngineBlock(InferenceEngine engine, int[] prompt, int steps)
-    {
-        var stamps = new long[steps + 8];
-        int count = 0;
-        engine.BeforeRun = prefill =>
-        {
-            if (!prefill && count < stamps.Length) stamps[count++] = Stopwatch.GetTimestamp();
-        };
-        try
-        {
-            EngineClient.RunAsync(engine, prompt, steps + 2, 0).GetAwaiter().GetResult();
-        }
-        finally
-        {
-            engine.BeforeRun = null;
-        }
-        var periods = new List<double>(count);
-        for (int i = 1; i < count; i++) periods.Add(RequestTiming.Seconds(stamps[i - 1], stamps[i]) * 1000);
-        return periods;
     }
 }
