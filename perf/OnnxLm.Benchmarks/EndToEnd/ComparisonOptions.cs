@@ -5,8 +5,7 @@ namespace OnnxLm.Benchmarks.EndToEnd;
 /// <summary>Options of the <c>engine</c> subcommand; the defaults are the documented benchmark.</summary>
 public sealed class ComparisonOptions
 {
-    public string ModelCache { get; private set; } =
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "onnxlm", "bench-models");
+    public string ModelCache { get; private set; } = BenchmarkModel.DefaultCache;
     public List<WeightFormat> Weights { get; } = [];
     public int Repeats { get; private set; } = 3;
     public string Out { get; private set; } = "engine-results.json";

@@ -41,21 +41,13 @@ public static class EngineComparison
 
     static WeightsResult Measure(ComparisonOptions options, WeightFormat weights)
     {
-        var preset = ModelBuilderOptions.Benchmark with { Weights = weights };
-        string dir = Path.Combine(options.ModelCache, $"benchmark-{(weights == WeightFormat.Int4 ? "int4" : "fp32")}-v{ModelBuilder.FormatVersion}");
+        var (dir, preset, buildSeconds) = BenchmarkModel.Ensure(options.ModelCache, weights, Log);
         var result = new WeightsResult(weights, dir, preset.ParameterCount)
         {
+            ModelBuildSeconds = buildSeconds,
             KvBytesPerPosition = (long)preset.NumLayers * 2 * preset.NumKvHeads * preset.HeadSize * sizeof(float),
             EmbeddingBytes = (long)preset.VocabSize * preset.HiddenSize * sizeof(float),
         };
-        if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
-        {
-            Log($"building {result.Label} model into {dir}");
-            var sw = Stopwatch.StartNew();
-            ModelBuilder.Build(dir, preset);
-            result.ModelBuildSeconds = sw.Elapsed.TotalSeconds;
-            Log($"built in {result.ModelBuildSeconds:F0} s");
-        }
 
         int vocabEnd = preset.EndOfTextTokenId; // ordinary tokens only
         int[] single = Prompt(1, ComparisonOptions.SinglePromptTokens, vocabEnd);

@@ -23,35 +23,20 @@ public static class PrefixCacheBenchmark
 
     public static int Run(string[] args)
     {
-        string weights = "fp32";
-        int repeats = 3;
-        string cacheDir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "onnxlm", "bench-models");
-        string output = Path.Combine("artifacts", "perf", "prefix.md");
         var sections = new HashSet<string>(StringComparer.Ordinal) { "ttft", "throughput", "int8", "ssd" };
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
+        var o = ModelBenchArgs.Parse(args, Path.Combine("artifacts", "perf", "prefix.md"),
+            "prefix [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md] [--sections ttft,throughput,int8,ssd]",
+            (option, next) =>
             {
-                case "--weights": weights = args[++i]; break;
-                case "--repeats": repeats = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--model-cache": cacheDir = args[++i]; break;
-                case "--out": output = args[++i]; break;
-                case "--sections":
-                    sections.Clear();
-                    foreach (var part in args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) sections.Add(part);
-                    break;
-                default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; usage: prefix [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md] [--sections ttft,throughput,int8,ssd]");
-                    return 2;
-            }
-        }
-        var preset = ModelBuilderOptions.Benchmark with { Weights = weights == "int4" ? WeightFormat.Int4 : WeightFormat.Fp32 };
-        string dir = Path.Combine(cacheDir, $"benchmark-{weights}-v{ModelBuilder.FormatVersion}");
-        if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName)))
-        {
-            Log($"building {dir}");
-            ModelBuilder.Build(dir, preset);
-        }
+                if (option != "--sections" || next() is not { } list) return false;
+                sections.Clear();
+                foreach (var part in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) sections.Add(part);
+                return true;
+            });
+        if (o is null) return 2;
+        string weights = o.WeightsName, output = o.Out;
+        int repeats = o.Repeats;
+        var (dir, preset, _) = BenchmarkModel.Ensure(o.ModelCache, o.Weights, Log);
         int vocab = preset.EndOfTextTokenId;
         string loadAtStart = Machine.MachineInfo.LoadAverage();
         var rows = new List<PrefixRow>();

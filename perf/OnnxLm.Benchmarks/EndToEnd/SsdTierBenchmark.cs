@@ -19,28 +19,14 @@ public static class SsdTierBenchmark
 
     public static int Run(string[] args)
     {
-        string weights = "fp32";
-        int repeats = 3;
         bool dropCaches = false;
-        string cacheDir = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "onnxlm", "bench-models");
-        string output = Path.Combine("artifacts", "perf", "ssd.md");
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--weights": weights = args[++i]; break;
-                case "--repeats": repeats = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--model-cache": cacheDir = args[++i]; break;
-                case "--out": output = args[++i]; break;
-                case "--drop-caches": dropCaches = true; break;
-                default:
-                    Console.Error.WriteLine($"unknown option {args[i]}; usage: ssd [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md] [--drop-caches]");
-                    return 2;
-            }
-        }
-        var preset = ModelBuilderOptions.Benchmark with { Weights = weights == "int4" ? WeightFormat.Int4 : WeightFormat.Fp32 };
-        string dir = Path.Combine(cacheDir, $"benchmark-{weights}-v{ModelBuilder.FormatVersion}");
-        if (!File.Exists(Path.Combine(dir, ModelBuilder.GenAiConfigFileName))) ModelBuilder.Build(dir, preset);
+        var o = ModelBenchArgs.Parse(args, Path.Combine("artifacts", "perf", "ssd.md"),
+            "ssd [--weights fp32|int4] [--repeats N] [--model-cache DIR] [--out FILE.md] [--drop-caches]",
+            (option, _) => option == "--drop-caches" && (dropCaches = true));
+        if (o is null) return 2;
+        string weights = o.WeightsName, output = o.Out;
+        int repeats = o.Repeats;
+        var (dir, preset, _) = BenchmarkModel.Ensure(o.ModelCache, o.Weights, Log);
         int vocab = preset.EndOfTextTokenId;
         string kvRoot = Path.Combine(Path.GetTempPath(), "onnxlm-ssd-bench-" + Guid.NewGuid().ToString("N"));
 

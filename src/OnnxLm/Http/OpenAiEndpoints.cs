@@ -115,68 +115,82 @@ internal static class OpenAiEndpoints
     /// <summary>What the synchronous preparation hands to the streaming part.</summary>
     readonly record struct Prepared(GenerationRequest[] Group, bool Stream, bool IncludeUsage, LogprobsMode Logprobs, int TopLogprobs);
 
-    static async Task ChatAsync(HttpContext http, ServingState state)
+    static Task ChatAsync(HttpContext http, ServingState state) => CompleteAsync<ChatEndpoint, ChatCompletionBody>(http, state);
+
+    static Task CompletionAsync(HttpContext http, ServingState state) => CompleteAsync<TextEndpoint, CompletionBody>(http, state);
+
+    /// <summary>Chat and text completions: read, parse and admit synchronously, then stream or answer.</summary>
+    static async Task CompleteAsync<TEndpoint, TBody>(HttpContext http, ServingState state)
+        where TEndpoint : ICompletionEndpoint<TBody> where TBody : class, ICompletionFields, new()
     {
         long arrival = Stopwatch.GetTimestamp();
         var engine = state.RequireReady();
         Prepared p;
         using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
-            p = PrepareChat(state, engine, body, http.Features.Get<RequestLogEntry>());
-        await new CompletionResponder(state, engine, http, p.Group, chat: true, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
+            p = Prepare<TEndpoint, TBody>(state, engine, body, http.Features.Get<RequestLogEntry>());
+        await new CompletionResponder(state, engine, http, p.Group, TEndpoint.Chat, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
     }
 
-    static Prepared PrepareChat(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
+    static Prepared Prepare<TEndpoint, TBody>(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
+        where TEndpoint : ICompletionEndpoint<TBody> where TBody : class, ICompletionFields, new()
     {
         var json = body.Span;
-        var r = BodyPool<ChatCompletionBody>.Rent();
+        var r = BodyPool<TBody>.Rent();
         try
         {
-            if (!ChatCompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
+            if (!TEndpoint.TryParse(json, r, out var error)) throw ParseError(error);
             state.CheckModel(json, r.Model);
-            int[] prompt = RequestReader.ChatPrompt(engine, json, r);
+            int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
-            bool logprobs = r.Logprobs == true;
-            int top = r.TopLogprobs ?? 0;
-            var group = RequestReader.Build(engine, json, r, prompt, r.MaxCompletionTokens, "messages", logprobs, top);
-            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, logprobs ? LogprobsMode.Chat : LogprobsMode.None, top);
+            var (mode, top) = TEndpoint.Logprobs(r);
+            var group = RequestReader.Build(engine, json, r, prompt, TEndpoint.MaxCompletionTokens(r), TEndpoint.PromptParam,
+                mode != LogprobsMode.None, top);
+            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top);
         }
         finally
         {
-            r.Reset();   // drop the slices of this request's buffer before the instance is reused
-            BodyPool<ChatCompletionBody>.Return(r);
+            TEndpoint.Reset(r);   // drop the slices of this request's buffer before the instance is reused
+            BodyPool<TBody>.Return(r);
         }
     }
 
-    static async Task CompletionAsync(HttpContext http, ServingState state)
+    /// <summary>What differs between <c>/v1/chat/completions</c> and <c>/v1/completions</c>; the flow is shared
+    /// (<see cref="CompleteAsync"/>). Static members on a struct, so the generic code is specialised, not dispatched.</summary>
+    interface ICompletionEndpoint<TBody> where TBody : class, ICompletionFields
     {
-        long arrival = Stopwatch.GetTimestamp();
-        var engine = state.RequireReady();
-        Prepared p;
-        using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
-            p = PrepareCompletion(state, engine, body, http.Features.Get<RequestLogEntry>());
-        await new CompletionResponder(state, engine, http, p.Group, chat: false, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
+        static abstract bool Chat { get; }
+        /// <summary>The body field a bad prompt is reported against.</summary>
+        static abstract string PromptParam { get; }
+        static abstract bool TryParse(ReadOnlySpan<byte> json, TBody body, out RequestParseError error);
+        static abstract void Reset(TBody body);
+        static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
+        static abstract int? MaxCompletionTokens(TBody body);
+        static abstract (LogprobsMode Mode, int Top) Logprobs(TBody body);
     }
 
-    static Prepared PrepareCompletion(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
+    readonly struct ChatEndpoint : ICompletionEndpoint<ChatCompletionBody>
     {
-        var json = body.Span;
-        var r = BodyPool<CompletionBody>.Rent();
-        try
-        {
-            if (!CompletionBody.TryParse(json, r, out var error)) throw ParseError(error);
-            state.CheckModel(json, r.Model);
-            int[] prompt = RequestReader.CompletionPrompt(engine, json, r);
-            if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
-            bool logprobs = r.Logprobs is not null;
-            int top = r.Logprobs ?? 0;
-            var group = RequestReader.Build(engine, json, r, prompt, null, "prompt", logprobs, top);
-            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, logprobs ? LogprobsMode.Legacy : LogprobsMode.None, top);
-        }
-        finally
-        {
-            r.Reset();
-            BodyPool<CompletionBody>.Return(r);
-        }
+        public static bool Chat => true;
+        public static string PromptParam => "messages";
+        public static bool TryParse(ReadOnlySpan<byte> json, ChatCompletionBody body, out RequestParseError error) => ChatCompletionBody.TryParse(json, body, out error);
+        public static void Reset(ChatCompletionBody body) => body.Reset();
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ChatPrompt(engine, json, body);
+        public static int? MaxCompletionTokens(ChatCompletionBody body) => body.MaxCompletionTokens;
+        public static (LogprobsMode, int) Logprobs(ChatCompletionBody body) =>
+            (body.Logprobs == true ? LogprobsMode.Chat : LogprobsMode.None, body.TopLogprobs ?? 0);
+    }
+
+    readonly struct TextEndpoint : ICompletionEndpoint<CompletionBody>
+    {
+        public static bool Chat => false;
+        public static string PromptParam => "prompt";
+        public static bool TryParse(ReadOnlySpan<byte> json, CompletionBody body, out RequestParseError error) => CompletionBody.TryParse(json, body, out error);
+        public static void Reset(CompletionBody body) => body.Reset();
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => RequestReader.CompletionPrompt(engine, json, body);
+        public static int? MaxCompletionTokens(CompletionBody body) => null;   // legacy completions have only max_tokens
+        /// <summary>Legacy <c>logprobs</c> is a count of alternatives, and asking for 0 still returns the chosen token's.</summary>
+        public static (LogprobsMode, int) Logprobs(CompletionBody body) =>
+            (body.Logprobs is not null ? LogprobsMode.Legacy : LogprobsMode.None, body.Logprobs ?? 0);
     }
 
     /// <summary>--log-prompts: the prompt as the model sees it (a chat prompt after its template, special tokens
