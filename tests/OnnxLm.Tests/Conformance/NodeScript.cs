@@ -23,7 +23,7 @@ internal static class NodeScript
 
     static async Task EnsureInstalledAsync(string folder)
     {
-        if (File.Exists(Path.Combine(folder, "node_modules", "openai", "package.json"))) return;
+        if (AllDependenciesInstalled(folder)) return;
         var npm = new ProcessStartInfo("npm")
         {
             WorkingDirectory = folder,
@@ -49,6 +49,24 @@ internal static class NodeScript
             if (process.ExitCode != 0)
                 throw new InvalidOperationException($"npm ci in {folder} failed (exit {process.ExitCode}):\n{await stdout}\n{await stderr}");
         }
+    }
+
+    // Every dependency named in package.json must be in node_modules: a checkout whose package.json gained one since
+    // the last install reinstalls instead of failing later on a missing module.
+    static bool AllDependenciesInstalled(string folder)
+    {
+        using var package = JsonDocument.Parse(File.ReadAllBytes(Path.Combine(folder, "package.json")));
+        if (!package.RootElement.TryGetProperty("dependencies", out var deps)) return true;
+        foreach (var dep in deps.EnumerateObject())
+            if (!File.Exists(Path.Combine(folder, "node_modules", dep.Name, "package.json"))) return false;
+        return true;
+    }
+
+    /// <summary>The tests/node folder (the npm packages the tests run or read); installed on first use.</summary>
+    public static async Task<string> InstalledFolderAsync()
+    {
+        await Installed.Value;
+        return Folder.Value;
     }
 
     static string FindFolder()
