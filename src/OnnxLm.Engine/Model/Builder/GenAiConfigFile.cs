@@ -40,8 +40,15 @@ internal static class GenAiConfigFile
         w.WriteNumber("num_key_value_heads", o.NumKvHeads);
         w.WriteEndObject();
         w.WriteStartArray("eos_token_id");
-        w.WriteNumberValue(o.ImEndTokenId);
-        w.WriteNumberValue(o.EndOfTextTokenId);
+        if (o.Tokenizer is { } source)
+        {
+            foreach (int id in source.EosTokenIds) w.WriteNumberValue(id);
+        }
+        else
+        {
+            w.WriteNumberValue(o.ImEndTokenId);
+            w.WriteNumberValue(o.EndOfTextTokenId);
+        }
         w.WriteEndArray();
         w.WriteNumber("pad_token_id", o.EndOfTextTokenId);
         w.WriteString("type", "llama");

@@ -37,10 +37,19 @@ public static class ModelBuilder
         string config = Path.Combine(directory, GenAiConfigFileName);
         File.Delete(config); // the folder must not look complete while older files are being replaced
 
-        var vocabulary = BpeVocabulary.Train(options.VocabSize - SpecialTokenCount, options.Seed);
-        AtomicFile.Write(Path.Combine(directory, TokenizerFileName), (vocabulary, options),
-            static (s, state) => TokenizerFiles.WriteTokenizerJson(s, state.vocabulary, state.options));
-        AtomicFile.Write(Path.Combine(directory, TokenizerConfigFileName), options, TokenizerFiles.WriteTokenizerConfig);
+        if (options.Tokenizer is { } source)
+        {
+            foreach (string file in source.Files)
+                AtomicFile.Write(Path.Combine(directory, Path.GetFileName(file)), file,
+                    static (s, from) => { using var input = File.OpenRead(from); input.CopyTo(s); });
+        }
+        else
+        {
+            var vocabulary = BpeVocabulary.Train(options.VocabSize - SpecialTokenCount, options.Seed);
+            AtomicFile.Write(Path.Combine(directory, TokenizerFileName), (vocabulary, options),
+                static (s, state) => TokenizerFiles.WriteTokenizerJson(s, state.vocabulary, state.options));
+            AtomicFile.Write(Path.Combine(directory, TokenizerConfigFileName), options, TokenizerFiles.WriteTokenizerConfig);
+        }
 
         string dataPath = Path.Combine(directory, ExternalDataFileName);
         Onnx.ModelProto model;

@@ -38,6 +38,10 @@ public sealed record ModelBuilderOptions
     /// inside <c>model.onnx</c>; keeps clear of protobuf's 2 GB limit. 0 forces external data.</summary>
     public long ExternalDataThreshold { get; init; } = 64L << 20;
 
+    /// <summary>A real family's tokenizer files to use instead of the generated vocabulary; null for the generated one.
+    /// With it, <see cref="VocabSize"/> is the logits width and the special ids come from the source.</summary>
+    public TokenizerSource? Tokenizer { get; init; }
+
     /// <summary>About 0.5 MB fp32: vocab 400, hidden 64, 2 layers, 4 heads (2 kv) of 16, MLP 128, context 512.</summary>
     public static ModelBuilderOptions Tiny { get; } = new();
 
@@ -56,13 +60,13 @@ public sealed record ModelBuilderOptions
     };
 
     /// <summary>Id of <c>&lt;|endoftext|&gt;</c> (also bos and pad): <c>VocabSize - 3</c>.</summary>
-    public int EndOfTextTokenId => VocabSize - 3;
+    public int EndOfTextTokenId => Tokenizer?.BosTokenId ?? VocabSize - 3;
 
     /// <summary>Id of <c>&lt;|im_start|&gt;</c>: <c>VocabSize - 2</c>.</summary>
     public int ImStartTokenId => VocabSize - 2;
 
     /// <summary>Id of <c>&lt;|im_end|&gt;</c> (the first eos id): <c>VocabSize - 1</c>.</summary>
-    public int ImEndTokenId => VocabSize - 1;
+    public int ImEndTokenId => Tokenizer is { } t ? t.EosTokenIds[0] : VocabSize - 1;
 
     /// <summary>Number of weights (embedding, projections, norms, lm_head), not counting the rotary caches.</summary>
     public long ParameterCount
@@ -95,6 +99,13 @@ public sealed record ModelBuilderOptions
         Require((long)VocabSize * HiddenSize <= Array.MaxLength, nameof(VocabSize), "times HiddenSize exceeds one array");
         Require((long)IntermediateSize * HiddenSize <= Array.MaxLength, nameof(IntermediateSize), "times HiddenSize exceeds one array");
         Require((long)NumHeads * HeadSize * HiddenSize <= Array.MaxLength, nameof(NumHeads), "times HeadSize times HiddenSize exceeds one array");
+        if (Tokenizer is { } source)
+        {
+            Require(source.Files.Length > 0 && source.Files.Any(f => Path.GetFileName(f) == ModelBuilder.TokenizerFileName),
+                nameof(Tokenizer), "must include a tokenizer.json");
+            Require(!source.EosTokenIds.IsDefaultOrEmpty && source.EosTokenIds.All(id => id >= 0 && id < VocabSize),
+                nameof(Tokenizer), $"eos ids must be in [0, VocabSize {VocabSize})");
+        }
         Require(ExternalDataThreshold >= 0, nameof(ExternalDataThreshold), "must not be negative");
         if (Weights == WeightFormat.Int4)
         {
