@@ -114,7 +114,7 @@ public sealed class InferenceEngine : IDisposable
         int maxLen = Math.Min(options.ContextLength ?? contract.MaxPositions, contract.MaxPositions);
         if (options.ContextLength > contract.MaxPositions)
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
-        var prompts = new PromptEncoder(contract.Directory);
+        var prompts = new PromptEncoder(contract.Directory, options.ChatTemplate, BosPolicy.Read(contract.Directory, vocabulary));
         ModelRunner? runner = null;
         PrefixCache? cache = null;
         SsdKvTier? ssd = null;

@@ -151,6 +151,13 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "chat-template", Kind = OptionKind.Value, ValueName = "FILE",
+            Help = "Jinja chat template to use instead of the model's own (tokenizer_config.json, else chat_template.jinja)",
+            DefaultText = "the model's",
+            Apply = (o, v) => o.ChatTemplate = ServeOption.NonEmpty(v), Show = o => o.ChatTemplate ?? "(the model's)",
+        },
+        new()
+        {
             Name = "max-request-bytes", Kind = OptionKind.Value, ValueName = "BYTES", Help = "largest request body, e.g. 16M; larger ones get 413",
             DefaultText = "8M",
             Apply = (o, v) => o.MaxRequestBytes = ServeOption.ParseBytes(v, 1024, int.MaxValue), Show = o => ServeOption.FormatBytes(o.MaxRequestBytes),

@@ -49,9 +49,9 @@ internal static class RequestReader
         switch (prompt.Kind)
         {
             case PromptKind.Text:
-                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+                return engine.Prompts.EncodeText(prompt.Texts[0].GetString(json));
             case PromptKind.Texts when prompt.Texts.Count == 1:
-                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+                return engine.Prompts.EncodeText(prompt.Texts[0].GetString(json));
             case PromptKind.Texts when prompt.Texts.Count > 1:
                 throw ApiError.BadRequest("several prompts in one request are not supported; send one prompt per request (n gives several completions)", param);
             case PromptKind.Tokens:
