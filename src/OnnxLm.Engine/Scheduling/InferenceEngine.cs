@@ -56,6 +56,9 @@ public sealed class InferenceEngine : IDisposable
     public SsdKvTier? Ssd => ssd;
     public PromptEncoder Prompts { get; }
     public TokenVocabulary Vocabulary => vocabulary;
+
+    /// <summary>Sampling values for the fields a request leaves out.</summary>
+    public SamplingDefaults SamplingDefaults { get; private init; } = SamplingDefaults.Neutral;
     public int ContextLength => runner.MaxLen;
     public int MaxBatchSize => options.MaxBatchSize;
     public string ModelId { get; }
@@ -145,7 +148,10 @@ public sealed class InferenceEngine : IDisposable
                     }
                 }
             }
-            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd);
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd)
+            {
+                SamplingDefaults = options.ModelSamplingDefaults ? SamplingDefaults.Load(contract.Directory) : SamplingDefaults.Neutral,
+            };
             engine.thread.Start();
             return engine;
         }

@@ -225,6 +225,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 SsdTtlDays = options.SsdTtlDays,
                 SsdMaxBytes = options.SsdMaxBytes,
                 ChatTemplate = options.ChatTemplate,
+                ModelSamplingDefaults = options.ModelSamplingDefaults,
                 Log = message => log.LogInformation("{Message}", message),
             });
             var c = engine.Contract.Config;
@@ -236,6 +237,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 log.LogWarning("chat template: none (the model folder has no chat_template in tokenizer_config.json and no chat_template.jinja); /v1/chat/completions answers 400, /v1/completions works; --chat-template FILE supplies one");
             else
                 log.LogInformation("chat template: from {Origin}", template.Origin);
+            log.LogInformation("sampling defaults for omitted fields: {Defaults}", engine.SamplingDefaults);
             log.LogInformation("text prompts (/v1/completions) start with {Bos}",
                 engine.Prompts.TextBosTokenId >= 0 ? $"BOS (id {engine.Prompts.TextBosTokenId})" : "no BOS (the tokenizer adds none)");
             if (engine.Cache is { } cache)

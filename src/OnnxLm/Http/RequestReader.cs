@@ -112,18 +112,20 @@ internal static class RequestReader
             foreach (var (token, value) in r.LogitBias.AsSpan()) builder.Add(new TokenBias(token, value));
             bias = builder.MoveToImmutable();
         }
+        // Fields the request leaves out take the model's recommended values (generation_config.json), else OpenAI's.
+        var model = engine.SamplingDefaults;
         // top_k -1 is vLLM's (and HF's) spelling of "off", as is 0 here.
-        int topK = r.TopK ?? 0;
+        int topK = r.TopK ?? model.TopK ?? 0;
         if (topK == -1) topK = 0;
         var p = new SamplingParams
         {
-            Temperature = r.Temperature ?? 1f,
-            TopP = r.TopP ?? 1f,
+            Temperature = r.Temperature ?? model.Temperature ?? 1f,
+            TopP = r.TopP ?? model.TopP ?? 1f,
             TopK = topK,
             MinP = r.MinP ?? 0f,
             PresencePenalty = r.PresencePenalty ?? 0f,
             FrequencyPenalty = r.FrequencyPenalty ?? 0f,
-            RepetitionPenalty = r.RepetitionPenalty ?? 1f,
+            RepetitionPenalty = r.RepetitionPenalty ?? model.RepetitionPenalty ?? 1f,
             Seed = r.Seed is long s ? unchecked((ulong)s) : null,
             LogitBias = bias,
             Logprobs = logprobs,
