@@ -4,6 +4,7 @@
 //   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
+//   startup [...]    1B-shaped int4 models with real vocabularies: ready time, RSS, chat TTFT, onnxlm vs GenAI.
 //   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
 //   smoke  [...]     CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
 //   anything else    BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
@@ -18,6 +19,8 @@ return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])
+    : args.Length > 0 && args[0] == "startup" ? RealVocabStartup.Run(args[1..])
+    : args.Length > 0 && args[0] == RealVocabStartup.ChildMode ? RealVocabStartup.Child(args[1..])
     : args.Length > 0 && args[0] == "report" ? DocsReport.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
     : MicroBenchmarks.Run(args);
