@@ -206,7 +206,8 @@ public static class RealVocabStartup
                 using var chunk = JsonDocument.Parse(line.AsMemory(6));
                 var root = chunk.RootElement;
                 if (double.IsNaN(ttft) && root.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
-                    && choices[0].GetProperty("delta").TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                    && choices[0].GetProperty("delta").TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String
+                    && content.GetString()!.Length > 0)   // the first chunk carries the role with an empty content
                     ttft = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
                 if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
                     promptTokens = usage.GetProperty("prompt_tokens").GetInt32();
@@ -263,8 +264,8 @@ public static class RealVocabStartup
             return 2;
         }
         using var config = new Config(args[0]);
-        config.AppendProvider("cpu");
-        config.SetProviderOption("cpu", "intra_op_num_threads", threads.ToString(CultureInfo.InvariantCulture));
+        config.Overlay("""{"model":{"decoder":{"session_options":{"intra_op_num_threads":""" + threads.ToString(CultureInfo.InvariantCulture) +
+            ""","inter_op_num_threads":1}}}}""");
         using var model = new Model(config);
         using var tokenizer = new Tokenizer(model);
         Console.WriteLine("READY");
