@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using OnnxLm.Engine.Model.Builder;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Tests.Fixtures;
+using OnnxLm.Tests.Http;
 
 namespace OnnxLm.Tests.Text;
 
@@ -40,6 +41,33 @@ public class TokenizerLargerThanLogitsTests
         await Assert.That(result.Tokens.All(t => t < logits)).IsTrue();
         await Assert.That(string.Join(",", result.TokensWithoutEos(engine.Contract.Config.EosTokenIds)))
             .IsEqualTo(string.Join(",", Oracle.GreedyTokens(TestModels.TinyFp32, prompt, 12)));
+    }
+
+    [Test]
+    public async Task A_prompt_holding_an_id_past_the_logits_is_a_400_and_the_server_goes_on()
+    {
+        // The model has no embedding row for such an id: it must never reach a model run (where it would fail every
+        // request in the batch), whether sent as an id or written as the token's text.
+        int logits = ModelBuilderOptions.Tiny.VocabSize;
+        string folder = CopyWithExtraToken(TestModels.TinyFp32, logits, "<image_soft_token>");
+        await using var server = await ServerFixture.StartDedicatedAsync(o => o.Model = folder);
+        using var client = ServerFixture.CreateClient(server);
+
+        var (idStatus, idBody) = await OpenAiWire.PostJsonAsync(client, "/v1/completions",
+            $$"""{"prompt":[1,2,{{logits}}],"max_tokens":3,"temperature":0}""");
+        var (textStatus, textBody) = await OpenAiWire.PostJsonAsync(client, "/v1/completions",
+            """{"prompt":"hello <image_soft_token>","max_tokens":3,"temperature":0}""");
+        var (chatStatus, _) = await OpenAiWire.PostJsonAsync(client, "/v1/chat/completions",
+            """{"messages":[{"role":"user","content":"look: <image_soft_token>"}],"max_tokens":3,"temperature":0}""");
+        var (okStatus, _) = await OpenAiWire.PostJsonAsync(client, "/v1/completions",
+            """{"prompt":[1,2,3],"max_tokens":3,"temperature":0}""");
+
+        await Assert.That(idStatus).IsEqualTo(400);
+        await Assert.That(idBody.GetProperty("error").GetProperty("message").GetString()).Contains($"{logits}");
+        await Assert.That(textStatus).IsEqualTo(400);
+        await Assert.That(textBody.GetProperty("error").GetProperty("message").GetString()).Contains($"{logits}");
+        await Assert.That(chatStatus).IsEqualTo(400);
+        await Assert.That(okStatus).IsEqualTo(200);
     }
 
     /// <summary>A copy of a model folder whose tokenizer.json gains one special added token with the given id.</summary>
