@@ -110,8 +110,9 @@ public class RealTokenizerTests
         }
 
         Console.WriteLine($"{family}: {SequenceCount} sequences ({tokens} tokens) compared, {replaced} with U+FFFD, " +
-            $"{run.DivergentSequences} by Rust's Metaspace first-token rule");
+            $"{run.SpelledCharacters} characters spelled in byte tokens, {run.DivergentSequences} by Rust's Metaspace first-token rule");
         await Assert.That(invalidPieces).IsEqualTo(0);
+        await Assert.That(run.SpelledCharacters).IsGreaterThan(0);
         await Assert.That(Report(mismatches)).IsEqualTo("");
         if (family == MetaspaceFamily)
         {
@@ -192,6 +193,7 @@ public class RealTokenizerTests
         public bool Metaspace { get; }
         public int DivergentSequences { get; }
         public int DivergentSingles { get; }
+        public int SpelledCharacters { get; init; }
 
         public string ExpectedSingle(int id) =>
             Metaspace && !Raw.Special[id] && DivergesOnMetaspace(Raw.Tokens[id])
@@ -231,7 +233,7 @@ public class RealTokenizerTests
             string path = Path.Combine(folder, "tokenizer.json");
             var vocabulary = TokenVocabulary.Load(path);
             var raw = RawTokenizerFile.Load(path);
-            int[][] sequences = RandomSequences(vocabulary, raw, seed: 20_261_206);
+            int[][] sequences = RandomSequences(vocabulary, raw, seed: 20_261_206, out int spelled);
 
             var all = new List<int[]>(sequences);
             var helpers = new int[sequences.Length];
@@ -252,15 +254,16 @@ public class RealTokenizerTests
                 }
             }
             TokenizerReference reference = await TokenizerReference.DecodeAsync(folder, vocabulary.Count, all);
-            return new FamilyRun(vocabulary, raw, sequences, reference, metaspace, helpers, sentinelText);
+            return new FamilyRun(vocabulary, raw, sequences, reference, metaspace, helpers, sentinelText) { SpelledCharacters = spelled };
         }
 
         /// <summary>
         /// Seeded sequences of 1–40 ids, mixing ordinary ids with the ones decoders treat specially: partial UTF-8
         /// (byte-fallback bytes, partial byte-level tokens), added tokens, special tokens, and tokens that start with a
-        /// space or ▁, and runs of blanks (Gemma's added ▁ runs; the first-token rules).
+        /// space or ▁, runs of blanks (Gemma's added ▁ runs; the first-token rules), and whole characters spelled in byte
+        /// tokens (so byte joins are checked on valid text, not only on U+FFFD).
         /// </summary>
-        private static int[][] RandomSequences(TokenVocabulary vocabulary, RawTokenizerFile raw, int seed)
+        private static int[][] RandomSequences(TokenVocabulary vocabulary, RawTokenizerFile raw, int seed, out int spelled)
         {
             var fragments = new List<int>();
             var spaced = new List<int>();
@@ -275,28 +278,70 @@ public class RealTokenizerTests
                 if (token is { Length: > 0 } && token.All(c => c is '▁' or ' ')) blanks.Add(id);
                 if (raw.Special[id]) specials.Add(id);
             }
+            int[] byteTokens = ByteTokens(raw);
+            spelled = 0;
+            string[] characters = ["é", "€", "中", "🙂", "ß", "Ω", "𝄞", "ñ", "—"];
             var random = new Random(seed);
             var sequences = new int[SequenceCount][];
+            var ids = new List<int>();
             for (int i = 0; i < sequences.Length; i++)
             {
-                var ids = new int[random.Next(1, 41)];
-                for (int j = 0; j < ids.Length; j++)
+                ids.Clear();
+                int length = random.Next(1, 41);
+                while (ids.Count < length)
                 {
                     double r = random.NextDouble();
-                    ids[j] = r switch
+                    if (r < 0.08 && byteTokens.All(id => id >= 0))
                     {
-                        < 0.35 => random.Next(vocabulary.Count),
-                        < 0.60 when fragments.Count > 0 => fragments[random.Next(fragments.Count)],
-                        < 0.72 => raw.AddedIds[random.Next(raw.AddedIds.Length)],
-                        < 0.82 when specials.Count > 0 => specials[random.Next(specials.Count)],
-                        < 0.91 when blanks.Count > 0 => blanks[random.Next(blanks.Count)],
+                        // A whole character spelled in byte tokens, the way a model writes text outside its vocabulary.
+                        foreach (byte b in Encoding.UTF8.GetBytes(characters[random.Next(characters.Length)])) ids.Add(byteTokens[b]);
+                        spelled++;
+                        continue;
+                    }
+                    ids.Add(r switch
+                    {
+                        < 0.38 => random.Next(vocabulary.Count),
+                        < 0.58 when fragments.Count > 0 => fragments[random.Next(fragments.Count)],
+                        < 0.70 => raw.AddedIds[random.Next(raw.AddedIds.Length)],
+                        < 0.80 when specials.Count > 0 => specials[random.Next(specials.Count)],
+                        < 0.89 when blanks.Count > 0 => blanks[random.Next(blanks.Count)],
                         _ when spaced.Count > 0 => spaced[random.Next(spaced.Count)],
                         _ => random.Next(vocabulary.Count),
-                    };
+                    });
                 }
-                sequences[i] = ids;
+                sequences[i] = [.. ids];
             }
             return sequences;
+        }
+
+        /// <summary>The id that stands for each byte: SentencePiece's <c>&lt;0xNN&gt;</c>, else byte-level's one-character token.</summary>
+        private static int[] ByteTokens(RawTokenizerFile raw)
+        {
+            var ids = new int[256];
+            Array.Fill(ids, -1);
+            bool byteFallback = raw.Tokens.Any(t => t is "<0x41>");
+            for (int id = 0; id < raw.Tokens.Length; id++)
+            {
+                string? token = raw.Tokens[id];
+                if (byteFallback && token is { Length: 6 } && token.StartsWith("<0x", StringComparison.Ordinal)
+                    && byte.TryParse(token.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out byte value))
+                {
+                    ids[value] = id;
+                }
+            }
+            if (!byteFallback)
+            {
+                var single = new Dictionary<string, int>();
+                for (int id = 0; id < raw.Tokens.Length; id++)
+                {
+                    if (raw.Tokens[id] is { Length: 1 } token) single.TryAdd(token, id);
+                }
+                for (int b = 0; b < 256; b++)
+                {
+                    ids[b] = single.GetValueOrDefault(TokenizerFiles.ToGpt2String([(byte)b]), -1);
+                }
+            }
+            return ids;
         }
 
         /// <summary>Llama-2's real vocabulary with the decoder newer SentencePiece exports write: Metaspace.</summary>
