@@ -166,18 +166,23 @@ public sealed class TokenVocabulary
 
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         var seen = new HashSet<int>();
-        foreach ((int id, string content, bool isSpecial) in addedTokens)
+        foreach ((int id, string content, _) in addedTokens)
         {
             if (!seen.Add(id))
             {
                 throw new ModelFormatException($"{sourceName}: duplicate id {id} in added_tokens.");
             }
-            // An added token replaces a model.vocab entry with the same id (Llama-2 lists <s> in both) and, as in HF's
-            // decode, goes through the decoder like any token: Gemma's runs of ▁ become spaces.
+            // An added token replaces a model.vocab entry with the same id (Llama-2 lists <s> in both), its text decides
+            // whether the id is special, and, as in HF's decode, it goes through the decoder like any token: Gemma's runs
+            // of ▁ become spaces.
             table.Write(id, content, decoder);
-            if (isSpecial)
+            if (specialContents.Contains(content))
             {
                 special[id >> 6] |= 1UL << id;
+            }
+            else
+            {
+                special[id >> 6] &= ~(1UL << id);
             }
             added.TryAdd(content, id);
         }

@@ -74,14 +74,19 @@ public class TokenVocabularyTests
     [Test]
     public async Task A_vocabulary_entry_spelled_like_a_special_token_is_special()
     {
-        // HF skips special tokens by their text, whichever id carries it.
-        string path = TokenizerFiles.Write(Directory, "special-text.json", [("a", 0), ("<eos>", 1)], [(2, "<eos>", true)],
+        // HF skips special tokens by their text, whichever id carries it; an added token that replaces an entry brings its
+        // own text (id 1 below is "<y>", not "<eos>").
+        string path = TokenizerFiles.Write(Directory, "special-text.json", [("a", 0), ("<eos>", 1), ("<bos>", 4)],
+            [(1, "<y>", false), (2, "<eos>", true), (3, "<bos>", true)],
             w => w.WriteString("type", "ByteLevel"));
         var vocabulary = TokenVocabulary.Load(path);
 
-        await Assert.That(vocabulary.IsSpecial(1)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(4)).IsTrue();
         await Assert.That(vocabulary.IsSpecial(2)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(3)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(1)).IsFalse();
         await Assert.That(vocabulary.IsSpecial(0)).IsFalse();
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(1))).IsEqualTo("<y>");
     }
 
     [Test]
