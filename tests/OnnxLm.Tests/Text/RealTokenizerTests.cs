@@ -254,6 +254,10 @@ public class RealTokenizerTests
                 }
             }
             TokenizerReference reference = await TokenizerReference.DecodeAsync(folder, vocabulary.Count, all);
+            if (metaspace)
+            {
+                Directory.Delete(folder, recursive: true); // the derived file: everything needed is loaded now
+            }
             return new FamilyRun(vocabulary, raw, sequences, reference, metaspace, helpers, sentinelText) { SpelledCharacters = spelled };
         }
 

@@ -13,11 +13,15 @@ namespace OnnxLm.Tests.Text;
 /// </summary>
 public class TokenizerLargerThanLogitsTests
 {
+    // The tiny model with Gemma's extra token at id vocab_size, shared by the tests of one run.
+    private static readonly Lazy<string> Folder =
+        new(() => CopyWithExtraToken(TestModels.TinyFp32, ModelBuilderOptions.Tiny.VocabSize, "<image_soft_token>"));
+
     [Test]
     public async Task A_tokenizer_with_more_ids_than_the_logits_loads_logs_one_line_and_generates_as_before()
     {
         int logits = ModelBuilderOptions.Tiny.VocabSize;
-        string folder = CopyWithExtraToken(TestModels.TinyFp32, logits, "<image_soft_token>");
+        string folder = Folder.Value;
         var log = new ConcurrentQueue<string>();
 
         using var engine = InferenceEngine.Start(new EngineOptions
@@ -49,7 +53,7 @@ public class TokenizerLargerThanLogitsTests
         // The model has no embedding row for such an id: it must never reach a model run (where it would fail every
         // request in the batch), whether sent as an id or written as the token's text.
         int logits = ModelBuilderOptions.Tiny.VocabSize;
-        string folder = CopyWithExtraToken(TestModels.TinyFp32, logits, "<image_soft_token>");
+        string folder = Folder.Value;
         await using var server = await ServerFixture.StartDedicatedAsync(o => o.Model = folder);
         using var client = ServerFixture.CreateClient(server);
 
@@ -70,15 +74,18 @@ public class TokenizerLargerThanLogitsTests
         await Assert.That(okStatus).IsEqualTo(200);
     }
 
-    /// <summary>A copy of a model folder whose tokenizer.json gains one special added token with the given id.</summary>
+    /// <summary>
+    /// A model folder whose tokenizer.json gains one special added token with the given id; the other files are links to
+    /// the source folder's.
+    /// </summary>
     private static string CopyWithExtraToken(string source, int id, string content)
     {
         string folder = TokenizerFiles.NewTempDirectory();
-        foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        foreach (string file in Directory.EnumerateFiles(source))
         {
-            string target = Path.Combine(folder, Path.GetRelativePath(source, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(file, target);
+            string target = Path.Combine(folder, Path.GetFileName(file));
+            if (Path.GetFileName(file) == "tokenizer.json") File.Copy(file, target);
+            else File.CreateSymbolicLink(target, file);
         }
         string path = Path.Combine(folder, "tokenizer.json");
         JsonNode root = JsonNode.Parse(File.ReadAllText(path))!;
