@@ -71,10 +71,27 @@ public class RealTokenizerTests
             }
         }
 
+        // Byte-exact for the ids that are part of a character: each is completed with byte tokens into valid text as our
+        // table spells it; a wrong byte makes the reference decode a different character or U+FFFD.
+        foreach ((int id, int[] sequence, int index) in run.Completions)
+        {
+            string ours = Stream(detokenizer, sequence, out _);
+            if (ours != run.Reference.Sequences[index] || ours.Contains('\uFFFD'))
+            {
+                mismatches.Add($"id {id} completed as [{string.Join(",", sequence)}]: ours {Show(ours)}, HF {Show(run.Reference.Sequences[index])}");
+            }
+        }
+
         Console.WriteLine($"{family}: {idCount} ids compared, {run.DivergentSingles} by Rust's Metaspace first-token rule; " +
-            $"{differentBytes} ids whose own bytes are not their lone decode (fragments, skipped specials, stripped space)");
+            $"{differentBytes} ids whose own bytes are not their lone decode (fragments, skipped specials, stripped space); " +
+            $"{run.Completions.Count} partial-character ids compared byte-exact, {run.Uncompletable} that no valid text can hold");
         await Assert.That(run.Vocabulary.Count).IsEqualTo(idCount);
         await Assert.That(Report(mismatches)).IsEqualTo("");
+        if (family != MetaspaceFamily)
+        {
+            // Every family here has byte tokens and partial-character ids: the byte-exact comparison must have run.
+            await Assert.That(run.Completions.Count).IsGreaterThan(100);
+        }
     }
 
     [Test]
@@ -194,6 +211,8 @@ public class RealTokenizerTests
         public int DivergentSequences { get; }
         public int DivergentSingles { get; }
         public int SpelledCharacters { get; init; }
+        public List<(int Id, int[] Sequence, int Index)> Completions { get; init; } = [];
+        public int Uncompletable { get; init; }
 
         public string ExpectedSingle(int id) =>
             Metaspace && !Raw.Special[id] && DivergesOnMetaspace(Raw.Tokens[id])
@@ -253,12 +272,37 @@ public class RealTokenizerTests
                     }
                 }
             }
+            var completions = new List<(int, int[], int)>();
+            int uncompletable = 0;
+            int[] byteTokens = ByteTokens(raw);
+            if (byteTokens.All(id => id >= 0) && Enumerable.Range(0, 256).All(b => vocabulary.GetBytes(byteTokens[b]).SequenceEqual([(byte)b])))
+            {
+                for (int id = 0; id < vocabulary.Count; id++)
+                {
+                    byte[] bytes = vocabulary.GetBytes(id).ToArray();
+                    if (raw.Special[id] || Utf8.IsValid(bytes)) continue;
+                    if (TryCompleteCharacters(bytes, out byte[] prefix, out byte[] suffix))
+                    {
+                        completions.Add((id, [.. prefix.Select(b => byteTokens[b]), id, .. suffix.Select(b => byteTokens[b])], all.Count));
+                        all.Add(completions[^1].Item2);
+                    }
+                    else
+                    {
+                        uncompletable++;
+                    }
+                }
+            }
             TokenizerReference reference = await TokenizerReference.DecodeAsync(folder, vocabulary.Count, all);
             if (metaspace)
             {
                 Directory.Delete(folder, recursive: true); // the derived file: everything needed is loaded now
             }
-            return new FamilyRun(vocabulary, raw, sequences, reference, metaspace, helpers, sentinelText) { SpelledCharacters = spelled };
+            return new FamilyRun(vocabulary, raw, sequences, reference, metaspace, helpers, sentinelText)
+            {
+                SpelledCharacters = spelled,
+                Completions = completions,
+                Uncompletable = uncompletable,
+            };
         }
 
         /// <summary>
@@ -316,6 +360,37 @@ public class RealTokenizerTests
                 sequences[i] = [.. ids];
             }
             return sequences;
+        }
+
+        /// <summary>
+        /// Bytes to put around a token's bytes so that the whole is valid UTF-8: a lead byte before leading continuation
+        /// bytes, continuation bytes after an unfinished character. False for bytes no valid text holds (C0, F5, …).
+        /// </summary>
+        private static bool TryCompleteCharacters(byte[] bytes, out byte[] prefix, out byte[] suffix)
+        {
+            int continuations = 0;
+            while (continuations < bytes.Length && (bytes[continuations] & 0xC0) == 0x80) continuations++;
+            // C2, E1 and F1 accept any continuation byte after them.
+            prefix = continuations switch { 0 => [], 1 => [0xC2], 2 => [0xE1], 3 => [0xF1], _ => [] };
+            suffix = [];
+            if (continuations > 3) return false;
+            byte[] body = [.. prefix, .. bytes];
+            byte[] candidates = [0x80, 0x90, 0xA0, 0xBF];
+            for (int length = 0; length <= 3; length++)
+            {
+                int combinations = 1 << (2 * length);
+                for (int c = 0; c < combinations; c++)
+                {
+                    var tail = new byte[length];
+                    for (int i = 0; i < length; i++) tail[i] = candidates[(c >> (2 * i)) & 3];
+                    if (Utf8.IsValid([.. body, .. tail]))
+                    {
+                        suffix = tail;
+                        return true;
+                    }
+                }
+            }
+            return false;
         }
 
         /// <summary>The id that stands for each byte: SentencePiece's <c>&lt;0xNN&gt;</c>, else byte-level's one-character token.</summary>
