@@ -112,8 +112,9 @@ public sealed class InferenceEngine : IDisposable
         if (options.Validate() is { } error) throw new ArgumentException(error);
         var contract = ModelContract.Inspect(options.ModelDirectory);
         var vocabulary = TokenVocabulary.Load(Path.Combine(contract.Directory, "tokenizer.json"));
+        // Gemma 3 defines <image_soft_token> past its logits: ids the logits cannot produce are simply never sampled.
         if (vocabulary.Count > contract.Config.VocabSize)
-            throw new ModelFormatException($"tokenizer.json has {vocabulary.Count} tokens but vocab_size is {contract.Config.VocabSize}");
+            options.Log?.Invoke($"tokenizer.json defines {vocabulary.Count} ids, the logits {contract.Config.VocabSize}: ids {contract.Config.VocabSize}..{vocabulary.Count - 1} can never be generated");
         int maxLen = Math.Min(options.ContextLength ?? contract.MaxPositions, contract.MaxPositions);
         if (options.ContextLength > contract.MaxPositions)
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");

@@ -83,6 +83,17 @@ internal static class RequestReader
         if (max is < 1) throw ApiError.BadRequest($"{maxParam} must be at least 1", maxParam);
         // An empty prompt is a malformed request, not a length problem (`prompt: ""` or `[""]`); /tokenize still takes it.
         if (prompt.Length == 0) throw ApiError.BadRequest($"{promptParam} must not be empty", promptParam);
+        // A tokenizer may define ids past the logits (Gemma 3's <image_soft_token>); the model has no embedding for them,
+        // and one in a model run would fail every request of the batch.
+        int logits = engine.Contract.Config.VocabSize;
+        if (engine.Vocabulary.Count > logits)
+        {
+            for (int i = 0; i < prompt.Length; i++)
+            {
+                if ((uint)prompt[i] >= (uint)logits)
+                    throw ApiError.BadRequest($"the prompt holds token id {prompt[i]} (at position {i}), which this model cannot read: its embeddings cover ids [0, {logits})", promptParam);
+            }
+        }
         int maxTokens = max ?? Math.Max(1, engine.ContextLength - prompt.Length);
         if (engine.CheckFits(prompt.Length, maxTokens) is { } tooLong)
         {
