@@ -78,6 +78,10 @@ public sealed class InferenceEngine : IDisposable
     internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
     internal ModelRunner Runner => runner;
 
+    /// <summary>Test hook: called for every sampled token with its request and 0-based index among the generated ones; an
+    /// id returned replaces the sampled token (its logprob stays the sampled one's). Lets tests script a model's output.</summary>
+    internal Func<GenerationRequest, int, int?>? TokenScript { get; set; }
+
     /// <summary>Bytes of process memory (mostly the weights) collapsed into transparent huge pages at start.</summary>
     public long HugePageBytes { get; private set; }
 
@@ -876,12 +880,14 @@ public sealed class InferenceEngine : IDisposable
         if (cache is not null && seq.Blocks.Count > 0) cache.ReleaseAll(seq.Blocks);
     }
 
-    /// <summary>Handles one sampled token: EOS and stop strings, detokenization, max_tokens and the context limit.</summary>
+    /// <summary>Handles one sampled token: EOS and stop strings, reasoning tags, detokenization, max_tokens and the context limit.</summary>
     void Accept(Sequence seq, SampledToken sampled, float logprob)
     {
+        if (TokenScript is { } script && script(seq.Request, seq.Generated) is int scripted) sampled = sampled with { TokenId = scripted };
         int token = sampled.TokenId;
         int index = seq.Generated;
-        if (sampled.TopLogprobCount > 0)
+        byte topCount = (byte)sampled.TopLogprobCount;
+        if (topCount > 0)
             seq.Sampler.TopLogprobs.CopyTo(seq.Request.TopLogprobSlot(index));
         seq.Generated++;
         if (seq.TokenCount < seq.Tokens.Length) seq.Tokens[seq.TokenCount++] = token;
@@ -890,13 +896,20 @@ public sealed class InferenceEngine : IDisposable
         var req = seq.Request;
         if (!req.IgnoreEos && eos.Contains(token))
         {
-            PublishToken(seq, token, index, logprob, (byte)sampled.TopLogprobCount, []);
+            PublishToken(seq, token, index, logprob, topCount, []);
             Finish(seq, FinishReason.Stop);
             return;
         }
-        seq.Detokenizer.Append(token, skipSpecial: true);
-        bool stopped = seq.Stops.Process(seq.Detokenizer.TakeCompleted(), out var emit);
-        PublishToken(seq, token, index, logprob, (byte)sampled.TopLogprobCount, emit);
+        bool stopped;
+        if (seq.Reasoning != ReasoningPhase.Off && req.Reasoning.GetValueOrDefault().IsTag(token))
+            stopped = AcceptReasoningTag(seq, token, index, logprob, topCount);
+        else
+        {
+            if (seq.Reasoning == ReasoningPhase.BeforeThought) seq.Reasoning = ReasoningPhase.Answer;
+            seq.Detokenizer.Append(token, skipSpecial: true);
+            stopped = seq.Stops.Process(seq.Detokenizer.TakeCompleted(), out var emit);
+            PublishToken(seq, token, index, logprob, topCount, emit);
+        }
         if (stopped)
         {
             Finish(seq, FinishReason.Stop, flushText: false);
@@ -905,6 +918,38 @@ public sealed class InferenceEngine : IDisposable
         // Prompt + generated tokens never exceed the context: the last token is sampled but never needs a KV position.
         if (seq.Generated >= req.MaxTokens || seq.Length + 1 >= runner.MaxLen)
             Finish(seq, FinishReason.Length);
+    }
+
+    /// <summary>
+    /// A reasoning tag of a request that splits reasoning. No tag reaches the text, so neither field ever shows one. An
+    /// opening tag as the first token starts the thought (Qwen3 writes it itself). The closing tag ends the thought: the
+    /// text still held back (an unfinished UTF-8 tail, a possible stop-string prefix) is released first, as the thought's
+    /// last text, so no byte of the thought reaches the answer; a stop string therefore cannot straddle the tag (it could
+    /// not in vLLM either: there the tag's own text sits between). Any other tag (a second opening, a closing one with no
+    /// thought open) is dropped. Returns true when a stop string completed.
+    /// </summary>
+    bool AcceptReasoningTag(Sequence seq, int token, int index, float logprob, byte topCount)
+    {
+        var tags = seq.Request.Reasoning.GetValueOrDefault();
+        switch (seq.Reasoning)
+        {
+            case ReasoningPhase.BeforeThought when token == tags.Open:
+                seq.Reasoning = ReasoningPhase.Thinking;
+                PublishToken(seq, token, index, logprob, topCount, []);
+                return false;
+            case ReasoningPhase.Thinking when token == tags.Close:
+            {
+                bool stopped = seq.Stops.Process(seq.Detokenizer.Flush(), out var emit);
+                PublishToken(seq, token, index, logprob, topCount, emit);
+                if (!stopped) PublishText(seq, seq.Stops.Flush());
+                seq.Reasoning = ReasoningPhase.Answer;
+                return stopped;
+            }
+            default:
+                PublishToken(seq, token, index, logprob, topCount, []);
+                if (seq.Reasoning == ReasoningPhase.BeforeThought) seq.Reasoning = ReasoningPhase.Answer;
+                return false;
+        }
     }
 
     void Finish(Sequence seq, FinishReason reason, bool flushText = true)
@@ -954,7 +999,11 @@ public sealed class InferenceEngine : IDisposable
 
     void PublishToken(Sequence seq, int token, int index, float logprob, byte topCount, ReadOnlySpan<byte> text)
     {
-        var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = token, Index = index, Logprob = logprob, TopLogprobCount = topCount };
+        var ev = new TokenEvent
+        {
+            Kind = TokenEventKind.Token, TokenId = token, Index = index, Logprob = logprob, TopLogprobCount = topCount,
+            Reasoning = seq.Reasoning == ReasoningPhase.Thinking,
+        };
         int n = Math.Min(text.Length, TokenEvent.InlineTextBytes);
         n = Utf8Boundary(text, n);
         text[..n].CopyTo(ev.Text);
@@ -967,7 +1016,7 @@ public sealed class InferenceEngine : IDisposable
     {
         while (text.Length > 0)
         {
-            var ev = new TokenEvent { Kind = TokenEventKind.Text };
+            var ev = new TokenEvent { Kind = TokenEventKind.Text, Reasoning = seq.Reasoning == ReasoningPhase.Thinking };
             int n = Utf8Boundary(text, Math.Min(text.Length, TokenEvent.InlineTextBytes));
             text[..n].CopyTo(ev.Text);
             ev.TextLength = (byte)n;
