@@ -177,6 +177,19 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "reasoning-format", Kind = OptionKind.Value, ValueName = "FORMAT",
+            Help = "chat completions of a model with <think>/</think> tokens: deepseek puts the thought in reasoning_content, none leaves it in content",
+            DefaultText = "deepseek",
+            Apply = (o, v) => o.ReasoningFormat = v.Trim().ToLowerInvariant() switch
+            {
+                "deepseek" => ReasoningFormat.DeepSeek,
+                "none" => ReasoningFormat.None,
+                _ => throw new OptionValueException("must be deepseek or none"),
+            },
+            Show = o => o.ReasoningFormat == ReasoningFormat.None ? "none" : "deepseek",
+        },
+        new()
+        {
             Name = "api-key", Kind = OptionKind.List, ValueName = "KEY", Secret = true,
             Help = "require this key (Authorization: Bearer KEY or api-key: KEY); repeatable", DefaultText = "none: no authentication",
             Apply = (o, v) => o.ApiKeys.Add(ServeOption.NonEmpty(v)), Clear = o => o.ApiKeys.Clear(), Show = o => List(o.ApiKeys, secret: true),

@@ -40,6 +40,9 @@ public sealed class ServeOptions
     /// <summary>GET /metrics needs an API key too (by default it is open, like /health).</summary>
     public bool MetricsRequireKey { get; set; }
 
+    /// <summary>Split a reasoning model's thought into reasoning_content (the default) or keep it in content.</summary>
+    public ReasoningFormat ReasoningFormat { get; set; }
+
     /// <summary>After SIGTERM/SIGINT, how long running requests may go on before they are cancelled.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
     public LogFormat LogFormat { get; set; }

@@ -143,8 +143,9 @@ internal static class OpenAiEndpoints
             int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var (mode, top) = TEndpoint.Logprobs(r);
+            // Only chat splits reasoning: a text completion is the raw continuation of its prompt.
             var group = RequestReader.Build(engine, json, r, prompt, TEndpoint.MaxCompletionTokens(r), TEndpoint.PromptParam,
-                mode != LogprobsMode.None, top);
+                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null);
             return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top);
         }
         finally

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using OnnxLm.Cli;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 
 namespace OnnxLm.Http;
 
@@ -28,6 +29,9 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     /// <summary>The model id clients see (set with the engine).</summary>
     public string ModelName { get; private set; } = options.ServedModelName ?? "";
     public JsonEncodedText ModelNameJson { get; private set; }
+
+    /// <summary>The tags chat completions split reasoning on: null for a model without them or with --reasoning-format none.</summary>
+    public ReasoningTags? Reasoning { get; private set; }
 
     /// <summary>Null while the model loads.</summary>
     public InferenceEngine? Engine => Volatile.Read(ref engine);
@@ -66,6 +70,15 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
         ModelName = Options.ServedModelName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
+        if (ReasoningTags.Find(started.Vocabulary) is { } tags)
+        {
+            if (Options.ReasoningFormat == ReasoningFormat.DeepSeek)
+            {
+                Reasoning = tags;
+                Log.LogInformation("reasoning: <think> {Open} / </think> {Close}: chat completions return the thought as reasoning_content", tags.Open, tags.Close);
+            }
+            else Log.LogInformation("reasoning: --reasoning-format none: <think>/</think> stay in content");
+        }
         Volatile.Write(ref engine, started);
     }
 
