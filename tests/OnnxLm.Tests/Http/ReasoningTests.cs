@@ -224,6 +224,16 @@ public class ReasoningTests(ReasoningServers servers)
     }
 
     [Test]
+    public async Task The_npm_openai_client_receives_reasoning_content_streamed_and_not()
+    {
+        const ulong seed = ReasoningServers.FirstScriptSeed + 9;   // the seed tests/node/conformance.mjs sends
+        var run = await Conformance.NodeScript.RunAsync(servers.R1.BaseAddress, "reasoning");
+        await Assert.That(run.Result.GetProperty("reasoning").GetString()).IsEqualTo(servers.ThoughtText(servers.R1, seed));
+        await Assert.That(run.Result.GetProperty("content").GetString()).IsEqualTo(ReasoningServers.Answer);
+        await Assert.That(run.Result.GetProperty("reasoningTokens").GetInt32()).IsEqualTo(ReasoningServers.ThoughtLength(seed) + 1);
+    }
+
+    [Test]
     public async Task Logit_bias_on_the_closing_tag_closes_the_thought_at_the_first_token()
     {
         // The real sampler, no script: +100 makes </think> every token. The first closes the thought the prompt opened
