@@ -234,6 +234,31 @@ public class ReasoningTests(ReasoningServers servers)
     }
 
     [Test]
+    public async Task The_dotnet_openai_sdk_reads_the_answer_and_reasoning_tokens_and_accepts_null_content()
+    {
+        // The .NET SDK knows nothing of reasoning_content: it must still parse the response, give the clean answer as
+        // the content (streamed or not) and read reasoning_tokens; a thought cut by max_tokens (content null) parses too.
+        const ulong seed = ReasoningServers.FirstScriptSeed + 10;
+        var client = Conformance.SdkClients.Chat(servers.R1);
+        OpenAI.Chat.ChatMessage[] messages = [new OpenAI.Chat.UserChatMessage("Why is the sky blue?")];
+#pragma warning disable OPENAI001   // Seed is marked experimental in the SDK
+        var options = new OpenAI.Chat.ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 64, Seed = (long)seed };
+        var completion = (await client.CompleteChatAsync(messages, options)).Value;
+        await Assert.That(string.Concat(completion.Content.Select(p => p.Text))).IsEqualTo(ReasoningServers.Answer);
+        await Assert.That(completion.Usage.OutputTokenDetails.ReasoningTokenCount).IsEqualTo(ReasoningServers.ThoughtLength(seed) + 1);
+        var streamed = new StringBuilder();
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, options))
+            foreach (var part in update.ContentUpdate) streamed.Append(part.Text);
+        await Assert.That(streamed.ToString()).IsEqualTo(ReasoningServers.Answer);
+
+        var cut = (await client.CompleteChatAsync(messages, new OpenAI.Chat.ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 2, Seed = (long)seed })).Value;
+#pragma warning restore OPENAI001
+        await Assert.That(cut.Content.Count).IsEqualTo(0);
+        await Assert.That(cut.FinishReason).IsEqualTo(OpenAI.Chat.ChatFinishReason.Length);
+        await Assert.That(cut.Usage.OutputTokenDetails.ReasoningTokenCount).IsEqualTo(2);
+    }
+
+    [Test]
     public async Task Logit_bias_on_the_closing_tag_closes_the_thought_at_the_first_token()
     {
         // The real sampler, no script: +100 makes </think> every token. The first closes the thought the prompt opened
