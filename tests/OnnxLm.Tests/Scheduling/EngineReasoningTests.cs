@@ -265,6 +265,42 @@ public class EngineReasoningTests
     }
 
     [Test]
+    public async Task Decode_steps_of_a_reasoning_request_allocate_nothing_on_the_engine_thread()
+    {
+        // Engine-thread bytes per step (sampled right before each decode run, as perf's AllocationProbe does) over a window
+        // that spans the thought, the closing tag and the answer. A first identical request warms every path.
+        string model = await RealFamilies.DeepSeekR1Distill.ModelAsync();
+        using var engine = Start(model);
+        var tags = ReasoningTags.Find(engine.Vocabulary)!.Value;
+        int[] words = Words(engine, " one two three four five six seven eight nine ten");
+        int[] script = [.. Enumerable.Repeat(words, 12).SelectMany(w => w), tags.Close, .. Enumerable.Repeat(words, 12).SelectMany(w => w)];
+        var prompt = R1Prompt(engine);
+        await RunAsync(engine, Scripted(engine, prompt, script, script.Length, tags, seed: 100));
+
+        var samples = new long[4096];
+        int count = 0;
+        int close = Array.IndexOf(script, tags.Close);
+        var request = Scripted(engine, prompt, script, script.Length, tags, seed: 101);
+        engine.BeforeRun = prefill =>
+        {
+            if (!prefill && count < samples.Length) samples[count++] = GC.GetAllocatedBytesForCurrentThread();
+        };
+        Split split;
+        try
+        {
+            split = await RunAsync(engine, request);
+        }
+        finally
+        {
+            engine.BeforeRun = null;
+        }
+        await Assert.That(split.ReasoningTokens).IsEqualTo(close + 1);
+        // Steps [10, count - 10): well past admission and the first decode steps, well before the end.
+        await Assert.That(count).IsGreaterThan(close + 20);
+        await Assert.That(samples[count - 10] - samples[10]).IsEqualTo(0L);
+    }
+
+    [Test]
     public async Task A_vocabulary_without_think_tokens_has_no_tags()
     {
         var qwen25 = TokenVocabulary.Load(await RealFamilies.Qwen25.TokenizerJsonAsync());
