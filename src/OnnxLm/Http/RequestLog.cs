@@ -71,6 +71,8 @@ internal sealed class RequestLog
             span = buffer.GetSpan(256);
             if (Utf8.TryWrite(span, c, $" prompt_tokens={e.PromptTokens} cached_tokens={e.CachedTokens} generated_tokens={e.CompletionTokens}", out n))
                 buffer.Advance(n);
+            span = buffer.GetSpan(64);
+            if (e.ReasoningTokens > 0 && Utf8.TryWrite(span, c, $" reasoning_tokens={e.ReasoningTokens}", out n)) buffer.Advance(n);
             span = buffer.GetSpan(128);
             if (e.FirstToken != 0 && Utf8.TryWrite(span, c, $" ttft_ms={RequestLogEntry.Milliseconds(e.Arrival, e.FirstToken):0.0}", out n))
                 buffer.Advance(n);
@@ -113,6 +115,7 @@ internal sealed class RequestLog
             w.WriteNumber("prompt_tokens"u8, e.PromptTokens);
             w.WriteNumber("cached_tokens"u8, e.CachedTokens);
             w.WriteNumber("generated_tokens"u8, e.CompletionTokens);
+            if (e.ReasoningTokens > 0) w.WriteNumber("reasoning_tokens"u8, e.ReasoningTokens);
             if (e.FirstToken != 0) w.WriteNumber("ttft_ms"u8, Math.Round(RequestLogEntry.Milliseconds(e.Arrival, e.FirstToken), 3));
             if (e.TokensPerSecond is { } rate) w.WriteNumber("tokens_per_s"u8, Math.Round(rate, 1));
             // Formatted aside into a reused scratch buffer: the writer cannot build one string value from parts.
