@@ -10,9 +10,14 @@ public readonly record struct ReasoningTags(int Open, int Close)
     /// <summary>Whitespace-only tokens a template may write after the opening tag (R1's ends with <c>&lt;think&gt;\n</c>).</summary>
     const int MaxTrailingWhitespaceTokens = 4;
 
-    /// <summary>The tags of <paramref name="vocabulary"/>, or null when it lacks either.</summary>
-    public static ReasoningTags? Find(TokenVocabulary vocabulary) =>
+    /// <summary>
+    /// The tags of <paramref name="vocabulary"/>, or null when it lacks either, or when either lies past the model's
+    /// <paramref name="logits"/> (a tokenizer larger than the model): a thought the model could never close would swallow
+    /// the whole answer.
+    /// </summary>
+    public static ReasoningTags? Find(TokenVocabulary vocabulary, int logits = int.MaxValue) =>
         vocabulary.FindToken("<think>") is int open && vocabulary.FindToken("</think>") is int close && open != close
+            && open < logits && close < logits
             ? new ReasoningTags(open, close)
             : null;
 

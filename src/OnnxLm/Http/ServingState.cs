@@ -70,7 +70,7 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
         ModelName = Options.ServedModelName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
-        if (ReasoningTags.Find(started.Vocabulary) is { } tags)
+        if (ReasoningTags.Find(started.Vocabulary, started.Contract.Config.VocabSize) is { } tags)
         {
             if (Options.ReasoningFormat == ReasoningFormat.DeepSeek)
             {

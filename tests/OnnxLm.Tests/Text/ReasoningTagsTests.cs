@@ -28,6 +28,17 @@ public class ReasoningTagsTests
     }
 
     [Test]
+    public async Task Tags_the_logits_cannot_produce_are_no_tags()
+    {
+        var vocabulary = await VocabularyAsync(RealFamilies.DeepSeekR1Distill);
+        await Assert.That(ReasoningTags.Find(vocabulary, RealFamilies.DeepSeekR1Distill.LogitsSize)).IsEqualTo(new ReasoningTags(151_648, 151_649));
+        await Assert.That(ReasoningTags.Find(vocabulary, 151_650)).IsEqualTo(new ReasoningTags(151_648, 151_649));
+        // A tokenizer larger than the model: </think> could never be sampled, so a thought could never close.
+        await Assert.That(ReasoningTags.Find(vocabulary, 151_649)).IsNull();
+        await Assert.That(ReasoningTags.Find(vocabulary, 151_648)).IsNull();
+    }
+
+    [Test]
     public async Task A_prompt_ending_with_the_opening_tag_and_whitespace_tokens_opens_the_thought()
     {
         var vocabulary = await VocabularyAsync(RealFamilies.DeepSeekR1Distill);
