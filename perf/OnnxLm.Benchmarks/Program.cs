@@ -3,6 +3,7 @@
 //   engine-child     one runtime alone in this process, for `engine` (internal).
 //   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
+//   context [...]    decode tok/s at configured context 131,072 vs 2,048 on one model, same conversation.
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
 //   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
 //   smoke  [...]     CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
@@ -17,6 +18,7 @@ return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == IsolatedRun.Mode ? IsolatedRun.Child(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
+    : args.Length > 0 && args[0] == "context" ? ContextLengthBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])
     : args.Length > 0 && args[0] == "report" ? DocsReport.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])

@@ -88,8 +88,12 @@ public sealed unsafe class ModelRunner : IDisposable
         values = new NativeBuffer[layers];
         for (int l = 0; l < layers; l++)
         {
+            // Not zeroed and kept on small pages: the OS commits a row's pages as its tokens are written (PageResidency),
+            // so a long configured context costs memory only for the tokens in use.
             keys[l] = new NativeBuffer(rowBytes * slots, zero: false);
             values[l] = new NativeBuffer(rowBytes * slots, zero: false);
+            PageResidency.KeepOnSmallPages(keys[l].Pointer, keys[l].Bytes);
+            PageResidency.KeepOnSmallPages(values[l].Pointer, values[l].Bytes);
         }
         KvBytes = 2L * layers * rowBytes * slots;
         int logitSize = halfLogits ? 2 : 4;
@@ -108,6 +112,20 @@ public sealed unsafe class ModelRunner : IDisposable
         rowKv = new OrtValue?[slots * layers * 2];
         // Every batch size gets its binding now, so no decode step ever pays for creating one.
         for (int b = 1; b <= slots; b++) decodeBindings[b - 1] = CreateDecodeBinding(b);
+    }
+
+    /// <summary>Bytes of the KV slot rows that are resident now (committed pages; -1 where the OS cannot say): what the
+    /// rows really cost, against <see cref="KvBytes"/> reserved.</summary>
+    public long ResidentKvBytes()
+    {
+        long total = 0;
+        foreach (var b in keys.Concat(values))
+        {
+            long r = PageResidency.ResidentBytes(b.Pointer, b.Bytes);
+            if (r < 0) return -1;
+            total += r;
+        }
+        return total;
     }
 
     /// <summary>Span over the logits of decode row <paramref name="row"/> from the last <see cref="Decode"/>, as float32.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OnnxLm.Engine.Cache;
 using OnnxLm.Engine.Cache.Ssd;
+using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
@@ -111,9 +112,10 @@ public sealed class InferenceEngine : IDisposable
         var vocabulary = TokenVocabulary.Load(Path.Combine(contract.Directory, "tokenizer.json"));
         if (vocabulary.Count > contract.Config.VocabSize)
             throw new ModelFormatException($"tokenizer.json has {vocabulary.Count} tokens but vocab_size is {contract.Config.VocabSize}");
-        int maxLen = Math.Min(options.ContextLength ?? contract.MaxPositions, contract.MaxPositions);
         if (options.ContextLength > contract.MaxPositions)
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
+        var plan = PlanMemory(options, contract);
+        int maxLen = plan.ContextLength;
         var prompts = new PromptEncoder(contract.Directory);
         ModelRunner? runner = null;
         PrefixCache? cache = null;
@@ -125,8 +127,7 @@ public sealed class InferenceEngine : IDisposable
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
                 var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits);
-                cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize,
-                    options.KvCacheMemory ?? EngineOptions.DefaultCacheMemory(), fingerprint);
+                cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize, plan.PrefixCacheBytes, fingerprint);
                 if (options.SsdCache)
                 {
                     ssd = new SsdKvTier(new SsdTierOptions
@@ -145,7 +146,7 @@ public sealed class InferenceEngine : IDisposable
                     }
                 }
             }
-            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd);
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd) { Memory = plan };
             engine.thread.Start();
             return engine;
         }
@@ -158,6 +159,30 @@ public sealed class InferenceEngine : IDisposable
             throw;
         }
     }
+
+    /// <summary>The start-up memory arithmetic: the context it chose, the pool size, the budget.</summary>
+    /// <exception cref="MemoryBudgetException">The requested context, or the shortest useful one, does not fit.</exception>
+    static MemoryPlan PlanMemory(EngineOptions options, ModelContract contract)
+    {
+        int bits = options.KvBits == 0 ? contract.KvElementSize * 8 : options.KvBits;
+        var c = contract.Config;
+        var layout = new KvBlockLayout(c.NumLayers, c.NumKvHeads, c.HeadSize, options.BlockSize, contract.KvElementSize, bits, options.KvGroupSize);
+        var machine = options.MachineMemory is { } probe ? probe.Read() : SystemMemory.AtStart();
+        return MemoryPlan.Compute(contract, new MemoryPlanRequest
+        {
+            Slots = options.MaxBatchSize,
+            PrefillStepSize = options.PrefillStepSize,
+            ContextLength = options.ContextLength,
+            BudgetBytes = options.MemoryBudget,
+            PrefixCache = options.PrefixCache,
+            PrefixCacheBytes = options.KvCacheMemory,
+            DefaultPrefixCacheBytes = EngineOptions.DefaultCacheMemory(),
+            PrefixBlockBytes = layout.BlockBytes,
+        }, machine, OperatingSystem.IsMacOS());
+    }
+
+    /// <summary>The start-up memory arithmetic (logged by the server): budget, pool, chosen context.</summary>
+    public MemoryPlan Memory { get; private init; } = null!;
 
     /// <summary>Checks a request against the context before it is queued; returns an error message or null.</summary>
     public string? CheckFits(int promptTokens, int maxTokens)

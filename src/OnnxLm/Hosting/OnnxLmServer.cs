@@ -217,6 +217,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 HugePages = options.HugePages,
                 BlockSize = options.BlockSize,
                 KvCacheMemory = options.KvCacheMemory,
+                MemoryBudget = options.MemoryBudget,
                 KvBits = options.KvBits,
                 KvGroupSize = options.KvGroupSize,
                 SsdCache = options.SsdCache,
@@ -230,6 +231,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             log.LogInformation("loaded model {Model} from {Dir} in {Ms} ms: {Layers} layers, {Heads}/{KvHeads} heads, vocab {Vocab}, context {Context}, KV {KvType}, {Slots} slots",
                 engine.ModelId, engine.Contract.Directory, started.ElapsedMilliseconds, c.NumLayers, c.NumHeads, c.NumKvHeads, c.VocabSize,
                 engine.ContextLength, engine.Contract.KvType, engine.MaxBatchSize);
+            log.LogInformation("{Memory}", engine.Memory.Describe());
             if (engine.Cache is { } cache)
                 log.LogInformation("prefix cache: up to {Blocks} blocks of {BlockSize} tokens ({Mb} MiB reserved, committed as blocks fill; {Bits}-bit storage)",
                     cache.Capacity, cache.BlockSize, cache.MemoryBytes >> 20, cache.Layout.Bits);
