@@ -49,6 +49,16 @@ public class LongContextResidencyTests
         await Assert.That(resident * 100).IsLessThan(reserved).Because(numbers);
         // The whole process grew by far less than the KV rows it reserved (which alone are 512 MiB).
         await Assert.That(after - before).IsLessThan(reserved / 3).Because(numbers);
+        // Decode steps sum a mask just wide enough for the rows (≤ 300 positions), not 131,072.
+        await Assert.That(engine.Runner.DecodeMaskWidth).IsEqualTo(512);
+    }
+
+    [Test]
+    public async Task The_decode_mask_widths_double_from_256_up_to_the_context()
+    {
+        await Assert.That(OnnxLm.Engine.Model.ModelRunner.MaskWidths(131072)).IsEquivalentTo(new[] { 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072 });
+        await Assert.That(OnnxLm.Engine.Model.ModelRunner.MaskWidths(3000)).IsEquivalentTo(new[] { 256, 512, 1024, 2048, 3000 });
+        await Assert.That(OnnxLm.Engine.Model.ModelRunner.MaskWidths(200)).IsEquivalentTo(new[] { 200 });
     }
 
     static long Rss()
