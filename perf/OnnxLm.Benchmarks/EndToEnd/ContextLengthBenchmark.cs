@@ -59,7 +59,7 @@ public static class ContextLengthBenchmark
         var md = new StringBuilder();
         md.AppendLine($"### Decode speed vs configured context, benchmark model {o.WeightsName} ({preset.ParameterCount / 1e6:F1}M params, context_length {LongContext}), {Environment.ProcessorCount} cores, {o.Repeats} rounds per order (median)");
         md.AppendLine();
-        md.AppendLine($"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- context {string.Join(' ', args)}`; {promptTokens}-token prompt, {newTokens} new tokens, greedy; engine: {slots} slot(s), one conversation at a time; ORT runs alone: decode batch {batch}; load at start {loadAtStart}");
+        md.AppendLine($"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- context {string.Join(' ', args)}`; {promptTokens}-token prompt, {newTokens} new tokens, greedy; engine: {slots} slot(s), one conversation at a time; ORT runs alone: decode batch {batch}; commit `{ShortCommit()}`; load average {loadAtStart} before, {Machine.MachineInfo.LoadAverage()} after");
         md.AppendLine();
         md.AppendLine($"| created first | ORT decode run alone, ms/step ({contexts[0]:N0} / {contexts[1]:N0}) | tok/s ratio {contexts[1]:N0} / {contexts[0]:N0}, per step | engine decode tok/s ({contexts[0]:N0} / {contexts[1]:N0}) | engine ratio, per conversation | process RSS after each engine's first conversation |");
         md.AppendLine("|---|---|---|---|---|---|");
@@ -80,6 +80,12 @@ public static class ContextLengthBenchmark
         File.WriteAllText(Path.ChangeExtension(output, ".json"), json.ToString());
         Console.WriteLine(md.ToString());
         return 0;
+    }
+
+    static string ShortCommit()
+    {
+        string c = Machine.MachineInfo.Commit();
+        return c.Length > 7 ? c[..7] : c;
     }
 
     /// <summary>One creation order's numbers; arrays are indexed like <c>contexts</c>, ratios are long / short (tok/s).</summary>
