@@ -5,6 +5,7 @@
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
 //   context [...]    decode tok/s at configured context 131,072 vs 2,048 on one model, same conversation.
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
+//   startup [...]    1B-shaped int4 models with real vocabularies: ready time, RSS, chat TTFT, onnxlm vs GenAI.
 //   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
 //   smoke  [...]     CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
 //   anything else    BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
@@ -20,6 +21,8 @@ return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "context" ? ContextLengthBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])
+    : args.Length > 0 && args[0] == "startup" ? RealVocabStartup.Run(args[1..])
+    : args.Length > 0 && args[0] == RealVocabStartup.ChildMode ? RealVocabStartup.Child(args[1..])
     : args.Length > 0 && args[0] == "report" ? DocsReport.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
     : MicroBenchmarks.Run(args);

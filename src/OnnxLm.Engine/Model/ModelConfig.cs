@@ -77,7 +77,7 @@ public sealed class ModelConfig
                 NumHeads = Int(decoder, "num_attention_heads", path, "model.decoder."),
                 NumKvHeads = Int(decoder, "num_key_value_heads", path, "model.decoder."),
                 NumLayers = Int(decoder, "num_hidden_layers", path, "model.decoder."),
-                EosTokenIds = IntList(model, "eos_token_id", path),
+                EosTokenIds = WithGenerationConfigEos(IntList(model, "eos_token_id", path), modelDir),
                 BosTokenId = OptionalInt(model, "bos_token_id"),
                 PadTokenId = OptionalInt(model, "pad_token_id"),
                 InputIdsName = Str(inputs, "input_ids", path, "model.decoder.inputs."),
@@ -90,6 +90,42 @@ public sealed class ModelConfig
                 PresentValueNameFormat = Str(outputs, "present_value_names", path, "model.decoder.outputs."),
                 PastPresentShareBuffer = share,
             };
+        }
+    }
+
+    /// <summary>
+    /// Generation stops on every end id the model declares: genai_config's and, when the folder has one, those of
+    /// <c>generation_config.json</c> (transformers' own stop list; Llama 3.x lists <c>&lt;|eot_id|&gt;</c> and
+    /// <c>&lt;|eom_id|&gt;</c> there, and exports do not always copy them into genai_config).
+    /// </summary>
+    static int[] WithGenerationConfigEos(int[] eos, string modelDir)
+    {
+        string path = Path.Combine(modelDir, "generation_config.json");
+        if (!File.Exists(path)) return eos;
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("eos_token_id", out var v)
+                || v.ValueKind == JsonValueKind.Null)
+                return eos;
+            var merged = new List<int>(eos);
+            void Add(JsonElement id)
+            {
+                if (id.ValueKind != JsonValueKind.Number || !id.TryGetInt32(out int value) || value < 0)
+                    throw new ModelFormatException($"{path}: eos_token_id must hold non-negative integers");
+                if (!merged.Contains(value)) merged.Add(value);
+            }
+            if (v.ValueKind == JsonValueKind.Array) foreach (var id in v.EnumerateArray()) Add(id);
+            else Add(v);
+            return [.. merged];
         }
     }
 

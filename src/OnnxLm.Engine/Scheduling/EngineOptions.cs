@@ -46,6 +46,11 @@ public sealed class EngineOptions
     public double SsdTtlDays { get; init; } = 7;
     /// <summary>Cap of the SSD tier in bytes; null = a quarter of the free disk space.</summary>
     public long? SsdMaxBytes { get; init; }
+    /// <summary>Fields a request omits take the model's recommended sampling values (<see cref="Model.SamplingDefaults"/>);
+    /// false = OpenAI's defaults (<c>--sampling-defaults neutral</c>).</summary>
+    public bool ModelSamplingDefaults { get; init; } = true;
+    /// <summary>A Jinja chat template file that replaces the model's own (<c>--chat-template</c>); null = the model's.</summary>
+    public string? ChatTemplate { get; init; }
     /// <summary>Where the engine's few operational messages go (SSD tier mode, a stopped writer).</summary>
     public Action<string>? Log { get; init; }
 

@@ -57,6 +57,9 @@ public sealed class InferenceEngine : IDisposable
     public SsdKvTier? Ssd => ssd;
     public PromptEncoder Prompts { get; }
     public TokenVocabulary Vocabulary => vocabulary;
+
+    /// <summary>Sampling values for the fields a request leaves out.</summary>
+    public SamplingDefaults SamplingDefaults { get; private init; } = SamplingDefaults.Neutral;
     public int ContextLength => runner.MaxLen;
     public int MaxBatchSize => options.MaxBatchSize;
     public string ModelId { get; }
@@ -110,13 +113,14 @@ public sealed class InferenceEngine : IDisposable
         if (options.Validate() is { } error) throw new ArgumentException(error);
         var contract = ModelContract.Inspect(options.ModelDirectory);
         var vocabulary = TokenVocabulary.Load(Path.Combine(contract.Directory, "tokenizer.json"));
+        // Gemma 3 defines <image_soft_token> past its logits: ids the logits cannot produce are simply never sampled.
         if (vocabulary.Count > contract.Config.VocabSize)
-            throw new ModelFormatException($"tokenizer.json has {vocabulary.Count} tokens but vocab_size is {contract.Config.VocabSize}");
+            options.Log?.Invoke($"tokenizer.json defines {vocabulary.Count} ids, the logits {contract.Config.VocabSize}: ids {contract.Config.VocabSize}..{vocabulary.Count - 1} can never be generated");
         if (options.ContextLength > contract.MaxPositions)
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
         var plan = PlanMemory(options, contract);
         int maxLen = plan.ContextLength;
-        var prompts = new PromptEncoder(contract.Directory);
+        var prompts = new PromptEncoder(contract.Directory, options.ChatTemplate, BosPolicy.Read(contract.Directory, vocabulary));
         ModelRunner? runner = null;
         PrefixCache? cache = null;
         SsdKvTier? ssd = null;
@@ -146,7 +150,11 @@ public sealed class InferenceEngine : IDisposable
                     }
                 }
             }
-            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd) { Memory = plan };
+            var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd)
+            {
+                SamplingDefaults = options.ModelSamplingDefaults ? SamplingDefaults.Load(contract.Directory) : SamplingDefaults.Neutral,
+                Memory = plan,
+            };
             engine.thread.Start();
             return engine;
         }

@@ -9,6 +9,10 @@ namespace OnnxLm.Engine.Text;
 /// Python's <c>b"".join(token_bytes).decode("utf-8", errors="replace")</c> (which is also what HF's byte-level
 /// <c>decode</c> does): each maximal invalid subpart becomes one U+FFFD, and an incomplete sequence at the end is held
 /// back (at most 3 bytes) until the next token completes it, or replaced by one U+FFFD at <see cref="Flush"/>.
+/// The decoder's rules for the start of a sequence apply to the first token that is not skipped: Strip removes one
+/// leading space of the text, Metaspace drops the first token's replacement characters
+/// (<see cref="TokenVocabulary.GetFirstTokenBytes"/>). So the text is HF's <c>decode(ids, skip_special_tokens)</c> (see
+/// <c>tests/OnnxLm.Tests/Text/RealTokenizerTests.cs</c> for the comparison and the documented differences).
 /// Buffers only grow (doubling), so after warm-up no call allocates.
 /// </summary>
 public sealed class IncrementalDetokenizer
@@ -19,6 +23,8 @@ public sealed class IncrementalDetokenizer
     private byte[] _pending;
     private int _pendingLength;
     private byte[] _output;
+    // True until the first token after Reset: Metaspace decodes it differently.
+    private bool _atFirstToken = true;
     // True until the first byte after Reset: the SentencePiece Strip decoder removes one leading space of the sequence.
     private bool _atStart = true;
 
@@ -40,20 +46,30 @@ public sealed class IncrementalDetokenizer
     public void Reset()
     {
         _pendingLength = 0;
+        _atFirstToken = true;
         _atStart = true;
     }
 
     /// <summary>
     /// Appends the bytes of <paramref name="tokenId"/>. Special tokens are skipped when <paramref name="skipSpecial"/>;
-    /// ids outside the vocabulary (a model whose logits are wider than its tokenizer) decode to nothing, as in HF.
+    /// ids the file does not define (a model whose logits are wider than its tokenizer) decode to nothing, as in HF.
     /// </summary>
     public void Append(int tokenId, bool skipSpecial)
     {
-        if ((uint)tokenId >= (uint)_vocabulary.Count || (skipSpecial && _vocabulary.IsSpecial(tokenId)))
+        if (!_vocabulary.IsDefined(tokenId) || (skipSpecial && _vocabulary.IsSpecial(tokenId)))
         {
             return;
         }
-        ReadOnlySpan<byte> bytes = _vocabulary.GetBytes(tokenId);
+        ReadOnlySpan<byte> bytes;
+        if (_atFirstToken)
+        {
+            _atFirstToken = false;
+            bytes = _vocabulary.GetFirstTokenBytes(tokenId);
+        }
+        else
+        {
+            bytes = _vocabulary.GetBytes(tokenId);
+        }
         if (bytes.IsEmpty)
         {
             return;

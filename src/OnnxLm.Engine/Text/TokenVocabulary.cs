@@ -7,11 +7,13 @@ using OnnxLm.Engine.Model;
 namespace OnnxLm.Engine.Text;
 
 /// <summary>
-/// The bytes each token id stands for, built once from an HF <c>tokenizer.json</c> by following its <c>decoder</c>
-/// section, so detokenization is a byte copy per token and never depends on GenAI's decoder (which drops text after an
-/// invalid UTF-8 sequence).
-/// Invariant: token <c>id</c>'s bytes are <c>_bytes[_offsets[id].._offsets[id + 1]]</c>; ids that the file does not
-/// define map to no bytes. Immutable after load, so one instance is shared by every request of a model.
+/// The bytes each token id stands for, built once from an HF <c>tokenizer.json</c> by running every token, added tokens
+/// included, through its <c>decoder</c> section, so detokenization is a byte copy per token and never depends on GenAI's
+/// decoder (which drops text after an invalid UTF-8 sequence). What the decoder does to a whole sequence rather than to
+/// each token (Strip's leading space, Metaspace's first token) is left to <see cref="IncrementalDetokenizer"/>.
+/// Invariant: token <c>id</c>'s bytes are <c>_bytes[_offsets[id].._offsets[id + 1]]</c>, and its bytes when it is the
+/// first token of a sequence are the same slice of <c>_firstBytes</c> (Metaspace only; otherwise the same table); ids
+/// that the file does not define map to no bytes. Immutable after load, so one instance is shared by every request.
 /// </summary>
 public sealed class TokenVocabulary
 {
@@ -20,14 +22,20 @@ public sealed class TokenVocabulary
 
     private readonly byte[] _bytes;
     private readonly int[] _offsets;
+    private readonly byte[] _firstBytes;
+    private readonly int[] _firstOffsets;
+    private readonly ulong[] _defined;
     private readonly ulong[] _special;
     private readonly Dictionary<string, int> _addedTokens;
 
-    private TokenVocabulary(byte[] bytes, int[] offsets, ulong[] special, Dictionary<string, int> addedTokens,
-        bool stripsLeadingSpace)
+    private TokenVocabulary(byte[] bytes, int[] offsets, byte[]? firstBytes, int[]? firstOffsets, ulong[] defined,
+        ulong[] special, Dictionary<string, int> addedTokens, bool stripsLeadingSpace)
     {
         _bytes = bytes;
         _offsets = offsets;
+        _firstBytes = firstBytes ?? bytes;
+        _firstOffsets = firstOffsets ?? offsets;
+        _defined = defined;
         _special = special;
         _addedTokens = addedTokens;
         StripsLeadingSpace = stripsLeadingSpace;
@@ -55,7 +63,28 @@ public sealed class TokenVocabulary
         return new ReadOnlySpan<byte>(_bytes, start, _offsets[id + 1] - start);
     }
 
-    /// <summary>True for <c>added_tokens</c> entries marked <c>"special": true</c> (skipped when asked to).</summary>
+    /// <summary>
+    /// The bytes of <paramref name="id"/> as the first token of a sequence: with a Metaspace decoder (prepend scheme
+    /// other than <c>never</c>) its replacement characters are dropped rather than turned into spaces, as HF does;
+    /// otherwise the same as <see cref="GetBytes"/>.
+    /// </summary>
+    public ReadOnlySpan<byte> GetFirstTokenBytes(int id)
+    {
+        if ((uint)id >= (uint)Count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {Count}).");
+        }
+        int start = _firstOffsets[id];
+        return new ReadOnlySpan<byte>(_firstBytes, start, _firstOffsets[id + 1] - start);
+    }
+
+    /// <summary>True for ids the file defines (in <c>model.vocab</c> or <c>added_tokens</c>); HF's decode drops the others.</summary>
+    public bool IsDefined(int id) => (uint)id < (uint)Count && (_defined[id >> 6] & (1UL << id)) != 0;
+
+    /// <summary>
+    /// True for <c>added_tokens</c> entries marked <c>"special": true</c>, and for any id spelled like one (HF skips
+    /// special tokens by their text), skipped when asked to.
+    /// </summary>
     public bool IsSpecial(int id) => (uint)id < (uint)Count && (_special[id >> 6] & (1UL << id)) != 0;
 
     /// <summary>The id of the added token whose content is exactly <paramref name="content"/> (e.g. <c>&lt;|im_end|&gt;</c>).</summary>
@@ -99,22 +128,26 @@ public sealed class TokenVocabulary
         {
             throw new ModelFormatException($"{sourceName}: missing 'model.vocab' (token → id).");
         }
-        JsonElement addedTokens = root.TryGetProperty("added_tokens"u8, out JsonElement a) && a.ValueKind == JsonValueKind.Array
-            ? a
-            : default;
-
+        List<(int Id, string Content, bool Special)> addedTokens = ReadAddedTokens(root, sourceName);
         int count = CountIds(vocab, addedTokens, sourceName);
-        var starts = new int[count];
-        var lengths = new int[count];
-        Array.Fill(lengths, -1);
-        var scratch = new ArrayBufferWriter<byte>(Math.Max(256, count * 8));
+        var table = new TableWriter(count);
+        // HF skips a token as special by its text, so a model.vocab entry spelled like a special added token is skipped too.
+        var specialContents = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((_, string content, bool isSpecial) in addedTokens)
+        {
+            if (isSpecial)
+            {
+                specialContents.Add(content);
+            }
+        }
+        var special = new ulong[(count + 63) >> 6];
 
         if (vocab.ValueKind == JsonValueKind.Object)
         {
             foreach (JsonProperty entry in vocab.EnumerateObject())
             {
                 int id = ReadId(entry.Value, sourceName, "model.vocab");
-                AddVocabToken(entry.Name, id, decoder, scratch, starts, lengths, sourceName);
+                AddVocabToken(entry.Name, id, decoder, table, special, specialContents, sourceName);
             }
         }
         else
@@ -127,74 +160,83 @@ public sealed class TokenVocabulary
                     && pair[0].ValueKind == JsonValueKind.String
                     ? pair[0].GetString()!
                     : throw new ModelFormatException($"{sourceName}: model.vocab entry {id} is not a [token, score] pair.");
-                AddVocabToken(token, id++, decoder, scratch, starts, lengths, sourceName);
+                AddVocabToken(token, id++, decoder, table, special, specialContents, sourceName);
             }
         }
 
-        var special = new ulong[(count + 63) >> 6];
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (addedTokens.ValueKind == JsonValueKind.Array)
+        var seen = new HashSet<int>();
+        foreach ((int id, string content, _) in addedTokens)
         {
-            var seen = new HashSet<int>();
-            foreach (JsonElement token in addedTokens.EnumerateArray())
+            if (!seen.Add(id))
             {
-                int id = token.ValueKind == JsonValueKind.Object && token.TryGetProperty("id"u8, out JsonElement idElement)
-                    ? ReadId(idElement, sourceName, "added_tokens")
-                    : throw new ModelFormatException($"{sourceName}: an added_tokens entry has no 'id'.");
-                string content = token.TryGetProperty("content"u8, out JsonElement c) && c.ValueKind == JsonValueKind.String
-                    ? c.GetString()!
-                    : throw new ModelFormatException($"{sourceName}: added token {id} has no 'content' string.");
-                if (!seen.Add(id))
-                {
-                    throw new ModelFormatException($"{sourceName}: duplicate id {id} in added_tokens.");
-                }
-                // Added tokens decode to their literal text and take precedence over a model.vocab entry with the same
-                // id (Llama-2 lists <s> in both), as in HF's decode.
-                starts[id] = scratch.WrittenCount;
-                lengths[id] = Encoding.UTF8.GetBytes(content, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(content.Length)));
-                scratch.Advance(lengths[id]);
-                if (token.TryGetProperty("special"u8, out JsonElement s) && s.ValueKind == JsonValueKind.True)
-                {
-                    special[id >> 6] |= 1UL << id;
-                }
-                added.TryAdd(content, id);
+                throw new ModelFormatException($"{sourceName}: duplicate id {id} in added_tokens.");
             }
-        }
-
-        // Compact into id order so one token is one contiguous slice.
-        var offsets = new int[count + 1];
-        for (int id = 0; id < count; id++)
-        {
-            offsets[id + 1] = offsets[id] + Math.Max(lengths[id], 0);
-        }
-        var bytes = GC.AllocateUninitializedArray<byte>(offsets[count]);
-        ReadOnlySpan<byte> written = scratch.WrittenSpan;
-        for (int id = 0; id < count; id++)
-        {
-            if (lengths[id] > 0)
+            // An added token replaces a model.vocab entry with the same id (Llama-2 lists <s> in both), its text decides
+            // whether the id is special, and, as in HF's decode, it goes through the decoder like any token: Gemma's runs
+            // of ▁ become spaces.
+            table.Write(id, content, decoder);
+            if (specialContents.Contains(content))
             {
-                written.Slice(starts[id], lengths[id]).CopyTo(bytes.AsSpan(offsets[id]));
+                special[id >> 6] |= 1UL << id;
             }
+            else
+            {
+                special[id >> 6] &= ~(1UL << id);
+            }
+            added.TryAdd(content, id);
         }
-        return new TokenVocabulary(bytes, offsets, special, added, decoder.StripLeadingSpace);
+        (byte[] bytes, int[] offsets, byte[]? firstBytes, int[]? firstOffsets, ulong[] defined) = table.Compact();
+        return new TokenVocabulary(bytes, offsets, firstBytes, firstOffsets, defined, special, added, decoder.StripLeadingSpace);
     }
 
-    private static void AddVocabToken(string token, int id, DecoderSpec decoder, ArrayBufferWriter<byte> scratch,
-        int[] starts, int[] lengths, string sourceName)
+    private static List<(int Id, string Content, bool Special)> ReadAddedTokens(JsonElement root, string sourceName)
     {
-        if (lengths[id] >= 0)
+        var tokens = new List<(int, string, bool)>();
+        if (!root.TryGetProperty("added_tokens"u8, out JsonElement array) || array.ValueKind != JsonValueKind.Array)
+        {
+            return tokens;
+        }
+        foreach (JsonElement token in array.EnumerateArray())
+        {
+            int id = token.ValueKind == JsonValueKind.Object && token.TryGetProperty("id"u8, out JsonElement idElement)
+                ? ReadId(idElement, sourceName, "added_tokens")
+                : throw new ModelFormatException($"{sourceName}: an added_tokens entry has no 'id'.");
+            string content = token.TryGetProperty("content"u8, out JsonElement c) && c.ValueKind == JsonValueKind.String
+                ? c.GetString()!
+                : throw new ModelFormatException($"{sourceName}: added token {id} has no 'content' string.");
+            bool isSpecial = token.TryGetProperty("special"u8, out JsonElement s) && s.ValueKind == JsonValueKind.True;
+            tokens.Add((id, content, isSpecial));
+        }
+        return tokens;
+    }
+
+    private static void AddVocabToken(string token, int id, DecoderSpec decoder, TableWriter table, ulong[] special,
+        HashSet<string> specialContents, string sourceName)
+    {
+        if (table.IsDefined(id))
         {
             throw new ModelFormatException($"{sourceName}: duplicate id {id} in model.vocab.");
         }
-        starts[id] = scratch.WrittenCount;
+        table.Write(id, token, decoder);
+        if (specialContents.Contains(token))
+        {
+            special[id >> 6] |= 1UL << id;
+        }
+    }
+
+    /// <summary>A token's bytes after the decoder's per-token steps (everything but the sequence-level strip).</summary>
+    private static int WriteDecoded(string token, DecoderSpec decoder, ArrayBufferWriter<byte> scratch)
+    {
+        int length;
         if (decoder.ByteLevel)
         {
-            lengths[id] = WriteByteLevel(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
+            length = WriteByteLevel(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
         }
         else if (decoder.ByteFallback && TryParseByteToken(token, out byte value))
         {
             scratch.GetSpan(1)[0] = value;
-            lengths[id] = 1;
+            length = 1;
         }
         else
         {
@@ -202,9 +244,86 @@ public sealed class TokenVocabulary
             {
                 token = token.Replace(pattern, content, StringComparison.Ordinal);
             }
-            lengths[id] = Encoding.UTF8.GetBytes(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
+            length = Encoding.UTF8.GetBytes(token, scratch.GetSpan(Encoding.UTF8.GetMaxByteCount(token.Length)));
         }
-        scratch.Advance(lengths[id]);
+        scratch.Advance(length);
+        return length;
+    }
+
+    /// <summary>
+    /// Collects each id's decoded bytes in file order (a later write for an id wins), then lays them out in id order.
+    /// With a Metaspace decoder it also keeps each token's first-token form.
+    /// </summary>
+    private sealed class TableWriter(int count)
+    {
+        private readonly int[] _starts = new int[count];
+        private readonly int[] _lengths = CreateLengths(count);
+        private readonly ArrayBufferWriter<byte> _scratch = new(Math.Max(256, count * 8));
+        private int[]? _firstStarts;
+        private int[]? _firstLengths;
+        private ArrayBufferWriter<byte>? _firstScratch;
+
+        private static int[] CreateLengths(int count)
+        {
+            var lengths = new int[count];
+            Array.Fill(lengths, -1);
+            return lengths;
+        }
+
+        public bool IsDefined(int id) => _lengths[id] >= 0;
+
+        public void Write(int id, string token, DecoderSpec decoder)
+        {
+            _starts[id] = _scratch.WrittenCount;
+            _lengths[id] = WriteDecoded(token, decoder, _scratch);
+            if (decoder.FirstTokenDrops is { } drop)
+            {
+                _firstStarts ??= new int[_starts.Length];
+                _firstLengths ??= new int[_starts.Length];
+                _firstScratch ??= new ArrayBufferWriter<byte>(Math.Max(256, _starts.Length * 8));
+                _firstStarts[id] = _firstScratch.WrittenCount;
+                _firstLengths[id] = WriteDecoded(token.Replace(drop, "", StringComparison.Ordinal), decoder, _firstScratch);
+            }
+        }
+
+        public (byte[] Bytes, int[] Offsets, byte[]? FirstBytes, int[]? FirstOffsets, ulong[] Defined) Compact()
+        {
+            var defined = new ulong[(_lengths.Length + 63) >> 6];
+            for (int id = 0; id < _lengths.Length; id++)
+            {
+                if (_lengths[id] >= 0)
+                {
+                    defined[id >> 6] |= 1UL << id;
+                }
+            }
+            (byte[] bytes, int[] offsets) = Compact(_scratch.WrittenSpan, _starts, _lengths);
+            if (_firstScratch is null)
+            {
+                return (bytes, offsets, null, null, defined);
+            }
+            (byte[] firstBytes, int[] firstOffsets) = Compact(_firstScratch.WrittenSpan, _firstStarts!, _firstLengths!);
+            return (bytes, offsets, firstBytes, firstOffsets, defined);
+        }
+
+        // Compact into id order so one token is one contiguous slice.
+        private static (byte[], int[]) Compact(ReadOnlySpan<byte> written, int[] starts, int[] lengths)
+        {
+            int count = starts.Length;
+            var offsets = new int[count + 1];
+            for (int id = 0; id < count; id++)
+            {
+                offsets[id + 1] = offsets[id] + Math.Max(lengths[id], 0);
+            }
+            var bytes = GC.AllocateUninitializedArray<byte>(offsets[count]);
+            for (int id = 0; id < count; id++)
+            {
+                if (lengths[id] > 0)
+                {
+                    written.Slice(starts[id], lengths[id]).CopyTo(bytes.AsSpan(offsets[id]));
+                }
+            }
+            return (bytes, offsets);
+        }
     }
 
     private static int WriteByteLevel(string token, Span<byte> destination)
@@ -228,7 +347,7 @@ public sealed class TokenVocabulary
             && byte.TryParse(token.AsSpan(3, 2), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
     }
 
-    private static int CountIds(JsonElement vocab, JsonElement addedTokens, string sourceName)
+    private static int CountIds(JsonElement vocab, List<(int Id, string Content, bool Special)> addedTokens, string sourceName)
     {
         int max = -1;
         if (vocab.ValueKind == JsonValueKind.Object)
@@ -246,15 +365,9 @@ public sealed class TokenVocabulary
                 throw new ModelFormatException($"{sourceName}: model.vocab has {max + 1} entries, more than {MaxTokenId + 1}.");
             }
         }
-        if (addedTokens.ValueKind == JsonValueKind.Array)
+        foreach ((int id, _, _) in addedTokens)
         {
-            foreach (JsonElement token in addedTokens.EnumerateArray())
-            {
-                if (token.ValueKind == JsonValueKind.Object && token.TryGetProperty("id"u8, out JsonElement id))
-                {
-                    max = Math.Max(max, ReadId(id, sourceName, "added_tokens"));
-                }
-            }
+            max = Math.Max(max, id);
         }
         if (max < 0)
         {

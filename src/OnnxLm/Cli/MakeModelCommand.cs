@@ -11,6 +11,8 @@ internal static class MakeModelCommand
           --preset tiny|benchmark       start from a preset (default tiny)
           --layers N --hidden N --heads N --kv-heads N --head-size N --intermediate N --vocab N --context N
           --int4                        int4 MatMulNBits weights (default fp32)
+          --int4-block N                int4 block size, 16..256 (default 32, as cpu-int4-rtn-block-32-acc-level-4)
+          --accuracy-level N            int4 MatMulNBits accuracy_level, 0..4 (default 4: int8 compute, as CPU exports)
           --seed N                      weight seed (default 1)
         """;
 
@@ -45,6 +47,8 @@ internal static class MakeModelCommand
                 "--context" => o with { ContextLength = r.Int(flag, v, 2, 1 << 20) },
                 "--seed" => o with { Seed = (ulong)r.Int(flag, v, 0, int.MaxValue) },
                 "--int4" => o with { Weights = WeightFormat.Int4 },
+                "--int4-block" => o with { Int4BlockSize = r.Int(flag, v, 16, 256) },
+                "--accuracy-level" => o with { Int4AccuracyLevel = r.Int(flag, v, 0, 4) },
                 _ => throw new UsageException($"unknown option '{flag}' for make-model"),
             };
         }

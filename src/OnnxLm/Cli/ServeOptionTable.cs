@@ -158,6 +158,26 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "chat-template", Kind = OptionKind.Value, ValueName = "FILE",
+            Help = "Jinja chat template to use instead of the model's own (tokenizer_config.json, else chat_template.jinja)",
+            DefaultText = "the model's",
+            Apply = (o, v) => o.ChatTemplate = ServeOption.NonEmpty(v), Show = o => o.ChatTemplate ?? "(the model's)",
+        },
+        new()
+        {
+            Name = "sampling-defaults", Kind = OptionKind.Value, ValueName = "MODE",
+            Help = "sampling fields a request omits: model = the model's recommended values (generation_config.json, else genai_config search), neutral = OpenAI's defaults",
+            DefaultText = "model",
+            Apply = (o, v) => o.ModelSamplingDefaults = v switch
+            {
+                "model" => true,
+                "neutral" => false,
+                _ => throw new OptionValueException("must be model or neutral"),
+            },
+            Show = o => o.ModelSamplingDefaults ? "model" : "neutral",
+        },
+        new()
+        {
             Name = "max-request-bytes", Kind = OptionKind.Value, ValueName = "BYTES", Help = "largest request body, e.g. 16M; larger ones get 413",
             DefaultText = "8M",
             Apply = (o, v) => o.MaxRequestBytes = ServeOption.ParseBytes(v, 1024, int.MaxValue), Show = o => ServeOption.FormatBytes(o.MaxRequestBytes),

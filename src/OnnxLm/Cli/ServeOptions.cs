@@ -27,6 +27,10 @@ public sealed class ServeOptions
     public long? SsdMaxBytes { get; set; }
     /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
     public string? ServedModelName { get; set; }
+    /// <summary>Omitted sampling fields take the model's recommended values (false: OpenAI's defaults).</summary>
+    public bool ModelSamplingDefaults { get; set; } = true;
+    /// <summary>A Jinja chat template file that replaces the model's own; null = the model's.</summary>
+    public string? ChatTemplate { get; set; }
     /// <summary>Largest accepted request body; larger bodies get 413.</summary>
     public long MaxRequestBytes { get; set; } = DefaultMaxRequestBytes;
     /// <summary>Accepted API keys (empty and no <see cref="ApiKeyFile"/> = no authentication).</summary>

@@ -225,12 +225,22 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 SsdWriteThrough = options.SsdWriteThrough,
                 SsdTtlDays = options.SsdTtlDays,
                 SsdMaxBytes = options.SsdMaxBytes,
+                ChatTemplate = options.ChatTemplate,
+                ModelSamplingDefaults = options.ModelSamplingDefaults,
                 Log = message => log.LogInformation("{Message}", message),
             });
             var c = engine.Contract.Config;
             log.LogInformation("loaded model {Model} from {Dir} in {Ms} ms: {Layers} layers, {Heads}/{KvHeads} heads, vocab {Vocab}, context {Context}, KV {KvType}, {Slots} slots",
                 engine.ModelId, engine.Contract.Directory, started.ElapsedMilliseconds, c.NumLayers, c.NumHeads, c.NumKvHeads, c.VocabSize,
                 engine.ContextLength, engine.Contract.KvType, engine.MaxBatchSize);
+            var template = engine.Prompts.ChatTemplate;
+            if (template.Template is null)
+                log.LogWarning("chat template: none (the model folder has no chat_template in tokenizer_config.json and no chat_template.jinja); /v1/chat/completions answers 400, /v1/completions works; --chat-template FILE supplies one");
+            else
+                log.LogInformation("chat template: from {Origin}", template.Origin);
+            log.LogInformation("sampling defaults for omitted fields: {Defaults}", engine.SamplingDefaults);
+            log.LogInformation("text prompts (/v1/completions) start with {Bos}",
+                engine.Prompts.TextBosTokenId >= 0 ? $"BOS (id {engine.Prompts.TextBosTokenId})" : "no BOS (the tokenizer adds none)");
             log.LogInformation("{Memory}", engine.Memory.Describe());
             if (engine.Cache is { } cache)
                 log.LogInformation("prefix cache: up to {Blocks} blocks of {BlockSize} tokens ({Mb} MiB reserved, committed as blocks fill; {Bits}-bit storage)",

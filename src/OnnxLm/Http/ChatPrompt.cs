@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 using OnnxLm.Http.Parsing;
 
 namespace OnnxLm.Http;
@@ -38,6 +39,21 @@ internal static class ChatPrompt
             w.WriteStringValue(Role(json, m.Role, i));
             w.WritePropertyName("content"u8);
             WriteContent(w, json, m.Content);
+            if (m.Name.HasValue)
+            {
+                w.WritePropertyName("name"u8);
+                w.WriteRawValue(json.Slice(m.Name.Start - 1, m.Name.Length + 2), skipInputValidation: true);
+            }
+            if (m.ToolCallId.HasValue)
+            {
+                w.WritePropertyName("tool_call_id"u8);
+                w.WriteRawValue(json.Slice(m.ToolCallId.Start - 1, m.ToolCallId.Length + 2), skipInputValidation: true);
+            }
+            if (m.ToolCalls.HasValue)
+            {
+                w.WritePropertyName("tool_calls"u8);
+                WriteToolCalls(w, m.ToolCalls.RawBytes(json), i);
+            }
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -45,7 +61,77 @@ internal static class ChatPrompt
         // The engine's template API takes a string: the one copy of the prompt text this path makes.
         string messagesJson = Encoding.UTF8.GetString(buffer.WrittenSpan);
         if (buffer.Capacity > 1 << 20) t_json = null;   // do not keep a huge request's buffer alive on this thread
-        return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);
+        try
+        {
+            return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);
+        }
+        catch (ChatTemplateException e)
+        {
+            // The template's own words (roles must alternate, no system role, ...): the request or the model is at fault.
+            throw ApiError.BadRequest(e.Message, "messages", e.Missing ? "chat_template_missing" : "chat_template_error");
+        }
+    }
+
+    /// <summary>
+    /// An assistant turn's <c>tool_calls</c>, as Hugging Face templates expect them: each call's
+    /// <c>function.arguments</c> is a JSON object (Qwen, Llama 3.x write <c>arguments | tojson</c> or iterate it), where
+    /// OpenAI clients send the object as a JSON string. Arguments that are not a JSON object stay as sent.
+    /// </summary>
+    static void WriteToolCalls(Utf8JsonWriter w, ReadOnlySpan<byte> raw, int message)
+    {
+        string param = $"messages[{message}].tool_calls";
+        using var doc = JsonDocument.Parse(raw.ToArray());
+        if (doc.RootElement.ValueKind != JsonValueKind.Array)
+            throw ApiError.BadRequest($"{param} must be an array of tool calls", param);
+        w.WriteStartArray();
+        int k = 0;
+        foreach (var call in doc.RootElement.EnumerateArray())
+        {
+            if (call.ValueKind != JsonValueKind.Object
+                || !call.TryGetProperty("function"u8, out var function) || function.ValueKind != JsonValueKind.Object
+                || !function.TryGetProperty("name"u8, out var name) || name.ValueKind != JsonValueKind.String)
+                throw ApiError.BadRequest($"{param}[{k}] must be an object with function.name", $"{param}[{k}]");
+            w.WriteStartObject();
+            foreach (var property in call.EnumerateObject())
+            {
+                if (property.NameEquals("function"u8)) continue;
+                property.WriteTo(w);
+            }
+            if (!call.TryGetProperty("type"u8, out _)) w.WriteString("type"u8, "function"u8);
+            w.WriteStartObject("function"u8);
+            foreach (var property in function.EnumerateObject())
+            {
+                if (property.NameEquals("arguments"u8) && property.Value.ValueKind == JsonValueKind.String
+                    && ParsedObject(property.Value.GetString()!) is { } arguments)
+                {
+                    using (arguments)
+                    {
+                        w.WritePropertyName("arguments"u8);
+                        arguments.RootElement.WriteTo(w);
+                    }
+                    continue;
+                }
+                property.WriteTo(w);
+            }
+            w.WriteEndObject();
+            w.WriteEndObject();
+            k++;
+        }
+        w.WriteEndArray();
+    }
+
+    static JsonDocument? ParsedObject(string text)
+    {
+        try
+        {
+            var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object) return doc;
+            doc.Dispose();
+        }
+        catch (JsonException)
+        {
+        }
+        return null;
     }
 
     static ReadOnlySpan<byte> Role(ReadOnlySpan<byte> json, Utf8Slice role, int i)
@@ -62,9 +148,14 @@ internal static class ChatPrompt
     static void WriteContent(Utf8JsonWriter w, ReadOnlySpan<byte> json, TextContent content)
     {
         var parts = content.Parts;
+        if (!content.IsPresent)
+        {
+            w.WriteNullValue();   // absent or null (an assistant turn that only called tools): templates test for none
+            return;
+        }
         if (parts.Count == 0)
         {
-            w.WriteStringValue(""u8);   // absent or null (an assistant turn that only called tools), or []
+            w.WriteStringValue(""u8);   // []
             return;
         }
         if (parts.Count == 1)

@@ -49,9 +49,9 @@ internal static class RequestReader
         switch (prompt.Kind)
         {
             case PromptKind.Text:
-                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+                return engine.Prompts.EncodeText(prompt.Texts[0].GetString(json));
             case PromptKind.Texts when prompt.Texts.Count == 1:
-                return engine.Prompts.Encode(prompt.Texts[0].GetString(json));
+                return engine.Prompts.EncodeText(prompt.Texts[0].GetString(json));
             case PromptKind.Texts when prompt.Texts.Count > 1:
                 throw ApiError.BadRequest("several prompts in one request are not supported; send one prompt per request (n gives several completions)", param);
             case PromptKind.Tokens:
@@ -83,6 +83,17 @@ internal static class RequestReader
         if (max is < 1) throw ApiError.BadRequest($"{maxParam} must be at least 1", maxParam);
         // An empty prompt is a malformed request, not a length problem (`prompt: ""` or `[""]`); /tokenize still takes it.
         if (prompt.Length == 0) throw ApiError.BadRequest($"{promptParam} must not be empty", promptParam);
+        // A tokenizer may define ids past the logits (Gemma 3's <image_soft_token>); the model has no embedding for them,
+        // and one in a model run would fail every request of the batch.
+        int logits = engine.Contract.Config.VocabSize;
+        if (engine.Vocabulary.Count > logits)
+        {
+            for (int i = 0; i < prompt.Length; i++)
+            {
+                if ((uint)prompt[i] >= (uint)logits)
+                    throw ApiError.BadRequest($"the prompt holds token id {prompt[i]} (at position {i}), which this model cannot read: its embeddings cover ids [0, {logits})", promptParam);
+            }
+        }
         int maxTokens = max ?? Math.Max(1, engine.ContextLength - prompt.Length);
         if (engine.CheckFits(prompt.Length, maxTokens) is { } tooLong)
         {
@@ -112,18 +123,20 @@ internal static class RequestReader
             foreach (var (token, value) in r.LogitBias.AsSpan()) builder.Add(new TokenBias(token, value));
             bias = builder.MoveToImmutable();
         }
+        // Fields the request leaves out take the model's recommended values (generation_config.json), else OpenAI's.
+        var model = engine.SamplingDefaults;
         // top_k -1 is vLLM's (and HF's) spelling of "off", as is 0 here.
-        int topK = r.TopK ?? 0;
+        int topK = r.TopK ?? model.TopK ?? 0;
         if (topK == -1) topK = 0;
         var p = new SamplingParams
         {
-            Temperature = r.Temperature ?? 1f,
-            TopP = r.TopP ?? 1f,
+            Temperature = r.Temperature ?? model.Temperature ?? 1f,
+            TopP = r.TopP ?? model.TopP ?? 1f,
             TopK = topK,
             MinP = r.MinP ?? 0f,
             PresencePenalty = r.PresencePenalty ?? 0f,
             FrequencyPenalty = r.FrequencyPenalty ?? 0f,
-            RepetitionPenalty = r.RepetitionPenalty ?? 1f,
+            RepetitionPenalty = r.RepetitionPenalty ?? model.RepetitionPenalty ?? 1f,
             Seed = r.Seed is long s ? unchecked((ulong)s) : null,
             LogitBias = bias,
             Logprobs = logprobs,

@@ -126,4 +126,35 @@ internal static class NodeScript
             return run with { Result = doc.RootElement.Clone() };
         }
     }
+
+    /// <summary>Runs one of tests/node's reference scripts (e.g. <c>template-reference.mjs</c>) with
+    /// <paramref name="args"/> and returns its stdout; a non-zero exit fails the test with the whole output.</summary>
+    public static async Task<string> RunReferenceAsync(string script, TimeSpan timeout, params string[] args)
+    {
+        string folder = await InstalledFolderAsync();
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = folder,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(script);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"node {script} hung:\n{await stderr}");
+        }
+        if (process.ExitCode != 0) throw new InvalidOperationException($"node {script} failed (exit {process.ExitCode}):\n{await stdout}\n{await stderr}");
+        return await stdout;
+    }
 }

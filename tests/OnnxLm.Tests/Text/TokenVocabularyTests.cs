@@ -40,6 +40,56 @@ public class TokenVocabularyTests
     }
 
     [Test]
+    public async Task Added_tokens_go_through_the_SentencePiece_decoder_like_vocabulary_tokens()
+    {
+        // Gemma 3's added, non-special ids 138..167 are runs of ▁: HF decodes them as spaces.
+        string path = TokenizerFiles.Write(Directory, "added-sp.json", [("<0x41>", 0), ("▁a", 1)],
+            [(2, "▁▁", false), (3, "<0x42>", false), (4, "<start_of_turn>", true), (5, "\n\n", false)], TokenizerFiles.SentencePieceDecoder);
+        var vocabulary = TokenVocabulary.Load(path);
+
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(2))).IsEqualTo("  ");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(3))).IsEqualTo("B");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(4))).IsEqualTo("<start_of_turn>");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(5))).IsEqualTo("\n\n");
+        await Assert.That(vocabulary.FindToken("▁▁")).IsEqualTo(2);
+    }
+
+    [Test]
+    public async Task Added_tokens_go_through_the_byte_level_alphabet_unless_they_leave_it()
+    {
+        // As HF tokenizers' ByteLevel decoder: a token spelled in the GPT-2 alphabet is mapped back to bytes ("Ġ" is a
+        // space), one with any other character is its own UTF-8 (DeepSeek's "<｜tool▁calls▁begin｜>").
+        string path = TokenizerFiles.Write(Directory, "added-bl.json", [("a", 0)],
+            [(1, "<tool_call>", false), (2, "Ġx", false), (3, "<｜tool▁calls▁begin｜>", false), (4, "Ġ<|im_end|>", true)],
+            w => w.WriteString("type", "ByteLevel"));
+        var vocabulary = TokenVocabulary.Load(path);
+
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(1))).IsEqualTo("<tool_call>");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(2))).IsEqualTo(" x");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(3))).IsEqualTo("<｜tool▁calls▁begin｜>");
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(4))).IsEqualTo(" <|im_end|>");
+        await Assert.That(vocabulary.FindToken("Ġx")).IsEqualTo(2);
+    }
+
+    [Test]
+    public async Task A_vocabulary_entry_spelled_like_a_special_token_is_special()
+    {
+        // HF skips special tokens by their text, whichever id carries it; an added token that replaces an entry brings its
+        // own text (id 1 below is "<y>", not "<eos>").
+        string path = TokenizerFiles.Write(Directory, "special-text.json", [("a", 0), ("<eos>", 1), ("<bos>", 4)],
+            [(1, "<y>", false), (2, "<eos>", true), (3, "<bos>", true)],
+            w => w.WriteString("type", "ByteLevel"));
+        var vocabulary = TokenVocabulary.Load(path);
+
+        await Assert.That(vocabulary.IsSpecial(4)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(2)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(3)).IsTrue();
+        await Assert.That(vocabulary.IsSpecial(1)).IsFalse();
+        await Assert.That(vocabulary.IsSpecial(0)).IsFalse();
+        await Assert.That(Encoding.UTF8.GetString(vocabulary.GetBytes(1))).IsEqualTo("<y>");
+    }
+
+    [Test]
     public async Task Ids_between_the_vocabulary_and_added_tokens_decode_to_nothing()
     {
         var vocabulary = TokenVocabulary.Load(TokenizerFiles.WriteByteLevel(Directory));
@@ -84,7 +134,10 @@ public class TokenVocabularyTests
     }
 
     [Test]
-    [Arguments("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}""", "Metaspace")]
+    [Arguments("""{"type":"BPEDecoder","suffix":"</w>"}""", "BPEDecoder")]
+    [Arguments("""{"type":"Metaspace","replacement":"▁","prepend_scheme":"sometimes","split":true}""", "prepend_scheme 'sometimes'")]
+    [Arguments("""{"type":"Metaspace","replacement":"▁","add_prefix_space":false,"prepend_scheme":"first"}""", "contradict")]
+    [Arguments("""{"type":"Metaspace","replacement":"ab","prepend_scheme":"first"}""", "one character")]
     [Arguments("""{"type":"WordPiece","prefix":"##","cleanup":true}""", "WordPiece")]
     [Arguments("""{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"Regex":"▁"},"content":" "}]}""", "Regex")]
     [Arguments("""{"type":"Sequence","decoders":[{"type":"Strip","content":" ","start":1,"stop":0},{"type":"Fuse"}]}""", "Strip")]

@@ -55,7 +55,7 @@ internal static class DecoderGraph
     }
 
     private static long MatMulBytes(ModelBuilderOptions o, long k, long n) =>
-        o.Weights == WeightFormat.Int4 ? n * (k / Int4Quantizer.BlockSize) * (Int4Quantizer.BytesPerBlock + 4) : k * n * 4;
+        o.Weights == WeightFormat.Int4 ? n * (k / o.Int4BlockSize) * (o.Int4BlockSize / 2 + 4) : k * n * 4;
 
     public static ModelProto Build(ModelBuilderOptions o, WeightStore store)
     {
@@ -176,15 +176,21 @@ internal static class DecoderGraph
             return name;
         }
 
-        int blocks = k / Int4Quantizer.BlockSize;
-        var packed = new byte[n * blocks * Int4Quantizer.BytesPerBlock];
+        int blockSize = o.Int4BlockSize, blocks = k / blockSize;
+        var packed = new byte[n * blocks * (blockSize / 2)];
         var scales = new float[n * blocks];
-        Int4Quantizer.Quantize(weight, k, n, packed, scales);
+        Int4Quantizer.Quantize(weight, k, n, packed, scales, blockSize);
         string qName = prefix + ".weight_Q4", sName = prefix + ".weight_scales";
-        g.Initializer(store.Add<byte>(qName, DataType.Uint8, [n, blocks, Int4Quantizer.BytesPerBlock], packed));
+        g.Initializer(store.Add<byte>(qName, DataType.Uint8, [n, blocks, blockSize / 2], packed));
         g.Initializer(store.Add<float>(sName, DataType.Float, [(long)n * blocks], scales));
-        g.Node("MatMulNBits", name, [input, qName, sName], [name], MicrosoftDomain,
-            Int("K", k), Int("N", n), Int("bits", 4), Int("block_size", Int4Quantizer.BlockSize));
+        // accuracy_level 4: int8 activations with int4 weights (MLAS's CompInt8 kernels), as GenAI's model builder
+        // writes for CPU folders; 0 leaves the attribute out (fp32 compute).
+        if (o.Int4AccuracyLevel > 0)
+            g.Node("MatMulNBits", name, [input, qName, sName], [name], MicrosoftDomain,
+                Int("K", k), Int("N", n), Int("bits", 4), Int("block_size", blockSize), Int("accuracy_level", o.Int4AccuracyLevel));
+        else
+            g.Node("MatMulNBits", name, [input, qName, sName], [name], MicrosoftDomain,
+                Int("K", k), Int("N", n), Int("bits", 4), Int("block_size", blockSize));
         return name;
     }
 

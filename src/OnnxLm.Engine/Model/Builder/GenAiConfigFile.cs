@@ -57,7 +57,9 @@ internal static class GenAiConfigFile
 
         w.WriteStartObject("search");
         w.WriteNumber("diversity_penalty", 0.0);
-        w.WriteBoolean("do_sample", false);
+        // The model's recommended sampling is OpenAI's neutral one (temperature 1, no top-k/top-p): the server applies
+        // these to requests that omit them, and a random-weight test model has nothing to recommend.
+        w.WriteBoolean("do_sample", true);
         w.WriteBoolean("early_stopping", true);
         w.WriteNumber("length_penalty", 1.0);
         w.WriteNumber("max_length", o.ContextLength);
@@ -68,7 +70,7 @@ internal static class GenAiConfigFile
         w.WriteBoolean("past_present_share_buffer", true);
         w.WriteNumber("repetition_penalty", 1.0);
         w.WriteNumber("temperature", 1.0);
-        w.WriteNumber("top_k", 1);
+        w.WriteNumber("top_k", 0);
         w.WriteNumber("top_p", 1.0);
         w.WriteEndObject();
         w.WriteEndObject();

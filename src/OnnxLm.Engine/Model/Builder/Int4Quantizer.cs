@@ -1,21 +1,25 @@
 namespace OnnxLm.Engine.Model.Builder;
 
 /// <summary>
-/// Packs a float MatMul weight <c>W[K, N]</c> into the <c>com.microsoft::MatMulNBits</c> layout (bits 4, block 32,
-/// no zero-point input, so the zero point is 8): <c>B[N, K/32, 16]</c> bytes with the even element in the low nibble,
-/// and <c>scales[N * K/32]</c> with <c>scale = max|w| / 7</c> and <c>q = clamp(round(w / scale) + 8, 0, 15)</c>.
+/// Packs a float MatMul weight <c>W[K, N]</c> into the <c>com.microsoft::MatMulNBits</c> layout (bits 4, block B of 16
+/// to 256 as GenAI's model builder writes them, no zero-point input, so the zero point is 8): <c>B[N, K/B, B/2]</c>
+/// bytes with the even element in the low nibble, and <c>scales[N * K/B]</c> with <c>scale = max|w| / 7</c> and
+/// <c>q = clamp(round(w / scale) + 8, 0, 15)</c>.
 /// </summary>
 internal static class Int4Quantizer
 {
-    public const int BlockSize = 32;
-    public const int BytesPerBlock = BlockSize / 2;
+    /// <summary>The block size of users' usual CPU folders (<c>cpu-int4-rtn-block-32-acc-level-4</c>).</summary>
+    public const int DefaultBlockSize = 32;
 
-    public static void Quantize(ReadOnlySpan<float> weight, int k, int n, Span<byte> packed, Span<float> scales)
+    public static bool IsValidBlockSize(int blockSize) => blockSize is >= 16 and <= 256 && (blockSize & (blockSize - 1)) == 0;
+
+    public static void Quantize(ReadOnlySpan<float> weight, int k, int n, Span<byte> packed, Span<float> scales, int blockSize = DefaultBlockSize)
     {
+        int BlockSize = blockSize, BytesPerBlock = blockSize / 2;
         int blocks = k / BlockSize;
-        if (k % BlockSize != 0 || weight.Length != k * n || packed.Length != n * blocks * BytesPerBlock
+        if (!IsValidBlockSize(blockSize) || k % BlockSize != 0 || weight.Length != k * n || packed.Length != n * blocks * BytesPerBlock
             || scales.Length != n * blocks)
-            throw new ArgumentException("Int4 buffers do not match [K, N] with K a multiple of 32.");
+            throw new ArgumentException($"Int4 buffers do not match [K, N] with K a multiple of {blockSize}.");
 
         var maxAbs = new float[n];
         for (int b = 0; b < blocks; b++)

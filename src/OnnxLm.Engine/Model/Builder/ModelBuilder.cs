@@ -10,7 +10,7 @@ namespace OnnxLm.Engine.Model.Builder;
 public static class ModelBuilder
 {
     /// <summary>Bumped whenever the bytes written for the same options change.</summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 4;
 
     public const string ModelFileName = "model.onnx";
     public const string ExternalDataFileName = "model.onnx.data";

@@ -30,6 +30,14 @@ public sealed record ModelBuilderOptions
 
     public WeightFormat Weights { get; init; } = WeightFormat.Fp32;
 
+    /// <summary>MatMulNBits block size of <see cref="WeightFormat.Int4"/> weights (16–256, a power of two); 32 as in
+    /// users' <c>cpu-int4-rtn-block-32-acc-level-4</c> folders, 128 in the other common export.</summary>
+    public int Int4BlockSize { get; init; } = Int4Quantizer.DefaultBlockSize;
+
+    /// <summary>MatMulNBits <c>accuracy_level</c> of Int4 weights: 4 (int8 compute) as GenAI's model builder writes
+    /// for CPU; 0 = unset (fp32 compute).</summary>
+    public int Int4AccuracyLevel { get; init; } = 4;
+
     public double RopeTheta { get; init; } = 10000.0;
 
     public float RmsEps { get; init; } = 1e-6f;
@@ -107,13 +115,15 @@ public sealed record ModelBuilderOptions
                 nameof(Tokenizer), $"eos ids must be in [0, VocabSize {VocabSize})");
         }
         Require(ExternalDataThreshold >= 0, nameof(ExternalDataThreshold), "must not be negative");
+        Require(Int4Quantizer.IsValidBlockSize(Int4BlockSize), nameof(Int4BlockSize), "must be a power of two in [16, 256]");
+        Require(Int4AccuracyLevel is >= 0 and <= 4, nameof(Int4AccuracyLevel), "must be in [0, 4]");
         if (Weights == WeightFormat.Int4)
         {
-            // MatMulNBits quantizes each K (input) dimension in blocks of 32.
-            const string why = "must be a multiple of 32 for Int4 weights (MatMulNBits block_size 32)";
-            Require(HiddenSize % Int4Quantizer.BlockSize == 0, nameof(HiddenSize), why);
-            Require(NumHeads * HeadSize % Int4Quantizer.BlockSize == 0, nameof(NumHeads), "times HeadSize " + why);
-            Require(IntermediateSize % Int4Quantizer.BlockSize == 0, nameof(IntermediateSize), why);
+            // MatMulNBits quantizes each K (input) dimension in blocks.
+            string why = $"must be a multiple of {Int4BlockSize} for Int4 weights (MatMulNBits block_size {Int4BlockSize})";
+            Require(HiddenSize % Int4BlockSize == 0, nameof(HiddenSize), why);
+            Require(NumHeads * HeadSize % Int4BlockSize == 0, nameof(NumHeads), "times HeadSize " + why);
+            Require(IntermediateSize % Int4BlockSize == 0, nameof(IntermediateSize), why);
         }
     }
 

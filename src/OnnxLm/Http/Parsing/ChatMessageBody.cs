@@ -8,4 +8,6 @@ public sealed partial class ChatMessageBody
     [JsonField("content", MaxItems = 256)] public TextContent Content { get; } = new();
     [JsonField("name", MaxLength = 256)] public Utf8Slice Name { get; set; }
     [JsonField("tool_call_id", MaxLength = 256)] public Utf8Slice ToolCallId { get; set; }
+    /// <summary>An assistant turn's earlier tool calls; handed to the chat template (see <c>ChatPrompt</c>).</summary>
+    [JsonField("tool_calls")] public RawJson ToolCalls { get; set; }
 }

@@ -16,7 +16,7 @@ public class Int4QuantizerTests
             weight[r * n + 1] = -w;
             weight[r * n + 2] = 0f;
         }
-        var packed = new byte[n * Int4Quantizer.BytesPerBlock];
+        var packed = new byte[n * (Int4Quantizer.DefaultBlockSize / 2)];
         var scales = new float[n];
 
         Int4Quantizer.Quantize(weight, k, n, packed, scales);
