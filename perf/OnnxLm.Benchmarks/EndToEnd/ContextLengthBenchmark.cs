@@ -59,16 +59,27 @@ public static class ContextLengthBenchmark
         var md = new StringBuilder();
         md.AppendLine($"### Decode speed vs configured context, benchmark model {o.WeightsName} ({preset.ParameterCount / 1e6:F1}M params, context_length {LongContext}), {Environment.ProcessorCount} cores, {o.Repeats} rounds per order (median)");
         md.AppendLine();
-        md.AppendLine($"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- context {string.Join(' ', args)}`; {promptTokens}-token prompt, {newTokens} new tokens, greedy; engine: {slots} slot(s), one conversation at a time; ORT runs alone: decode batch {batch}; commit `{ShortCommit()}`; load average {loadAtStart} before, {Machine.MachineInfo.LoadAverage()} after");
+        md.AppendLine($"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- context {string.Join(' ', args)}`; {promptTokens}-token prompt, {newTokens} new tokens, greedy; {(runnerOnly ? "" : $"engine: {slots} slot(s), one conversation at a time; ")}ORT runs alone: decode batch {batch}; commit `{ShortCommit()}`; load average {loadAtStart} before, {Machine.MachineInfo.LoadAverage()} after");
         md.AppendLine();
-        md.AppendLine($"| created first | ORT decode run alone, ms/step ({contexts[0]:N0} / {contexts[1]:N0}) | tok/s ratio {contexts[1]:N0} / {contexts[0]:N0}, per step | engine decode tok/s ({contexts[0]:N0} / {contexts[1]:N0}) | engine ratio, per round | process RSS after a conversation ({contexts[0]:N0} / {contexts[1]:N0}; engines one at a time) |");
-        md.AppendLine("|---|---|---|---|---|---|");
-        foreach (var r in results)
-            md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {contexts[r.Order[0]]:N0} | {r.StepMs[0]:F2} / {r.StepMs[1]:F2} | {r.StepRatio:F3} | {r.EngineRate[0]:F2} / {r.EngineRate[1]:F2} | {r.EngineRatio:F3} | {r.Rss[0] >> 20} / {r.Rss[1] >> 20} MiB |"));
+        if (runnerOnly)
+        {
+            md.AppendLine($"| created first | ORT decode run alone, ms/step ({contexts[0]:N0} / {contexts[1]:N0}) | tok/s ratio {contexts[1]:N0} / {contexts[0]:N0}, per step |");
+            md.AppendLine("|---|---|---|");
+            foreach (var r in results)
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {contexts[r.Order[0]]:N0} | {r.StepMs[0]:F2} / {r.StepMs[1]:F2} | {r.StepRatio:F3} |"));
+        }
+        else
+        {
+            md.AppendLine($"| created first | ORT decode run alone, ms/step ({contexts[0]:N0} / {contexts[1]:N0}) | tok/s ratio {contexts[1]:N0} / {contexts[0]:N0}, per step | engine decode tok/s ({contexts[0]:N0} / {contexts[1]:N0}) | engine ratio, per round | process RSS after a conversation ({contexts[0]:N0} / {contexts[1]:N0}; engines one at a time) |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var r in results)
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {contexts[r.Order[0]]:N0} | {r.StepMs[0]:F2} / {r.StepMs[1]:F2} | {r.StepRatio:F3} | {r.EngineRate[0]:F2} / {r.EngineRate[1]:F2} | {r.EngineRatio:F3} | {r.Rss[0] >> 20} / {r.Rss[1] >> 20} MiB |"));
+        }
         md.AppendLine();
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"Decode speed at {contexts[1]:N0} / {contexts[0]:N0}, creation-order bias cancelled (geometric mean of both orders): **{stepRatio:F3}** for the ORT decode run (per-step ratios of interleaved runs), {engineRatio:F3} for the engine (whole conversations, alternating; noisier on a shared machine)."));
+            $"Decode speed at {contexts[1]:N0} / {contexts[0]:N0}, geometric mean of both creation orders: **{stepRatio:F3}** for the ORT decode run (per-step ratios of interleaved runs)") +
+            (runnerOnly ? "." : string.Create(CultureInfo.InvariantCulture, $", {engineRatio:F3} for the engine (whole conversations, alternating; noisier on a shared machine).")));
         string output = o.Out;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         File.WriteAllText(output, md.ToString());
