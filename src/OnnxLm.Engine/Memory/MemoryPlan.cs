@@ -148,7 +148,9 @@ public sealed class MemoryPlan
             I($"{Format(ScratchBytesPerPosition * context)} of attention scratch and masks), but the memory budget of {Format(BudgetBytes)} ") +
             I($"({BudgetSource}) leaves {Format(Math.Max(left, 0))} after the weights ({Format(WeightsBytes)}), the prefix cache ") +
             I($"({Format(PrefixCacheBytes)}) and run buffers ({Format(BuffersBytes)}): at most {Math.Min(FitContextLength, ModelContextLength):N0} tokens per sequence fit at ") +
-            I($"--max-batch-size {Slots}, or --max-batch-size {slotsFit} at {context:N0} tokens. Lower --context-length or --max-batch-size, ") +
+            I($"--max-batch-size {Slots}") +
+            (slotsFit > 0 ? I($", or --max-batch-size {slotsFit} at {context:N0} tokens") : I($", and not one sequence of {context:N0} tokens")) +
+            ". Lower --context-length or --max-batch-size, " +
             "shrink --kv-cache-memory, or raise --memory-budget.";
     }
 
