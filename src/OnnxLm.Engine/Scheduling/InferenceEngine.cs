@@ -126,7 +126,14 @@ public sealed class InferenceEngine : IDisposable
         SsdKvTier? ssd = null;
         try
         {
+            long residentBefore = Environment.WorkingSet;
             runner = new ModelRunner(contract, options.MaxBatchSize, maxLen, Math.Min(options.PrefillStepSize, maxLen), options.Threads);
+            // What loading really took (weights as ORT holds them, prepacked copies, its own buffers; the KV rows are not
+            // yet touched): the plan counted the weights by their files, so say so when the session took much more.
+            long loaded = Environment.WorkingSet - residentBefore;
+            if (plan.Bounded && loaded > plan.WeightsBytes + plan.BuffersBytes + (64L << 20))
+                options.Log?.Invoke($"memory: loading took {MemoryPlan.Format(loaded)} resident, {MemoryPlan.Format(loaded - plan.WeightsBytes)} more " +
+                    $"than the weights' files ({MemoryPlan.Format(plan.WeightsBytes)}) the plan counted: at full load the server may exceed its budget by that much");
             if (options.PrefixCache)
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
