@@ -19,6 +19,7 @@ public sealed class ReportTables(string dir)
         yield return ("machine", Machine);
         yield return ("engine", Engine);
         yield return ("prefix", Prefix);
+        yield return ("context", Context);
         yield return ("load", Load);
         yield return ("overhead", Overhead);
         yield return ("micro", Micro);
@@ -141,6 +142,18 @@ public sealed class ReportTables(string dir)
                 sb.AppendLine(Inv, $"| {what}, {label} | {variants} | | |");
             }
         }
+        return sb.ToString();
+    }
+
+    // ------------------------------------------------------------------ configured context
+
+    /// <summary>The markdown the <c>context</c> benchmark wrote (decode batch 1, then batch 8), as it wrote it.</summary>
+    string? Context()
+    {
+        var parts = new[] { "context.md", "context-batch8.md" }.Select(f => Path.Combine(dir, f)).Where(File.Exists).ToArray();
+        if (parts.Length == 0) return null;
+        var sb = new StringBuilder();
+        foreach (var path in parts) sb.AppendLine(File.ReadAllText(path).Trim().Replace("### ", "#### ", StringComparison.Ordinal)).AppendLine();
         return sb.ToString();
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using OnnxLm.Engine.Cache;
 using OnnxLm.Engine.Cache.Ssd;
+using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
@@ -119,22 +120,29 @@ public sealed class InferenceEngine : IDisposable
         // Gemma 3 defines <image_soft_token> past its logits: ids the logits cannot produce are simply never sampled.
         if (vocabulary.Count > contract.Config.VocabSize)
             options.Log?.Invoke($"tokenizer.json defines {vocabulary.Count} ids, the logits {contract.Config.VocabSize}: ids {contract.Config.VocabSize}..{vocabulary.Count - 1} can never be generated");
-        int maxLen = Math.Min(options.ContextLength ?? contract.MaxPositions, contract.MaxPositions);
         if (options.ContextLength > contract.MaxPositions)
             throw new ArgumentException($"--context-length {options.ContextLength} exceeds the model's maximum of {contract.MaxPositions}");
+        var plan = PlanMemory(options, contract);
+        int maxLen = plan.ContextLength;
         var prompts = new PromptEncoder(contract.Directory, options.ChatTemplate, BosPolicy.Read(contract.Directory, vocabulary));
         ModelRunner? runner = null;
         PrefixCache? cache = null;
         SsdKvTier? ssd = null;
         try
         {
+            long residentBefore = Environment.WorkingSet;
             runner = new ModelRunner(contract, options.MaxBatchSize, maxLen, Math.Min(options.PrefillStepSize, maxLen), options.Threads);
+            // What loading really took (weights as ORT holds them, prepacked copies, its own buffers; the KV rows are not
+            // yet touched): the plan counted the weights by their files, so say so when the session took much more.
+            long loaded = Environment.WorkingSet - residentBefore;
+            if (plan.Bounded && loaded > plan.WeightsBytes + plan.BuffersBytes + (64L << 20))
+                options.Log?.Invoke($"memory: loading took {MemoryPlan.Format(loaded)} resident, {MemoryPlan.Format(loaded - plan.WeightsBytes)} more " +
+                    $"than the weights' files ({MemoryPlan.Format(plan.WeightsBytes)}) the plan counted: at full load the server may exceed its budget by that much");
             if (options.PrefixCache)
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
                 var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits);
-                cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize,
-                    options.KvCacheMemory ?? EngineOptions.DefaultCacheMemory(), fingerprint);
+                cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize, plan.PrefixCacheBytes, fingerprint);
                 if (options.SsdCache)
                 {
                     ssd = new SsdKvTier(new SsdTierOptions
@@ -156,6 +164,7 @@ public sealed class InferenceEngine : IDisposable
             var engine = new InferenceEngine(options, runner, vocabulary, prompts, cache, ssd)
             {
                 SamplingDefaults = options.ModelSamplingDefaults ? SamplingDefaults.Load(contract.Directory) : SamplingDefaults.Neutral,
+                Memory = plan,
             };
             engine.thread.Start();
             return engine;
@@ -169,6 +178,30 @@ public sealed class InferenceEngine : IDisposable
             throw;
         }
     }
+
+    /// <summary>The start-up memory arithmetic: the context it chose, the pool size, the budget.</summary>
+    /// <exception cref="MemoryBudgetException">The requested context, or the shortest useful one, does not fit.</exception>
+    static MemoryPlan PlanMemory(EngineOptions options, ModelContract contract)
+    {
+        int bits = options.KvBits == 0 ? contract.KvElementSize * 8 : options.KvBits;
+        var c = contract.Config;
+        var layout = new KvBlockLayout(c.NumLayers, c.NumKvHeads, c.HeadSize, options.BlockSize, contract.KvElementSize, bits, options.KvGroupSize);
+        var machine = options.MachineMemory is { } probe ? probe.Read() : SystemMemory.AtStart();
+        return MemoryPlan.Compute(contract, new MemoryPlanRequest
+        {
+            Slots = options.MaxBatchSize,
+            PrefillStepSize = options.PrefillStepSize,
+            ContextLength = options.ContextLength,
+            BudgetBytes = options.MemoryBudget,
+            PrefixCache = options.PrefixCache,
+            PrefixCacheBytes = options.KvCacheMemory,
+            DefaultPrefixCacheBytes = EngineOptions.DefaultCacheMemory(),
+            PrefixBlockBytes = layout.BlockBytes,
+        }, machine, OperatingSystem.IsMacOS());
+    }
+
+    /// <summary>The start-up memory arithmetic (logged by the server): budget, pool, chosen context.</summary>
+    public MemoryPlan Memory { get; private init; } = null!;
 
     /// <summary>Checks a request against the context before it is queued; returns an error message or null.</summary>
     public string? CheckFits(int promptTokens, int maxTokens)

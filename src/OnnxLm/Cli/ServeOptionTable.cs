@@ -70,7 +70,7 @@ internal static class ServeOptionTable
         },
         new()
         {
-            Name = "context-length", Kind = OptionKind.Value, ValueName = "N", Help = "tokens per sequence", DefaultText = "the model's context length",
+            Name = "context-length", Kind = OptionKind.Value, ValueName = "N", Help = "tokens per sequence", DefaultText = "the model's context length, capped by the memory budget",
             Apply = (o, v) => o.ContextLength = ServeOption.ParseInt(v, 2, 1 << 24), Show = o => Int(o.ContextLength, "(the model's)"),
         },
         new()
@@ -99,8 +99,15 @@ internal static class ServeOptionTable
         new()
         {
             Name = "kv-cache-memory", Kind = OptionKind.Value, ValueName = "BYTES", Help = "block pool size, e.g. 2G or 512M",
-            DefaultText = "a fifth of RAM, at most 8G",
+            DefaultText = "a fifth of RAM, at most 8G, at most a quarter of the memory budget left after the weights",
             Apply = (o, v) => o.KvCacheMemory = ServeOption.ParseBytes(v), Show = o => Bytes(o.KvCacheMemory, "(auto)"),
+        },
+        new()
+        {
+            Name = "memory-budget", Kind = OptionKind.Value, ValueName = "BYTES",
+            Help = "memory for the weights, the prefix cache and every slot's KV at full context, e.g. 12G; caps the default context, refuses a --context-length that does not fit",
+            DefaultText = "available memory (Linux) or physical memory (macOS) less a reserve",
+            Apply = (o, v) => o.MemoryBudget = ServeOption.ParseBytes(v), Show = o => Bytes(o.MemoryBudget, "(auto)"),
         },
         new()
         {

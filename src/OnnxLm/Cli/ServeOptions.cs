@@ -16,6 +16,8 @@ public sealed class ServeOptions
     public bool HugePages { get; set; } = true;
     public int BlockSize { get; set; } = 16;
     public long? KvCacheMemory { get; set; }
+    /// <summary>Bytes for weights, prefix cache and KV at full load; null = what the machine can spare.</summary>
+    public long? MemoryBudget { get; set; }
     public int KvBits { get; set; }
     public int KvGroupSize { get; set; } = 64;
     public bool SsdCache { get; set; } = true;

@@ -217,6 +217,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 HugePages = options.HugePages,
                 BlockSize = options.BlockSize,
                 KvCacheMemory = options.KvCacheMemory,
+                MemoryBudget = options.MemoryBudget,
                 KvBits = options.KvBits,
                 KvGroupSize = options.KvGroupSize,
                 SsdCache = options.SsdCache,
@@ -240,6 +241,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             log.LogInformation("sampling defaults for omitted fields: {Defaults}", engine.SamplingDefaults);
             log.LogInformation("text prompts (/v1/completions) start with {Bos}",
                 engine.Prompts.TextBosTokenId >= 0 ? $"BOS (id {engine.Prompts.TextBosTokenId})" : "no BOS (the tokenizer adds none)");
+            log.LogInformation("{Memory}", engine.Memory.Describe());
             if (engine.Cache is { } cache)
                 log.LogInformation("prefix cache: up to {Blocks} blocks of {BlockSize} tokens ({Mb} MiB reserved, committed as blocks fill; {Bits}-bit storage)",
                     cache.Capacity, cache.BlockSize, cache.MemoryBytes >> 20, cache.Layout.Bits);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Http;
@@ -15,7 +16,7 @@ internal sealed class ServerMetrics
     static readonly double[] ItlBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5];
     static readonly double[] E2eBuckets = [0.01, 0.05, 0.1, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240];
     static readonly string[] RejectLabels =
-        ["bad_request", "context_length", "unauthorized", "not_found", "method_not_allowed", "too_large", "unsupported_media_type", "queue_full", "unavailable", "internal_error"];
+        ["bad_request", "context_length", "unauthorized", "not_found", "method_not_allowed", "too_large", "unsupported_media_type", "queue_full", "unavailable", "memory_pressure", "internal_error"];
 
     readonly long[] rejected = new long[RejectLabels.Length];
     long finishedStop, finishedLength, finishedAbort, finishedError;
@@ -50,12 +51,13 @@ internal sealed class ServerMetrics
         413 => RejectReason.TooLarge,
         415 => RejectReason.UnsupportedMediaType,
         429 => RejectReason.QueueFull,
+        503 when e.Code == ServingState.MemoryPressureCode => RejectReason.MemoryPressure,
         503 => RejectReason.Unavailable,
         _ => RejectReason.InternalError,
     };
 
     /// <summary>The Prometheus text exposition (format 0.0.4) of every metric.</summary>
-    public string Render(InferenceEngine? engine, string modelName)
+    public string Render(InferenceEngine? engine, string modelName, MemoryPressure? memory = null)
     {
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder(8192);
@@ -77,6 +79,13 @@ internal sealed class ServerMetrics
             Metric("onnxlm:cached_prompt_tokens_total", "counter", "Prompt tokens whose KV was reused instead of prefilled.", engine.CachedPromptTokensTotal);
             Metric("onnxlm:kv_slots_used", "gauge", "KV slot rows in use.", engine.ActiveSequences);
             Metric("onnxlm:kv_slots_total", "gauge", "KV slot rows (the batch size).", engine.MaxBatchSize);
+            Metric("onnxlm:context_length", "gauge", "Tokens per sequence (the model's, capped by the memory budget).", engine.ContextLength);
+            Metric("onnxlm:memory_planned_bytes", "gauge", "Memory the start-up arithmetic plans for at full load (weights, prefix cache, KV of every slot).", engine.Memory.PlannedBytes);
+            if (memory is not null)
+            {
+                Metric("onnxlm:memory_available_bytes", "gauge", "The machine's available memory at the last admission check (-1 before the first).", memory.LastAvailableBytes);
+                Metric("onnxlm:memory_reserve_bytes", "gauge", "Below this much available memory, new requests get 503.", memory.MinAvailableBytes);
+            }
             if (engine.Cache is { } cache)
             {
                 int used = cache.BlocksUsed, free = cache.BlocksFree;

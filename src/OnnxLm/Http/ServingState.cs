@@ -1,5 +1,6 @@
 using System.Text.Json;
 using OnnxLm.Cli;
+using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Engine.Text;
 
@@ -65,8 +66,24 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     /// <summary>"ok", "loading" (no engine or not warmed up yet) or "draining", as the probes report it.</summary>
     public string Status => IsReady ? "ok" : draining || Engine is { IsStopping: true } ? "draining" : "loading";
 
+    /// <summary>Admission under memory pressure (null when the machine gives no memory figure). Tests replace it with
+    /// one over a scripted probe.</summary>
+    public MemoryPressure? Memory { get; set; }
+
+    /// <summary>503 + Retry-After when the machine's available memory is below the reserve (checked at most every 250 ms).</summary>
+    public void CheckMemory()
+    {
+        if (Memory is not { } gate || !gate.IsShort()) return;
+        throw new ApiError(503,
+            $"The server is short of memory ({gate.LastAvailableBytes >> 20} MiB available, below the {gate.MinAvailableBytes >> 20} MiB it keeps free). Retry shortly.",
+            "server_error", null, MemoryPressureCode) { RetryAfter = 5 };
+    }
+
+    public const string MemoryPressureCode = "memory_pressure";
+
     public void EngineStarted(InferenceEngine started)
     {
+        if (started.Memory.ReserveBytes > 0) Memory ??= new MemoryPressure(SystemMemory.Instance, started.Memory.ReserveBytes);
         ModelName = Options.ServedModelName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
