@@ -9,54 +9,43 @@ using OnnxLm.Engine.Text;
 namespace OnnxLm.Engine.Scheduling;
 
 /// <summary>
-/// Continuous-batching engine. One dedicated thread owns the ONNX session, the KV slot rows and all sequence state.
-/// HTTP handlers talk to it only through a bounded MPSC command ring (submit/cancel) and read tokens from each request's
-/// SPSC event ring; the step loop takes no locks.
-/// Invariants: decode rows [0, decodeCount) are contiguous and rows[i].Row == i; at most one prefill group is in flight and
-/// its rows lie at or above decodeCount; a retiring decode row is replaced by the last decode row (KV copied), so the
-/// decode batch stays contiguous. Each step: commands → cancellations → one batched decode → at most one prefill chunk.
+/// Continuous-batching engine: the public API and the step loop. One dedicated thread owns the ONNX session, the KV slot
+/// rows and all sequence state; HTTP handlers talk to it only through <see cref="Admission"/>'s command ring and read
+/// tokens from each request's SPSC event ring; the step loop takes no locks. Each step: commands → cancellations → one
+/// batched decode run → at most one prefill chunk (docs/ENGINE.md §4). The parts, in the order a token meets them:
+/// <see cref="Admission"/> (queue, prefill group), <see cref="PrefixReuse"/> (cached KV instead of prefill),
+/// <see cref="SlotRowTable"/> (which row is whose, contiguous runs), <see cref="ModelRunner"/> (the runs),
+/// <see cref="TokenPipeline"/> (logits → token → events).
 /// </summary>
-public sealed partial class InferenceEngine : IDisposable
+public sealed class InferenceEngine : IDisposable
 {
-    enum CommandKind : byte { Submit, Cancel }
-    readonly record struct Command(CommandKind Kind, GenerationRequest Request, GenerationRequest[]? Group = null);
-
     readonly EngineOptions options;
     readonly ModelRunner runner;
-    readonly TokenVocabulary vocabulary;
-    readonly Sampler sampler;
-    readonly MpscRing<Command> commands;
     readonly EngineWakeup wakeup = new();
     readonly Thread thread;
-    readonly HashSet<int> eos;
+    readonly EngineCounters counters;
+    readonly SlotRowTable rows;
+    readonly PrefixReuse prefixes;
+    readonly TokenPipeline pipeline;
+    readonly Admission admission;
 
-    // Engine-thread state.
-    readonly Sequence?[] rows;
-    int decodeCount;
-    readonly List<Sequence> waiting = [];
-    readonly List<Sequence> prefillGroup = [];
-    readonly List<Sequence> draining = [];
+    // Engine-thread scratch, sized once.
     readonly int[] stepTokens, stepLengths;
     readonly List<int[]> freshPrompts = [];
     readonly float[] forkLogits, forkWork;
-    readonly PrefixCache? cache;
-    readonly SsdKvTier? ssd;
-    // What a free row still holds: KV of residentTokens[r][0..residentLength[r]) (row affinity: a follow-up turn that
-    // extends it reuses the row in place). Cleared while a sequence owns the row.
-    readonly int[]?[] residentTokens;
-    readonly int[] residentLength;
+    readonly List<Sequence> pendingJoins = [];
 
-    int pending;            // submitted, not yet given a row (bounded by MaxQueue)
     volatile bool stopping;
-    long stepCount;
+    volatile bool accepting = true;
+    bool ready;
 
     public ModelContract Contract => runner.Contract;
     /// <summary>The prefix KV cache, or null when disabled.</summary>
-    public PrefixCache? Cache => cache;
+    public PrefixCache? Cache => prefixes.Cache;
     /// <summary>The SSD tier under the prefix cache, or null when disabled.</summary>
-    public SsdKvTier? Ssd => ssd;
+    public SsdKvTier? Ssd => prefixes.Ssd;
     public PromptEncoder Prompts { get; }
-    public TokenVocabulary Vocabulary => vocabulary;
+    public TokenVocabulary Vocabulary { get; }
 
     /// <summary>Sampling values for the fields a request leaves out.</summary>
     public SamplingDefaults SamplingDefaults { get; private init; } = SamplingDefaults.Neutral;
@@ -64,16 +53,19 @@ public sealed partial class InferenceEngine : IDisposable
     public int MaxBatchSize => options.MaxBatchSize;
     public string ModelId { get; }
 
-    public int ActiveSequences => Volatile.Read(ref activeCount);
-    public int WaitingRequests => Volatile.Read(ref pending);
-    public long Steps => Interlocked.Read(ref stepCount);
-    int activeCount;
-    long promptTokensTotal, generatedTokensTotal;
-    public long PromptTokensTotal => Interlocked.Read(ref promptTokensTotal);
-    long cachedPromptTokensTotal;
+    /// <summary>
+    /// A snapshot of the engine's statistics, published by the engine thread: this asks for a fresh one and waits for it
+    /// up to 100 ms. Snapshots are also published before every request's final event, so they include every request a
+    /// client has seen finish.
+    /// </summary>
+    public EngineStatistics Statistics => counters.Request(wakeup, TimeSpan.FromMilliseconds(100));
+    public int ActiveSequences => Volatile.Read(ref counters.Active);
+    public int WaitingRequests => Volatile.Read(ref counters.Pending);
+    public long Steps => Interlocked.Read(ref counters.Steps);
+    public long PromptTokensTotal => Interlocked.Read(ref counters.PromptTokens);
     /// <summary>Prompt tokens whose KV came from the prefix cache or a row's resident KV instead of a prefill.</summary>
-    public long CachedPromptTokensTotal => Interlocked.Read(ref cachedPromptTokensTotal);
-    public long GeneratedTokensTotal => Interlocked.Read(ref generatedTokensTotal);
+    public long CachedPromptTokensTotal => Interlocked.Read(ref counters.CachedPromptTokens);
+    public long GeneratedTokensTotal => Interlocked.Read(ref counters.GeneratedTokens);
 
     /// <summary>Test hook into the runner: called before every model run (true for prefill); throw to simulate a failure.</summary>
     internal Action<bool>? BeforeRun { set => runner.BeforeRun = value; }
@@ -81,32 +73,32 @@ public sealed partial class InferenceEngine : IDisposable
 
     /// <summary>Test hook: called for every sampled token with its request and 0-based index among the generated ones; an
     /// id returned replaces the sampled token (its logprob stays the sampled one's). Lets tests script a model's output.</summary>
-    internal Func<GenerationRequest, int, int?>? TokenScript { get; set; }
+    internal Func<GenerationRequest, int, int?>? TokenScript { get => pipeline.TokenScript; set => pipeline.TokenScript = value; }
+
+    /// <summary>Constrained decoding's hook between logits and sampling (<see cref="TokenPipeline.Next"/>); null: none.</summary>
+    internal ILogitMask? LogitMask { get => pipeline.Mask; set => pipeline.Mask = value; }
 
     /// <summary>Bytes of process memory (mostly the weights) collapsed into transparent huge pages at start.</summary>
     public long HugePageBytes { get; private set; }
 
     InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache, SsdKvTier? ssd)
     {
-        this.cache = cache;
-        this.ssd = ssd;
-        if (cache is not null && ssd is not null)
-            cache.Spill = (hash, parent, tokens, bytes) => ssd.TryEnqueueWrite(hash, parent, tokens, bytes);
-        residentTokens = new int[]?[options.MaxBatchSize];
-        residentLength = new int[options.MaxBatchSize];
         this.options = options;
         this.runner = runner;
-        this.vocabulary = vocabulary;
+        Vocabulary = vocabulary;
         Prompts = prompts;
         ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(runner.Contract.Directory));
-        sampler = new Sampler(runner.VocabSize);
+        var sampler = new Sampler(runner.VocabSize);
+        counters = new EngineCounters(cache, ssd);
+        rows = new SlotRowTable(runner, options.MaxBatchSize, keepResident: cache is not null);
+        prefixes = new PrefixReuse(cache, ssd, options.SsdWriteThrough, runner.MaxLen, wakeup, counters);
+        pipeline = new TokenPipeline(sampler, runner.Contract.Config.EosTokenIds, runner.MaxLen, prefixes, counters);
+        admission = new Admission(options, wakeup, counters, rows, prefixes, pipeline, vocabulary, sampler, runner.MaxLen, runner.MaxPrefillTokens);
         forkLogits = new float[runner.VocabSize];
         forkWork = new float[runner.VocabSize];
-        commands = new MpscRing<Command>((int)Math.Min(1 << 20, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(options.MaxQueue * 2 + 64))));
-        rows = new Sequence?[options.MaxBatchSize];
         stepTokens = new int[options.MaxBatchSize];
         stepLengths = new int[options.MaxBatchSize];
-        eos = [.. runner.Contract.Config.EosTokenIds];
+        counters.Publish();
         thread = new Thread(Run) { IsBackground = true, Name = "onnxlm-engine" };
     }
 
@@ -220,10 +212,6 @@ public sealed partial class InferenceEngine : IDisposable
     /// <summary>True once the warm-up run finished: the first real request does not pay for kernel initialisation.</summary>
     public bool IsReady => Volatile.Read(ref ready);
 
-    volatile bool accepting = true;
-    volatile bool cancelAll;
-    bool ready;
-
     /// <summary>Starts draining: new submissions are refused; running and queued requests go on.</summary>
     public void StopAccepting()
     {
@@ -232,17 +220,17 @@ public sealed partial class InferenceEngine : IDisposable
     }
 
     /// <summary>Cancels every queued and running request (the end of a drain timeout).</summary>
-    public void CancelAll()
-    {
-        cancelAll = true;
-        wakeup.Signal();
-    }
+    public void CancelAll() => admission.CancelAll();
 
-    /// <summary>Waits until no request is queued or running, or the timeout passes; true when idle.</summary>
+    /// <summary>
+    /// Waits until no request is queued, running, or finished with events still waiting for ring room, or the timeout
+    /// passes; true when idle. Reads only counters the engine thread publishes: the pending count first, because admission
+    /// publishes a sequence as unfinished before it leaves the pending count.
+    /// </summary>
     public async Task<bool> WaitForIdleAsync(TimeSpan timeout, CancellationToken ct = default)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (ActiveSequences > 0 || WaitingRequests > 0 || draining.Count > 0)
+        while (Volatile.Read(ref counters.Pending) > 0 || Volatile.Read(ref counters.Unfinished) > 0)
         {
             if (DateTime.UtcNow >= deadline) return false;
             await Task.Delay(10, ct);
@@ -254,13 +242,7 @@ public sealed partial class InferenceEngine : IDisposable
     public bool TrySubmit(GenerationRequest request)
     {
         if (stopping || !accepting) return false;
-        if (Interlocked.Increment(ref pending) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, request)))
-        {
-            Interlocked.Decrement(ref pending);
-            return false;
-        }
-        wakeup.Signal();
-        return true;
+        return admission.TryEnqueue(request, null);
     }
 
     /// <summary>
@@ -277,13 +259,7 @@ public sealed partial class InferenceEngine : IDisposable
             if (!r.PromptTokens.AsSpan().SequenceEqual(group[0].PromptTokens))
                 throw new ArgumentException("all requests of a group share one prompt", nameof(group));
         if (stopping || !accepting) return false;
-        if (Interlocked.Add(ref pending, group.Length) > options.MaxQueue || !commands.TryEnqueue(new Command(CommandKind.Submit, group[0], group)))
-        {
-            Interlocked.Add(ref pending, -group.Length);
-            return false;
-        }
-        wakeup.Signal();
-        return true;
+        return admission.TryEnqueue(group[0], group);
     }
 
     /// <summary>Asks the engine to drop a request; it leaves the batch at the next step and its row is free again.</summary>
@@ -291,8 +267,7 @@ public sealed partial class InferenceEngine : IDisposable
     {
         if (!request.MarkCancelled()) return;
         // The flag alone is enough (the engine scans it every step); the command only wakes an idle engine sooner.
-        commands.TryEnqueue(new Command(CommandKind.Cancel, request));
-        wakeup.Signal();
+        admission.NotifyCancelled(request);
     }
 
     void Run()
@@ -302,7 +277,11 @@ public sealed partial class InferenceEngine : IDisposable
         {
             try
             {
-                if (!Step()) wakeup.Wait(100);
+                if (!Step())
+                {
+                    counters.PublishIfChanged();
+                    wakeup.Wait(100);
+                }
             }
             catch (Exception e)
             {
@@ -352,49 +331,40 @@ public sealed partial class InferenceEngine : IDisposable
     /// <summary>One scheduler step; false when there was nothing to do.</summary>
     internal bool Step()
     {
-        DrainCommands();
-        ApplyCancellations();
-        FlushDraining();
+        admission.DrainCommands();
+        admission.ApplyCancellations();
+        pipeline.FlushDraining(rows);
         bool worked = false;
-        if (decodeCount > 0)
+        if (rows.DecodeCount > 0)
         {
             // Steady state = a decode step with nothing admitted, finished or prefilled around it: measure what it allocates.
-            bool steady = prefillGroup.Count == 0 && waiting.Count == 0;
+            bool steady = admission.PrefillGroup.Count == 0 && !admission.HasWaiting;
             long before = steady ? GC.GetAllocatedBytesForCurrentThread() : 0;
-            int batch = decodeCount;
+            int batch = rows.DecodeCount;
             DecodeStep();
-            if (steady && decodeCount == batch)
+            if (steady && rows.DecodeCount == batch)
             {
                 steadyDecodeAllocated += GC.GetAllocatedBytesForCurrentThread() - before;
                 steadyDecodeSteps++;
             }
             worked = true;
         }
-        if (prefillGroup.Count == 0) StartPrefillGroup();
-        if (prefillGroup.Count > 0)
+        admission.StartPrefillGroup();
+        if (admission.PrefillGroup.Count > 0)
         {
             PrefillStep();
             worked = true;
         }
-        if (worked) Interlocked.Increment(ref stepCount);
-        PublishActive();
-        return worked || draining.Count > 0;
+        if (worked) Interlocked.Increment(ref counters.Steps);
+        admission.PublishActive();
+        counters.PublishIfRequested();
+        return worked || pipeline.Draining.Count > 0;
     }
 
-    /// <summary>
-    /// Makes admitted sequences visible to other threads' <see cref="ActiveSequences"/> before they leave the pending count,
-    /// so a request is always counted in one of the two (a drain never sees a false idle).
-    /// </summary>
-    void PublishActive()
-    {
-        int active = decodeCount;
-        foreach (var seq in prefillGroup) active += seq.GroupSize;   // an n-group's siblings are admitted with it
-        Volatile.Write(ref activeCount, active);
-    }
-
+    /// <summary>One batched decode run over rows [0, DecodeCount), then each row's next token through the pipeline.</summary>
     void DecodeStep()
     {
-        int b = decodeCount;
+        int b = rows.DecodeCount;
         for (int i = 0; i < b; i++)
         {
             var seq = rows[i]!;
@@ -407,44 +377,29 @@ public sealed partial class InferenceEngine : IDisposable
         }
         catch (Exception e)
         {
-            for (int i = b - 1; i >= 0; i--)
-            {
-                var seq = rows[i]!;
-                rows[i] = null;
-                seq.Row = -1;
-                residentTokens[i] = null;   // the failed run may have left the row half-written
-                Fail(seq, "model run failed: " + e.Message);
-            }
-            decodeCount = 0;
+            for (int i = b - 1; i >= 0; i--) pipeline.Fail(rows[i]!, "model run failed: " + e.Message);
+            rows.DropDecodeRows();
             return;
         }
         for (int i = 0; i < b; i++)
         {
             var seq = rows[i]!;
             seq.Length++;
-            if (cache is not null && seq.Length % cache.BlockSize == 0) CommitBlocks(seq);
-            var token = sampler.Sample(runner.DecodeLogits(i), seq.Sampler);
-            Accept(seq, token, token.Logprob);
+            if (prefixes.Enabled && seq.Length % prefixes.BlockSize == 0) prefixes.Commit(seq);
+            pipeline.Next(seq, runner.DecodeLogits(i));
         }
-        Interlocked.Add(ref generatedTokensTotal, b);
         for (int i = b - 1; i >= 0; i--)
-            if (rows[i]!.Done) RetireDecodeRow(i);
+            if (rows[i]!.Done) rows.RetireDecodeRow(i);
     }
 
-    /// <summary>
-    /// Prompt tokens this step's prefill may run: <see cref="EngineOptions.PrefillStepSize"/>, or the smaller
-    /// <see cref="EngineOptions.DecodePrefillTokens"/> while other sequences are decoding, because they wait for the
-    /// prefill before their next token (decode-first bounds their inter-token latency by one decode plus one prefill run).
-    /// </summary>
-    int PrefillBudget() =>
-        decodeCount > 0 && options.DecodePrefillTokens > 0 ? Math.Min(runner.MaxPrefillTokens, options.DecodePrefillTokens) : runner.MaxPrefillTokens;
-
+    /// <summary>At most one prefill run: a chunk of one prompt (B=1, maybe continuing), or several fresh prompts at once.</summary>
     void PrefillStep()
     {
-        if (prefillGroup.Count == 1)
+        var group = admission.PrefillGroup;
+        if (group.Count == 1)
         {
-            var seq = prefillGroup[0];
-            int chunk = Math.Min(PrefillBudget(), seq.PromptLength - seq.Length);
+            var seq = group[0];
+            int chunk = Math.Min(admission.PrefillBudget(), seq.PromptLength - seq.Length);
             Span<float> logits;
             try
             {
@@ -452,84 +407,74 @@ public sealed partial class InferenceEngine : IDisposable
             }
             catch (Exception e)
             {
-                prefillGroup.Clear();
-                DropRow(seq);
-                FailGroup(seq, "model run failed: " + e.Message);
+                group.Clear();
+                rows.DropRow(seq);
+                pipeline.FailGroup(seq, "model run failed: " + e.Message);
                 return;
             }
             seq.Length += chunk;
-            Interlocked.Add(ref promptTokensTotal, chunk);
-            CommitBlocks(seq);
+            Interlocked.Add(ref counters.PromptTokens, chunk);
+            prefixes.Commit(seq);
             if (seq.Length < seq.PromptLength) return;
-            prefillGroup.Clear();
+            group.Clear();
             FirstToken(seq, logits);
             return;
         }
 
         freshPrompts.Clear();
-        foreach (var seq in prefillGroup) freshPrompts.Add(seq.Request.PromptTokens);
-        int firstRow = prefillGroup[0].Row, s;
+        foreach (var seq in group) freshPrompts.Add(seq.Request.PromptTokens);
+        int firstRow = group[0].Row, s;
         try
         {
             s = runner.PrefillFresh(firstRow, freshPrompts);
         }
         catch (Exception e)
         {
-            foreach (var seq in prefillGroup)
+            foreach (var seq in group)
             {
-                DropRow(seq);
-                Fail(seq, "model run failed: " + e.Message);
+                rows.DropRow(seq);
+                pipeline.Fail(seq, "model run failed: " + e.Message);
             }
-            prefillGroup.Clear();
+            group.Clear();
             return;
         }
-        for (int k = 0; k < prefillGroup.Count; k++)
+        for (int k = 0; k < group.Count; k++)
         {
-            var seq = prefillGroup[k];
+            var seq = group[k];
             seq.Length = seq.PromptLength;
-            Interlocked.Add(ref promptTokensTotal, seq.PromptLength);
-            CommitBlocks(seq);
+            Interlocked.Add(ref counters.PromptTokens, seq.PromptLength);
+            prefixes.Commit(seq);
             FirstToken(seq, runner.PrefillLogits(k * s + seq.PromptLength - 1));
         }
-        prefillGroup.Clear();
+        group.Clear();
     }
 
-    /// <summary>Samples a freshly prefilled sequence's first token, then moves it into the decode batch (or frees it).</summary>
+    /// <summary>Chooses a freshly prefilled sequence's first token, then moves it into the decode batch (or frees it).</summary>
     void FirstToken(Sequence seq, Span<float> logits)
     {
         var siblings = seq.Siblings;
         seq.Siblings = null;
-        if (siblings is not null) logits.CopyTo(forkLogits);   // the sampler edits logits in place
-        var token = sampler.Sample(logits, seq.Sampler);
-        Interlocked.Increment(ref generatedTokensTotal);
-        Accept(seq, token, token.Logprob);
+        if (siblings is not null) logits.CopyTo(forkLogits);   // the pipeline edits logits in place
+        pipeline.Next(seq, logits);
         bool alive = !seq.Done && !seq.Request.IsCancellationRequested;
         if (siblings is not null)
         {
-            // Put the parent at decodeCount first, so forked rows go above it and the batch stays contiguous.
-            MoveToRow(seq, decodeCount);
+            // Put the parent at DecodeCount first, so forked rows go above it and the batch stays contiguous.
+            rows.MoveToRow(seq, rows.DecodeCount);
             Fork(seq, siblings);
         }
-        if (alive)
-        {
-            MoveToRow(seq, decodeCount);
-            decodeCount++;
-        }
+        if (alive) rows.JoinDecode(seq);
         else
         {
-            FreeRow(seq);
-            if (!seq.Done) FinishCancelled(seq);
+            rows.FreeRow(seq);
+            if (!seq.Done) pipeline.FinishCancelled(seq);
         }
-        foreach (var sib in pendingJoins)
-        {
-            MoveToRow(sib, decodeCount);
-            decodeCount++;
-        }
+        foreach (var sib in pendingJoins) rows.JoinDecode(sib);
         pendingJoins.Clear();
     }
 
     /// <summary>
-    /// Gives each sibling of a just-prefilled sequence its own row holding a copy of the prompt KV and samples its first
+    /// Gives each sibling of a just-prefilled sequence its own row holding a copy of the prompt KV and chooses its first
     /// token from the same logits with its own sampler. Rows were reserved at admission (a group waits for enough rows).
     /// </summary>
     void Fork(Sequence parent, List<Sequence> siblings)
@@ -538,57 +483,30 @@ public sealed partial class InferenceEngine : IDisposable
         {
             if (sib.Request.IsCancellationRequested)
             {
-                FinishCancelled(sib);
+                pipeline.FinishCancelled(sib);
                 continue;
             }
-            int row = FreeRowAbove(parent.Row);
-            runner.CopyRow(parent.Row, row, parent.Length);
-            SetResident(row, null, 0);
-            sib.Row = row;
+            int row = rows.FreeRowAbove(parent.Row);
+            rows.CopyKv(parent.Row, row, parent.Length);
             sib.Length = parent.Length;
             sib.CachedTokens = parent.CachedTokens;
-            rows[row] = sib;
-            cache?.AcquireCopy(parent.Blocks, sib.Blocks);
+            rows.Claim(sib, row);
+            prefixes.Share(parent, sib);
             forkLogits.CopyTo(forkWork, 0);
-            var token = sampler.Sample(forkWork, sib.Sampler);
-            Interlocked.Increment(ref generatedTokensTotal);
-            Accept(sib, token, token.Logprob);
-            if (sib.Done) FreeRow(sib);
+            pipeline.Next(sib, forkWork);
+            if (sib.Done) rows.FreeRow(sib);
             else pendingJoins.Add(sib);
         }
     }
 
-    readonly List<Sequence> pendingJoins = [];
     void FailAll(string message)
     {
-        for (int i = 0; i < rows.Length; i++)
-        {
-            if (rows[i] is { } seq && !seq.Done) FailGroup(seq, message);
-            rows[i] = null;
-        }
-        decodeCount = 0;
-        prefillGroup.Clear();
-        foreach (var seq in waiting)
-        {
-            Interlocked.Add(ref pending, -seq.GroupSize);
-            FailGroup(seq, message);
-        }
-        waiting.Clear();
-        while (commands.TryDequeue(out var cmd))
-        {
-            if (cmd.Kind != CommandKind.Submit) continue;
-            foreach (var r in cmd.Group ?? [cmd.Request])
-            {
-                Interlocked.Decrement(ref pending);
-                Fail(NewSequence(r), message);
-            }
-        }
-        foreach (var seq in draining)
-        {
-            FlushOverflow(seq);
-            seq.Request.Events.Complete();
-        }
-        draining.Clear();
+        for (int i = 0; i < rows.Count; i++)
+            if (rows[i] is { } seq && !seq.Done) pipeline.FailGroup(seq, message);
+        rows.Clear();
+        admission.FailQueued(message);
+        pipeline.CompleteDraining();
+        admission.PublishActive();
     }
 
     /// <summary>Test hook (engine idle only): the fp32 KV of positions [0, n) of a row, all layers, K and V, all kv heads.</summary>
@@ -603,10 +521,16 @@ public sealed partial class InferenceEngine : IDisposable
         return [.. all];
     }
 
+    /// <summary>Test hook (engine idle only): restores the cached blocks of a prompt into a row; returns the positions restored.</summary>
+    internal int RestoreForTest(int[] prompt, int row) => prefixes.RestoreForTest(prompt, row);
+
     long steadyDecodeAllocated, steadyDecodeSteps;
 
     /// <summary>Bytes the engine thread allocated over all steady-state decode steps, and how many there were.</summary>
     public (long Bytes, long Steps) SteadyDecodeAllocation => (Interlocked.Read(ref steadyDecodeAllocated), Interlocked.Read(ref steadyDecodeSteps));
+
+    /// <summary>Snapshot for tests: which rows hold a sequence (by request id).</summary>
+    internal long[] RowOwners() => rows.Owners();
 
     public void Dispose()
     {
@@ -614,9 +538,8 @@ public sealed partial class InferenceEngine : IDisposable
         stopping = true;
         wakeup.Signal();
         thread.Join();
-        if (ssd is not null && cache is not null) PersistCachedBlocks(ssd, cache, TimeSpan.FromSeconds(10));
-        ssd?.Dispose();
-        cache?.Dispose();
+        prefixes.PersistCachedBlocks(TimeSpan.FromSeconds(10));
+        prefixes.Dispose();
         runner.Dispose();
         Prompts.Dispose();
     }
