@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
 using OnnxLm.Cli;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Http;
