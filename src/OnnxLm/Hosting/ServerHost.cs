@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using OnnxLm.Cli;
 
 namespace OnnxLm.Hosting;
 
@@ -13,9 +12,8 @@ internal static class ServerHost
     /// <summary>Exit code after a second signal: 128 + SIGINT, the shell's "interrupted", for SIGTERM too.</summary>
     public const int InterruptedExitCode = 130;
 
-    public static async Task<int> RunAsync(ServeConfig config)
+    public static async Task<int> RunAsync(ServeOptions options)
     {
-        var options = config.Options;
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int signals = 0;
         // Registered before the (possibly slow) model load, so a signal during startup is a clean stop, not a kill.
