@@ -1,7 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using System.Numerics.Tensors;
-using OnnxLm.Engine.Cache;
 
 namespace OnnxLm.Engine.Model;
 

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Cache;
+namespace OnnxLm.Engine;
 
 /// <summary>
 /// The slot rows as the prefix cache sees them: the KV geometry and the address of one (row, layer, K|V, kv head,
