@@ -16,6 +16,8 @@ internal static class ServerHost
     {
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int signals = 0;
+        // A SIGINT ignored since the parent started us would stay ignored by the registration below.
+        string? sigIntNote = InheritedSignals.ResetIgnoredSigInt();
         // Registered before the (possibly slow) model load, so a signal during startup is a clean stop, not a kill.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -33,6 +35,7 @@ internal static class ServerHost
                 return 2;
             }
         }
+        if (sigIntNote is not null) server.State.Log.LogWarning("{Note}", sigIntNote);
         SystemdNotifier.NotifyReady();
         await using (server)
         {
