@@ -29,7 +29,7 @@ bench=(dotnet run -c Release --no-build --project perf/OnnxLm.Benchmarks --)
 rid=$(dotnet --info | awk '/RID:/ {print $2; exit}')
 onnxlm=src/OnnxLm/bin/Release/net10.0/$rid/onnxlm
 load=perf/OnnxLm.Load/bin/Release/net10.0/$rid/onnxlm-load
-version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.Engine/Model/Builder/ModelBuilder.cs)
+version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.ModelBuilder/ModelBuilder.cs)
 
 sections=("$@")
 [[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine prefix context load overhead micro report)

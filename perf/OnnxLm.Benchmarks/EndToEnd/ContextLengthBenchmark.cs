@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using System.Text;
 using OnnxLm.Engine.Model;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.EndToEnd;

@@ -15,7 +15,7 @@ namespace OnnxLm.Engine.Model;
 /// or a batch of fresh rows with right padding and W == S. Positions beyond a row's length are never read, so rows are
 /// reused without clearing.
 /// </summary>
-public sealed unsafe class ModelRunner : IDisposable
+public sealed unsafe class ModelRunner : ISlotRowMemory, IDisposable
 {
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
@@ -383,6 +383,13 @@ public sealed unsafe class ModelRunner : IDisposable
     /// head are contiguous, so a run of positions is one memcpy.</summary>
     internal byte* SlabPointer(int row, int layer, bool value, int kvHead, int position)
         => (byte*)(value ? values : keys)[layer].Pointer + row * rowBytes + kvHead * headBytes + position * positionBytes;
+
+    int ISlotRowMemory.Layers => layers;
+    int ISlotRowMemory.KvHeads => kvHeads;
+    int ISlotRowMemory.HeadSize => headSize;
+    int ISlotRowMemory.KvElementSize => Contract.KvElementSize;
+    string ISlotRowMemory.KvElementName => Contract.KvType.ToString();
+    byte* ISlotRowMemory.SlabPointer(int row, int layer, bool value, int kvHead, int position) => SlabPointer(row, layer, value, kvHead, position);
 
     /// <summary>Raw view of one row's K or V for one layer and kv head (tests and the block cache).</summary>
     public Span<byte> RowBytes(int row, int layer, bool value, int kvHead, int positions)

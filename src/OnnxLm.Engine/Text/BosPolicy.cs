@@ -1,5 +1,4 @@
 using System.Text.Json;
-using OnnxLm.Engine.Model;
 
 namespace OnnxLm.Engine.Text;
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using OnnxLm.Hosting;
+using OnnxLm.Http;
 
 namespace OnnxLm.Cli;
 

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxLm.Cli;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Http;
@@ -35,9 +35,10 @@ public sealed class OnnxLmServer : IAsyncDisposable
     readonly TimeSpan drainTimeout;
     bool stopped;
 
-    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited)
+    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited,
+        TimeSpan drainTimeout)
     {
-        drainTimeout = state.Options.DrainTimeout;
+        this.drainTimeout = drainTimeout;
         this.app = app;
         State = state;
         this.rateLimited = rateLimited;
@@ -118,7 +119,17 @@ public sealed class OnnxLmServer : IAsyncDisposable
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
         requestLog ??= loggerProvider is null ? Console.OpenStandardOutput() : null;
-        var state = new ServingState(options, keys, log, requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat, requestLog));
+        var endpoints = new EndpointOptions
+        {
+            ServedModelName = options.ServedModelName,
+            ReasoningFormat = options.ReasoningFormat,
+            MaxRequestBytes = options.MaxRequestBytes,
+            MetricsRequireKey = options.MetricsRequireKey,
+            LogPrompts = options.LogPrompts,
+            CorsOrigins = [.. options.CorsOrigins],
+        };
+        var state = new ServingState(endpoints, keys, log,
+            requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat == LogFormat.Json, requestLog));
         InferenceEngine? engine = null;
         var rateLimited = new StrongBox<long>();
         // Outermost, so it sees the final status of every request; the log entry is the request's one extra object.
@@ -174,7 +185,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             progress?.Ready(detail);
             log.LogInformation("ready in {Ms} ms (load {LoadMs} ms, warm-up {WarmMs} ms): {Detail}",
                 started.ElapsedMilliseconds, loadMs, started.ElapsedMilliseconds - loadMs, detail);
-            return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited);
+            return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited, options.DrainTimeout);
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using OnnxLm.Cli;
 using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Engine.Text;
@@ -12,13 +11,13 @@ namespace OnnxLm.Http;
 /// nor the engine stopping; completion
 /// endpoints answer 503 with Retry-After otherwise, while /livez keeps answering 200.
 /// </summary>
-internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger log, RequestLog requests)
+internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILogger log, RequestLog requests)
 {
     InferenceEngine? engine;
     byte[] modelNameUtf8 = [];
     volatile bool draining;
 
-    public ServeOptions Options { get; } = options;
+    public EndpointOptions Options { get; } = options;
     public ApiKeySet Keys { get; } = keys;
     public CorsPolicy Cors { get; } = new(options.CorsOrigins);
     public ServerMetrics Metrics { get; } = new();

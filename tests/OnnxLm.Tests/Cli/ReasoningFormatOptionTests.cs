@@ -1,4 +1,5 @@
 using OnnxLm.Cli;
+using OnnxLm.Http;
 
 namespace OnnxLm.Tests.Cli;
 

@@ -4,6 +4,7 @@ using OnnxLm.Hosting;
 using OnnxLm.Engine.Text;
 using OnnxLm.Tests.Fixtures;
 using TUnit.Core.Interfaces;
+using OnnxLm.Http;
 
 namespace OnnxLm.Tests.Http;
 

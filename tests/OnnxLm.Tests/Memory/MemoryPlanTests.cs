@@ -1,6 +1,6 @@
 using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Model;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Memory;

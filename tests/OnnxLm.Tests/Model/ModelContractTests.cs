@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Tests.Fixtures;

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Writes a deterministic, seeded llama-style decoder folder in the ONNX Runtime GenAI model-builder format

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>How <see cref="ModelBuilder"/> stores the projection weights of a generated model.</summary>
 public enum WeightFormat

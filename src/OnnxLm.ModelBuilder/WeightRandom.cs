@@ -1,18 +1,32 @@
 using System.Runtime.CompilerServices;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
-/// The sampler's xoshiro256** (seeded through SplitMix64) with Box-Muller normals. Our own generator, so weights never change with
-/// the runtime's System.Random algorithm. Invariant: a stream depends only on its 64-bit seed.
+/// xoshiro256** (Blackman &amp; Vigna, seeded through SplitMix64) with Box-Muller normals. Our own generator, so weights never
+/// change with the runtime's System.Random algorithm; the same algorithm as the engine's sampler, kept here so the builder
+/// depends on no part of the engine. Invariant: a stream depends only on its 64-bit seed.
 /// </summary>
 internal struct WeightRandom
 {
-    private Sampling.Xoshiro256StarStar _core;
+    private ulong _s0, _s1, _s2, _s3;
 
-    public WeightRandom(ulong seed) => _core = new Sampling.Xoshiro256StarStar(seed);
+    public WeightRandom(ulong seed)
+    {
+        // SplitMix64 spreads any seed over all 256 bits of state: an all-zero state would emit zeros forever.
+        _s0 = SplitMix64(ref seed);
+        _s1 = SplitMix64(ref seed);
+        _s2 = SplitMix64(ref seed);
+        _s3 = SplitMix64(ref seed);
+    }
 
-    public static ulong SplitMix64(ref ulong state) => Sampling.Xoshiro256StarStar.SplitMix64(ref state);
+    public static ulong SplitMix64(ref ulong state)
+    {
+        ulong z = state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
 
     /// <summary>Mixes a seed with a stream label (a tensor name, a chunk index) into an independent seed.</summary>
     public static ulong Derive(ulong seed, ulong label)
@@ -31,7 +45,18 @@ internal struct WeightRandom
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ulong NextUInt64() => _core.NextUInt64();
+    public ulong NextUInt64()
+    {
+        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        ulong t = _s1 << 17;
+        _s2 ^= _s0;
+        _s3 ^= _s1;
+        _s1 ^= _s2;
+        _s0 ^= _s3;
+        _s2 ^= t;
+        _s3 = ulong.RotateLeft(_s3, 45);
+        return result;
+    }
 
     /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model;
+namespace OnnxLm.Engine;
 
 /// <summary>
 /// A model folder file (tokenizer.json, genai_config.json, the ONNX graph) has a shape the engine does not support.

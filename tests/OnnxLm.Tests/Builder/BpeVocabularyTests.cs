@@ -1,6 +1,6 @@
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
-namespace OnnxLm.Tests.Model.Builder;
+namespace OnnxLm.Tests.Builder;
 
 public class BpeVocabularyTests
 {
@@ -45,5 +45,17 @@ public class BpeVocabularyTests
 
         await Assert.That(b.Tokens.SequenceEqual(a.Tokens, StringComparer.Ordinal)).IsTrue();
         await Assert.That(c.Tokens.SequenceEqual(a.Tokens, StringComparer.Ordinal)).IsFalse();
+    }
+
+    [Test]
+    public async Task Byte_level_spelling_is_the_tokenizers_own_alphabet()
+    {
+        // The builder keeps its own copy of GPT-2's byte map (it depends on no part of the engine); the files it
+        // writes must still decode through the engine's map.
+        for (int b = 0; b < 256; b++)
+        {
+            char c = BpeVocabulary.ByteLevelChar((byte)b);
+            await Assert.That(OnnxLm.Engine.Text.ByteLevelAlphabet.ToChar((byte)b)).IsEqualTo(c);
+        }
     }
 }

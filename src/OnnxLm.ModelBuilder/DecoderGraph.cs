@@ -1,8 +1,8 @@
 using Onnx;
-using static OnnxLm.Engine.Model.Builder.GraphBuilder;
+using static OnnxLm.Builder.GraphBuilder;
 using DataType = Onnx.TensorProto.Types.DataType;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// The llama-style decoder graph of the GenAI model builder (ENGINE.md §7): Gather embedding, SimplifiedLayerNorm,

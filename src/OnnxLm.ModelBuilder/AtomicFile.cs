@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Writes a file under a temporary name and renames it into place, so a reader never sees a half-written file

@@ -1,4 +1,4 @@
-namespace OnnxLm.Cli;
+namespace OnnxLm.Http;
 
 /// <summary>
 /// What chat completions do with a reasoning model's thought (<c>&lt;think&gt;…&lt;/think&gt;</c>).

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Writes <c>genai_config.json</c> in the shape GenAI's model builder emits for a llama decoder. The I/O names are

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Shape, seed and storage of a generated llama-style test decoder. Equal options always produce byte-identical

@@ -1,10 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Tests.Fixtures;
 
-namespace OnnxLm.Tests.Model.Builder;
+namespace OnnxLm.Tests.Builder;
 
 public class ModelBuilderTests
 {

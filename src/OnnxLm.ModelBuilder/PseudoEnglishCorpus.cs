@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// A seeded stream of English-looking sentences (common words drawn with Zipf frequencies, capitals, commas, full

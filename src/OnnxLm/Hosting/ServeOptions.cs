@@ -1,6 +1,11 @@
-namespace OnnxLm.Cli;
+using OnnxLm.Http;
 
-/// <summary>Options of <c>onnxlm serve</c>; <see cref="ServeOptionTable"/> says how each is spelled, parsed and shown.</summary>
+namespace OnnxLm.Hosting;
+
+/// <summary>
+/// Options of <c>onnxlm serve</c>: what Hosting wires the server from. The command line, environment and config file
+/// fill it (Cli's <c>ServeOptionTable</c> says how each is spelled, parsed and shown).
+/// </summary>
 public sealed class ServeOptions
 {
     public string? Model { get; set; }
@@ -54,11 +59,4 @@ public sealed class ServeOptions
     public string? ConfigFile { get; set; }
 
     public const long DefaultMaxRequestBytes = 8L << 20;
-
-    /// <summary><c>serve --help</c>, generated from <see cref="ServeOptionTable"/>.</summary>
-    public static string Help => ServeOptionTable.RenderHelp();
-
-    /// <summary>The effective options of <c>onnxlm serve</c>: this command line over the <c>ONNXLM_*</c> environment over
-    /// the config file over the defaults (see <see cref="ServeConfig"/>).</summary>
-    public static ServeOptions Parse(string[] args, int start) => ServeConfig.Load(args, start).Options;
 }

@@ -1,6 +1,6 @@
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
-namespace OnnxLm.Tests.Model.Builder;
+namespace OnnxLm.Tests.Builder;
 
 public class Int4QuantizerTests
 {

@@ -1,4 +1,4 @@
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Packs a float MatMul weight <c>W[K, N]</c> into the <c>com.microsoft::MatMulNBits</c> layout (bits 4, block B of 16

@@ -1,7 +1,6 @@
 using System.IO.Hashing;
-using OnnxLm.Engine.Model;
 
-namespace OnnxLm.Engine.Cache;
+namespace OnnxLm.Engine.Model;
 
 /// <summary>
 /// Identity of "these KV bytes mean the same thing": the config, the graph and weight files (size plus their first and

@@ -1,6 +1,6 @@
 using Onnx;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Thin helpers over OnnxSharp's protobuf types for appending nodes, graph inputs/outputs and initializers.

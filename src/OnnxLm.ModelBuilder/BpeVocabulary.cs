@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// A byte-level BPE vocabulary: ids 0..255 are the GPT-2 byte symbols in byte order, then one token per merge in
@@ -32,7 +32,7 @@ internal sealed class BpeVocabulary
         var known = new HashSet<string>(StringComparer.Ordinal);
         for (int b = 0; b < 256; b++)
         {
-            tokens.Add(Text.ByteLevelAlphabet.ToChar((byte)b).ToString());
+            tokens.Add(ByteLevelChar((byte)b).ToString());
             known.Add(tokens[b]);
         }
         var merges = new List<(int, int)>(Math.Max(0, size - 256));
@@ -113,5 +113,19 @@ internal sealed class BpeVocabulary
             }
         }
         ids.RemoveRange(write, ids.Count - write);
+    }
+
+    /// <summary>
+    /// GPT-2's byte-level spelling of <paramref name="value"/> in vocabulary strings (the file format's, not the engine's
+    /// code): printable Latin-1 bytes stand for themselves, the other 68 are shifted, in order, to U+0100..U+0143.
+    /// </summary>
+    internal static char ByteLevelChar(byte value)
+    {
+        static bool SelfMapped(int b) => b is >= 33 and <= 126 or >= 161 and <= 172 or >= 174;
+        if (SelfMapped(value)) return (char)value;
+        int shifted = 0;
+        for (int b = 0; b < value; b++)
+            if (!SelfMapped(b)) shifted++;
+        return (char)(256 + shifted);
     }
 }

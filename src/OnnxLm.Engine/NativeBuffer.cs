@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace OnnxLm.Engine.Model;
+namespace OnnxLm.Engine;
 
 /// <summary>64-byte aligned native memory freed deterministically; the GC never moves it, so ORT can hold pointers into it.</summary>
 internal sealed unsafe class NativeBuffer : IDisposable

@@ -1,7 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace OnnxLm.Engine.Model.Builder;
+namespace OnnxLm.Builder;
 
 /// <summary>
 /// Writes the Hugging Face tokenizer pair: <c>tokenizer.json</c> (byte-level BPE, ByteLevel pre-tokenizer and
