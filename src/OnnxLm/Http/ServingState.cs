@@ -61,9 +61,14 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     /// <summary>"ok", "loading" (no engine or not warmed up yet) or "draining", as the probes report it.</summary>
     public string Status => IsReady ? "ok" : draining || Engine is { IsStopping: true } ? "draining" : "loading";
 
+    string? repositoryName;
+
+    /// <summary>The model id when no --served-model-name is given, instead of the folder's name (a Hub repository's ORG/NAME).</summary>
+    public void ServeAs(string name) => repositoryName = name;
+
     public void EngineStarted(InferenceEngine started)
     {
-        ModelName = Options.ServedModelName ?? started.ModelId;
+        ModelName = Options.ServedModelName ?? repositoryName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
         Volatile.Write(ref engine, started);
