@@ -97,6 +97,8 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
                 }
                 catch (Exception e) when (IsTransient(e, ct))
                 {
+                    // Every byte written is also hashed (bufferSize 0: no write-behind), so the file's length is where to resume.
+                    offset = output.Length;
                     if (offset > before) failures = 0;
                     if (++failures >= transfer.MaxAttempts)
                         throw new HubException($"{file.Path}: giving up after {failures} failed attempts ({Reason(e)}); run pull again to resume from byte {offset}");

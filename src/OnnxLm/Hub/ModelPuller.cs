@@ -85,7 +85,12 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
                 blobs[generation.Path] = etag;
                 LinkForCheck(checkDir, generation, g);
             }
-            Check(() => ModelConfig.Load(checkDir), r, chosen);
+            var decoder = Check(() => ModelConfig.Load(checkDir), r, chosen);
+            // What ModelContract.Inspect would refuse from the config alone, refused before model.onnx is fetched.
+            if (!decoder.PastPresentShareBuffer)
+                throw Unsupported(r, chosen, "genai_config.json: search.past_present_share_buffer must be true; onnxlm binds one KV buffer as both past and present");
+            if (decoder.NumKvHeads <= 0 || decoder.NumHeads % decoder.NumKvHeads != 0)
+                throw Unsupported(r, chosen, $"genai_config.json: num_attention_heads {decoder.NumHeads} is not a multiple of num_key_value_heads {decoder.NumKvHeads}");
 
             // 2. Disk space for everything still missing, before the first large byte.
             var rest = chosen.Files.Where(f => !blobs.ContainsKey(f.Path)).ToList();
@@ -116,6 +121,9 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
         }
     }
 
+    static HubException Unsupported(HubModelRef r, ModelVariant v, string reason) =>
+        new($"{r.Repo}:{v.DisplayName} cannot be served by onnxlm (checked before downloading the weights): {reason}");
+
     static T Check<T>(Func<T> check, HubModelRef r, ModelVariant v)
     {
         try
@@ -124,7 +132,7 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
         }
         catch (ModelFormatException e)
         {
-            throw new HubException($"{r.Repo}:{v.DisplayName} cannot be served by onnxlm (checked before downloading the weights): {e.Message}");
+            throw Unsupported(r, v, e.Message);
         }
     }
 
