@@ -28,8 +28,8 @@ internal static class ServeOptionTable
         },
         new()
         {
-            Name = "model", Kind = OptionKind.Value, ValueName = "DIR|ORG/NAME[:FOLDER][@REV]",
-            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json), or a Hugging Face repository served from its cache (pulled first when missing)",
+            Name = "model", Kind = OptionKind.Value, ValueName = "DIR|REPO",
+            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json), or a Hugging Face repository REPO = ORG/NAME[:FOLDER][@REVISION] served from its cache (pulled first when missing)",
             DefaultText = "a built-in random-weight test model",
             Apply = (o, v) => o.Model = ServeOption.NonEmpty(v), Show = o => o.Model ?? "(built-in test model)",
         },
