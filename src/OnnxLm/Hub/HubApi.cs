@@ -88,9 +88,10 @@ internal sealed class HubApi : IDisposable
         Uri.Compare(url, settings.Endpoint, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     /// <summary>
-    /// Sends one request, following redirects by hand (the token only to the Hub's host) when
-    /// <paramref name="followRedirects"/>, retrying 429/5xx and connection failures. A success (2xx, or a 3xx when not
-    /// following) is returned with its headers read; an error answer throws a <see cref="HubException"/>.
+    /// Sends one request, following redirects by hand (the token only to the Hub's host), retrying 429/5xx, connection
+    /// failures and silent servers. Without <paramref name="followRedirects"/> only redirects within the Hub (a renamed
+    /// repository) are followed, and a redirect elsewhere (the CDN) is returned as it is, headers read. An error answer
+    /// throws a <see cref="HubException"/>.
     /// </summary>
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, Uri url, Action<HttpRequestMessage>? configure,
         HubModelRef r, string? file, CancellationToken ct, bool followRedirects = true)
@@ -109,9 +110,22 @@ internal sealed class HubApi : IDisposable
                     if (settings.Token is { } token && IsHubHost(current))
                         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
                     configure?.Invoke(request);
-                    response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+                    // A server that accepts the connection but never answers counts as a stall too.
+                    using (var headers = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                    {
+                        headers.CancelAfter(transfer.StallTimeout);
+                        try
+                        {
+                            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headers.Token);
+                        }
+                        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+                        {
+                            throw new HttpRequestException($"no answer within {transfer.StallTimeout.TotalSeconds:0.#} s", e);
+                        }
+                    }
                     int code = (int)response.StatusCode;
-                    if (code is >= 300 and < 400 && response.Headers.Location is { } location && followRedirects)
+                    if (code is >= 300 and < 400 && response.Headers.Location is { } location
+                        && (followRedirects || IsHubHost(new Uri(current, location))))
                     {
                         response.Dispose();
                         if (++redirects > 10) throw new HubException($"too many redirects from {url}");

@@ -86,6 +86,8 @@ public sealed class FakeHub : IAsyncDisposable
     readonly ConcurrentQueue<FakeRequest> requests = new();
 
     public Dictionary<string, FakeRepo> Repos { get; } = new(StringComparer.Ordinal);
+    /// <summary>Old repository id → new one (answered with 307).</summary>
+    public Dictionary<string, string> Renamed { get; } = new(StringComparer.Ordinal);
     public Uri Endpoint { get; private set; } = null!;
     public Uri CdnEndpoint { get; private set; } = null!;
     public int PageSize { get; set; } = 1000;
@@ -164,6 +166,13 @@ public sealed class FakeHub : IAsyncDisposable
         var parts = path.TrimStart('/').Split('/');
         bool api = parts.Length >= 5 && parts[0] == "api" && parts[1] == "models";
         string repoId = api ? parts[2] + "/" + parts[3] : parts.Length >= 2 ? parts[0] + "/" + parts[1] : "";
+        if (Renamed.TryGetValue(repoId, out string? newId))
+        {
+            // A renamed repository: the Hub answers with a relative redirect to the new name.
+            ctx.Response.StatusCode = 307;
+            ctx.Response.Headers.Location = (ctx.Request.Path.Value ?? "").Replace("/" + repoId + "/", "/" + newId + "/", StringComparison.Ordinal) + ctx.Request.QueryString;
+            return;
+        }
         if (!Repos.TryGetValue(repoId, out var repo) || (repo.Private && !Authorized(ctx)))
         {
             // Like the Hub: without a token a missing (or private) repository is a 401, with one a 404.

@@ -87,8 +87,13 @@ public class PullTests
         string cache = HubTestRepos.NewCache();
         var run = await Pull(hub, cache, [repo.Id]);
         await AssertPulledIntact(cache, repo, HubTestRepos.CpuFolder, run);
-        var cdn = hub.Requests.Where(r => r.Server == "cdn" && r.Method == "GET").ToList();
-        await Assert.That(cdn.Any(r => r.Range == "bytes=100000-")).IsTrue().Because(string.Join(", ", cdn.Select(r => r.Range)));
+        // The resume starts where the client's bytes ended: at most the 100000 sent before the cut (an abort may
+        // discard what was still in flight), never at 0.
+        var resumed = hub.Requests.Where(r => r.Server == "cdn" && r.Method == "GET" && r.Path.EndsWith(DataFile(repo).Sha256, StringComparison.Ordinal)).ToList();
+        await Assert.That(resumed.Count).IsEqualTo(2);
+        await Assert.That(resumed[0].Range).IsNull();
+        long from = long.Parse(resumed[1].Range!["bytes=".Length..^1], System.Globalization.CultureInfo.InvariantCulture);
+        await Assert.That(from).IsGreaterThan(0).And.IsLessThanOrEqualTo(100_000);
     }
 
     [Test]
@@ -101,6 +106,7 @@ public class PullTests
         var run = await Pull(hub, cache, [repo.Id]);
         await AssertPulledIntact(cache, repo, HubTestRepos.CpuFolder, run);
         await Assert.That(run.Error).Contains("stalled");
+        // A stalled connection is not reset by the server: every byte sent before the stall arrived.
         await Assert.That(hub.Requests.Any(r => r.Server == "cdn" && r.Range == "bytes=65536-")).IsTrue();
     }
 
@@ -195,6 +201,20 @@ public class PullTests
         var e = await Assert.ThrowsAsync<HubException>(() => PullCommand.RunPullAsync(["pull", repo.Id], stdout, stderr, settings, HubTestRepos.Fast));
         await Assert.That(e!.Message).Contains("refused the token");
         await Assert.That(e.Message + stderr + stdout).DoesNotContain("hf_wrong_token_456");
+    }
+
+    [Test]
+    public async Task A_renamed_repository_is_followed_on_the_hub_keeping_the_token_off_the_cdn()
+    {
+        await using var hub = await FakeHub.StartAsync();
+        var repo = HubTestRepos.CpuAndGpu(hub);
+        hub.Renamed["old-org/old-name"] = repo.Id;
+        string cache = HubTestRepos.NewCache();
+        var run = await Pull(hub, cache, ["old-org/old-name"]);
+        await Assert.That(run.Code).IsEqualTo(0).Because(run.Error);
+        await Assert.That(File.Exists(Path.Combine(run.LastLine, "model.onnx.data"))).IsTrue();
+        await Assert.That(hub.Requests.Count(r => r.Path.StartsWith("/old-org/old-name/resolve/", StringComparison.Ordinal))).IsGreaterThan(0);
+        await Assert.That(hub.CdnSawToken).IsFalse();
     }
 
     [Test]
