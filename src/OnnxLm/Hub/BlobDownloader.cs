@@ -99,10 +99,18 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
                 {
                     // Every byte written is also hashed (bufferSize 0: no write-behind), so the file's length is where to resume.
                     offset = output.Length;
-                    if (offset > before) failures = 0;
-                    if (++failures >= transfer.MaxAttempts)
-                        throw new HubException($"{file.Path}: giving up after {failures} failed attempts ({Reason(e)}); run pull again to resume from byte {offset}");
-                    await api.BackOffAfterFailureAsync(failures, $"{file.Path}: {Reason(e)} at byte {offset}", ct);
+                    if (offset > before)
+                    {
+                        // The attempt made progress: a dropped connection, not a failing server; reconnect at once.
+                        failures = 0;
+                        transfer.Note?.Invoke($"{file.Path}: {Reason(e)} at byte {offset}; resuming");
+                    }
+                    else
+                    {
+                        if (++failures >= transfer.MaxAttempts)
+                            throw new HubException($"{file.Path}: giving up after {failures} failed attempts ({Reason(e)}); run pull again to resume from byte {offset}");
+                        await api.BackOffAfterFailureAsync(failures, $"{file.Path}: {Reason(e)} at byte {offset}", ct);
+                    }
                     // A redirect to a CDN may carry an expiring signature: ask the Hub again.
                     try { location = (await HeadAsync(r, commit, file, resolve, ct)).Location; }
                     catch (HubException) { throw; }

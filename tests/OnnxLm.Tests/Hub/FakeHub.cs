@@ -67,7 +67,10 @@ public sealed class FakeRepo(string id)
 }
 
 /// <summary>A request the fake hub or CDN saw.</summary>
-public sealed record FakeRequest(string Server, string Method, string Path, string? Range, string? Authorization);
+public sealed record FakeRequest(string Server, string Method, string Path, string? Range, string? Authorization)
+{
+    public DateTime At { get; } = DateTime.UtcNow;
+}
 
 /// <summary>
 /// The Hugging Face Hub's HTTP API as pulls use it, on Kestrel at 127.0.0.1: <c>/api/models/{repo}/revision/{rev}</c>,
@@ -95,6 +98,8 @@ public sealed class FakeHub : IAsyncDisposable
 
     // Fault switches: each fires on the next LFS transfer from the CDN, then heals.
     public long CutAfterBytes = -1;
+    /// <summary>When the last cut happened (for the recovery benchmark).</summary>
+    public DateTime CutAt { get; private set; }
     public long StallAfterBytes = -1;
     public int IgnoreRangeOnce;
     public int FlipByteOnce;
@@ -310,6 +315,7 @@ public sealed class FakeHub : IAsyncDisposable
             if (sent == cut)
             {
                 await ctx.Response.Body.FlushAsync();
+                CutAt = DateTime.UtcNow;
                 ctx.Abort();
                 return;
             }
