@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Threading.Channels;
 
 namespace OnnxLm.Hub;
 
@@ -11,11 +12,12 @@ namespace OnnxLm.Hub;
 /// then GET from where it points, appending to <c>blobs/{etag}.incomplete</c> and resuming it with <c>Range</c> after a
 /// cut, a stall or a restart of the process (a server that ignores <c>Range</c> restarts it from byte 0). The complete
 /// file is checked (size, and sha256 for LFS files or git sha1 for the others) before it is renamed to
-/// <c>blobs/{etag}</c>; a mismatch deletes it. Memory stays at one pooled buffer per download, whatever the file size.
+/// <c>blobs/{etag}</c>; a mismatch deletes it. Memory stays at a few pooled buffers per download, whatever the file size.
 /// </summary>
 internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOptions transfer, PullProgress progress)
 {
     const int BufferSize = 1 << 20;
+    const int PipelineDepth = 4;
 
     /// <summary>Returns the blob's path; <paramref name="downloaded"/> says whether bytes were fetched.</summary>
     public async Task<(string Blob, string Etag)> EnsureAsync(HubModelRef r, string commit, HubFile file, CancellationToken ct)
@@ -91,7 +93,7 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
                 long before = offset;
                 try
                 {
-                    offset = await TransferAsync(r, file, location, output, hash, offset, buffer, ct);
+                    offset = await TransferAsync(r, file, location, output, hash, offset, ct);
                     if (file.Size == 0) break;
                     if (offset < file.Size) throw new IOException($"the connection ended after {offset} of {file.Size} bytes");
                 }
@@ -145,7 +147,7 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
 
     /// <summary>One GET from <paramref name="offset"/>; returns the new offset. A reply that ignored <c>Range</c> restarts the file.</summary>
     async Task<long> TransferAsync(HubModelRef r, HubFile file, Uri location, FileStream output, IncrementalHash hash, long offset,
-        byte[] buffer, CancellationToken ct)
+        CancellationToken ct)
     {
         long from = offset;
         using var response = await api.SendAsync(HttpMethod.Get, location,
@@ -164,20 +166,82 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
         }
         output.Position = offset;
         await using var body = await response.Content.ReadAsStreamAsync(ct);
-        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        while (true)
+        return await CopyAsync(body, file, output, hash, offset, ct);
+    }
+
+    /// <summary>
+    /// Network → file + hash, pipelined: the socket is read into the next free buffer while the previous one is written
+    /// and hashed (on a loaded 2-core machine the sequential loop reached about half of curl's rate). Buffers are handed
+    /// over in order through a bounded channel, so the file and the hash always hold the same prefix: when the read
+    /// fails, the buffers already read are still written before the error is rethrown, and the file's length is the
+    /// resume point. Memory: <see cref="PipelineDepth"/> pooled buffers, whatever the file size.
+    /// </summary>
+    async Task<long> CopyAsync(Stream body, HubFile file, FileStream output, IncrementalHash hash, long offset, CancellationToken ct)
+    {
+        var free = Channel.CreateBounded<byte[]>(PipelineDepth);
+        var filled = Channel.CreateBounded<(byte[] Buffer, int Count)>(new BoundedChannelOptions(PipelineDepth) { SingleReader = true, SingleWriter = true });
+        var buffers = new byte[PipelineDepth][];
+        for (int i = 0; i < PipelineDepth; i++) free.Writer.TryWrite(buffers[i] = ArrayPool<byte>.Shared.Rent(BufferSize));
+        long written = offset;
+        // A failed write stops the reader too (it would otherwise wait for a free buffer forever).
+        using var pipe = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var consumer = Task.Run(async () =>
         {
-            stall.CancelAfter(transfer.StallTimeout);
-            int n = await body.ReadAsync(buffer, stall.Token);
-            if (n == 0) break;
-            int keep = (int)Math.Min(n, file.Size - offset);
-            if (keep <= 0) throw new IOException($"the server sent more than {file.Size} bytes");
-            await output.WriteAsync(buffer.AsMemory(0, keep), ct);
-            hash.AppendData(buffer, 0, keep);
-            offset += keep;
-            progress.Add(keep);
+            try
+            {
+                await foreach (var (buffer, count) in filled.Reader.ReadAllAsync(CancellationToken.None))
+                {
+                    await output.WriteAsync(buffer.AsMemory(0, count), ct);
+                    hash.AppendData(buffer, 0, count);
+                    written += count;
+                    progress.Add(count);
+                    free.Writer.TryWrite(buffer);
+                }
+            }
+            catch
+            {
+                await pipe.CancelAsync();
+                throw;
+            }
+        }, CancellationToken.None);
+        Exception? readError = null;
+        try
+        {
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(pipe.Token);
+            long received = offset;
+            while (true)
+            {
+                byte[] buffer = await free.Reader.ReadAsync(pipe.Token);
+                stall.CancelAfter(transfer.StallTimeout);
+                int n = await body.ReadAsync(buffer, stall.Token);
+                if (n == 0) break;
+                int keep = (int)Math.Min(n, file.Size - received);
+                if (keep <= 0) throw new IOException($"the server sent more than {file.Size} bytes");
+                received += keep;
+                await filled.Writer.WriteAsync((buffer, keep), pipe.Token);
+            }
         }
-        return offset;
+        catch (Exception e)
+        {
+            readError = e;
+        }
+        filled.Writer.TryComplete();
+        try
+        {
+            await consumer;
+        }
+        catch
+        {
+            // A write that failed half-way leaves bytes the hash never saw: cut the file back to the hashed prefix.
+            output.SetLength(written);
+            throw;
+        }
+        finally
+        {
+            foreach (byte[] b in buffers) ArrayPool<byte>.Shared.Return(b);
+        }
+        if (readError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(readError);
+        return written;
     }
 
     static IncrementalHash NewHash(HubFile file)
