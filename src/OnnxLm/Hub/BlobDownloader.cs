@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 
 namespace OnnxLm.Hub;
@@ -14,7 +15,7 @@ namespace OnnxLm.Hub;
 /// file is checked (size, and sha256 for LFS files or git sha1 for the others) before it is renamed to
 /// <c>blobs/{etag}</c>; a mismatch deletes it. Memory stays at a few pooled buffers per download, whatever the file size.
 /// </summary>
-internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOptions transfer, PullProgress progress)
+internal sealed partial class BlobDownloader(HubApi api, HubCache cache, HubTransferOptions transfer, PullProgress progress)
 {
     const int BufferSize = 1 << 20;
     const int PipelineDepth = 4;
@@ -182,7 +183,7 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
         var filled = Channel.CreateBounded<(byte[] Buffer, int Count)>(new BoundedChannelOptions(PipelineDepth) { SingleReader = true, SingleWriter = true });
         var buffers = new byte[PipelineDepth][];
         for (int i = 0; i < PipelineDepth; i++) free.Writer.TryWrite(buffers[i] = ArrayPool<byte>.Shared.Rent(BufferSize));
-        long written = offset;
+        long written = offset, flushedTo = offset;
         // A failed write stops the reader too (it would otherwise wait for a free buffer forever).
         using var pipe = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var consumer = Task.Run(async () =>
@@ -196,6 +197,11 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
                     written += count;
                     progress.Add(count);
                     free.Writer.TryWrite(buffer);
+                    if (written - flushedTo >= WritebackChunk)
+                    {
+                        StartWriteback(output, flushedTo, written - flushedTo);
+                        flushedTo = written;
+                    }
                 }
             }
             catch
@@ -243,6 +249,30 @@ internal sealed class BlobDownloader(HubApi api, HubCache cache, HubTransferOpti
         if (readError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(readError);
         return written;
     }
+
+    const long WritebackChunk = 64L << 20;
+
+    /// <summary>Starts writing a range of the file back to disk without waiting (Linux <c>sync_file_range</c>), so the
+    /// fsync before the rename waits for the last chunk only instead of the whole file.</summary>
+    static void StartWriteback(FileStream output, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        bool added = false;
+        try
+        {
+            output.SafeFileHandle.DangerousAddRef(ref added);
+            _ = SyncFileRange((int)output.SafeFileHandle.DangerousGetHandle(), offset, length, SyncFileRangeWrite);
+        }
+        finally
+        {
+            if (added) output.SafeFileHandle.DangerousRelease();
+        }
+    }
+
+    const uint SyncFileRangeWrite = 2;
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    private static partial int SyncFileRange(int fd, long offset, long nbytes, uint flags);
 
     static IncrementalHash NewHash(HubFile file)
     {
