@@ -98,6 +98,11 @@ internal sealed partial class BlobDownloader(HubApi api, HubCache cache, HubTran
                     if (file.Size == 0) break;
                     if (offset < file.Size) throw new IOException($"the connection ended after {offset} of {file.Size} bytes");
                 }
+                catch (IOException e) when (IsDiskFull(e))
+                {
+                    throw new HubException($"disk full while writing {file.Path} into {Path.GetDirectoryName(partial)} at byte {output.Length} of {file.Size}: " +
+                        "free some space and run pull again (it resumes)", 2, e);
+                }
                 catch (Exception e) when (IsTransient(e, ct))
                 {
                     // Every byte written is also hashed (bufferSize 0: no write-behind), so the file's length is where to resume.
@@ -144,7 +149,10 @@ internal sealed partial class BlobDownloader(HubApi api, HubCache cache, HubTran
     static string Reason(Exception e) => e is OperationCanceledException ? "stalled" : e.Message;
 
     bool IsTransient(Exception e, CancellationToken ct) =>
-        !ct.IsCancellationRequested && e is IOException or HttpRequestException or OperationCanceledException && e is not HubException;
+        !ct.IsCancellationRequested && !IsDiskFull(e) && e is IOException or HttpRequestException or OperationCanceledException && e is not HubException;
+
+    /// <summary>ENOSPC (28) on Unix, ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL on Windows: no retry helps.</summary>
+    static bool IsDiskFull(Exception e) => e is IOException && (e.HResult == 28 || (e.HResult & 0xFFFF) is 112 or 39);
 
     /// <summary>One GET from <paramref name="offset"/>; returns the new offset. A reply that ignored <c>Range</c> restarts the file.</summary>
     async Task<long> TransferAsync(HubModelRef r, HubFile file, Uri location, FileStream output, IncrementalHash hash, long offset,

@@ -286,6 +286,41 @@ public class PullTests
         await Assert.That(hub.Requests.Any(r => r.Server == "cdn")).IsFalse();
     }
 
+    /// <summary>The disk filling up during the transfer (a real ENOSPC from a 400 KiB tmpfs; the free-space check is told
+    /// there is room): one clear message, exit 2, no retry loop, and the partial file kept for a resume. Needs root to
+    /// mount the tmpfs; skipped otherwise.</summary>
+    [Test]
+    public async Task A_disk_filling_up_mid_file_stops_with_a_disk_full_message()
+    {
+        string mount = Path.Combine(Path.GetTempPath(), "onnxlm-tmpfs-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(mount);
+        using (var m = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "size=400k", "tmpfs", mount]) { RedirectStandardError = true })!)
+        {
+            await m.WaitForExitAsync();
+            if (m.ExitCode != 0)
+            {
+                Directory.Delete(mount);
+                Skip.Test("mounting a tmpfs needs root");
+            }
+        }
+        try
+        {
+            await using var hub = await FakeHub.StartAsync();
+            var repo = HubTestRepos.CpuAndGpu(hub);
+            var run = await Pull(hub, mount, [repo.Id], transfer: HubTestRepos.Fast with { FreeSpace = _ => long.MaxValue });
+            await Assert.That(run.Code).IsEqualTo(2);
+            await Assert.That(run.Error).Contains("disk full while writing " + HubTestRepos.CpuFolder + "/model.onnx.data");
+            await Assert.That(run.Error).DoesNotContain("retrying");
+            await Assert.That(hub.Requests.Count(r => r.Server == "cdn" && r.Path.EndsWith(DataFile(repo).Sha256, StringComparison.Ordinal))).IsEqualTo(1);
+        }
+        finally
+        {
+            using var u = System.Diagnostics.Process.Start("umount", [mount]);
+            await u.WaitForExitAsync();
+            Directory.Delete(mount);
+        }
+    }
+
     [Test]
     public async Task Two_concurrent_pulls_of_one_repository_download_once_and_both_succeed()
     {
@@ -326,6 +361,25 @@ public class PullTests
         string folder = await ModelSource.ResolveAsync(repo.Id, offline: true, HubTestRepos.Settings(hub, cache), null, _ => { }, default);
         await Assert.That(File.Exists(Path.Combine(folder, "model.onnx.data"))).IsTrue();
         await Assert.That(hub.Requests.Count).IsEqualTo(before);
+    }
+
+    [Test]
+    public async Task Serving_a_repository_missing_from_the_cache_pulls_it_first_and_reuses_it_after()
+    {
+        await using var hub = await FakeHub.StartAsync();
+        var repo = HubTestRepos.CpuAndGpu(hub);
+        string cache = HubTestRepos.NewCache();
+        var notes = new List<string>();
+        using var progress = new PullProgress(new StringWriter(), terminal: false);
+        string folder = await ModelSource.ResolveAsync(repo.Id, offline: false, HubTestRepos.Settings(hub, cache), progress, notes.Add, default);
+        // The engine gets the hard-link view of the pulled snapshot folder.
+        await Assert.That(folder).IsEqualTo(Path.Combine(RepoDir(cache, repo), ServableFolder.ViewFolderName, repo.Commit, HubTestRepos.CpuFolder));
+        await Assert.That(File.Exists(Path.Combine(RepoDir(cache, repo), "snapshots", repo.Commit, HubTestRepos.CpuFolder, "genai_config.json"))).IsTrue();
+        await Assert.That(notes.Any(n => n.Contains("pulling it from", StringComparison.Ordinal))).IsTrue();
+        int requests = hub.Requests.Count;
+        string again = await ModelSource.ResolveAsync(repo.Id, offline: false, HubTestRepos.Settings(hub, cache), progress, notes.Add, default);
+        await Assert.That(again).IsEqualTo(folder);
+        await Assert.That(hub.Requests.Count).IsEqualTo(requests); // in the cache: no network
     }
 
     [Test]
