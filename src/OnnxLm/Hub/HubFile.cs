@@ -11,6 +11,11 @@ internal sealed record HubFile(string Path, long Size, string GitOid, string? Sh
 
     public string Name => System.IO.Path.GetFileName(Path);
 
-    public static HubFile From(HubTreeEntry e) =>
-        new(e.Path, e.Lfs?.Size ?? e.Size, e.Oid, e.Lfs is { Oid.Length: > 0 } lfs ? lfs.Oid.ToLowerInvariant() : null);
+    /// <summary>The entry as a file; a path that could leave the snapshot folder (<c>..</c>, absolute, backslashes) is refused.</summary>
+    public static HubFile From(HubTreeEntry e)
+    {
+        if (e.Path.Length == 0 || e.Path.StartsWith('/') || e.Path.Contains('\\') || e.Path.Split('/').Any(p => p is "" or "." or ".."))
+            throw new HubException($"the Hub listed an unsafe file path '{e.Path}'");
+        return new(e.Path, e.Lfs?.Size ?? e.Size, e.Oid, e.Lfs is { Oid.Length: > 0 } lfs ? lfs.Oid.ToLowerInvariant() : null);
+    }
 }

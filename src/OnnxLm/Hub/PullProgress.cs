@@ -102,7 +102,10 @@ internal sealed class PullProgress : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1) return;
         timer?.Dispose();
         Render(final: true);
     }
+
+    int disposed;
 }

@@ -218,6 +218,19 @@ public class PullTests
     }
 
     [Test]
+    public async Task A_tree_path_that_would_leave_the_snapshot_is_refused()
+    {
+        await using var hub = await FakeHub.StartAsync();
+        var repo = HubTestRepos.CpuAndGpu(hub, "test-org/evil");
+        repo.AddFile("../../../escaped.json", Path.Combine(HubTestRepos.TinyFolder, "genai_config.json"), lfs: false);
+        string cache = HubTestRepos.NewCache();
+        var run = await Pull(hub, cache, [repo.Id]);
+        await Assert.That(run.Code).IsEqualTo(2);
+        await Assert.That(run.Error).Contains("unsafe file path '../../../escaped.json'");
+        await Assert.That(hub.Downloads).IsEmpty();
+    }
+
+    [Test]
     public async Task A_paginated_tree_is_followed_to_its_last_page()
     {
         await using var hub = await FakeHub.StartAsync();
