@@ -9,11 +9,12 @@ using OnnxLm.Tests.Hub;
 // same bytes from the same CDN listener. Measures: throughput for a large weights file, peak RSS of the pull process for
 // two file sizes (flat = independent of size), and the time from a server-side connection cut to the resumed request.
 // Every round runs curl, curl + fsync and the pull back to back (the machine is shared: interleaving spreads its load).
-// Usage: onnxlm-pullbench --onnxlm PATH [--size-mb 1024] [--repeats 3] [--out FILE.json]
+// Usage: onnxlm-pullbench --onnxlm PATH [--size-mb 1024] [--repeats 3] [--out FILE.json] [--serve-only]
 string onnxlm = "";
 long sizeMb = 1024;
 int repeats = 3;
 string? outFile = null;
+bool serveOnly = false; // keep the fake hub up for manual runs of `onnxlm pull` (prints HF_ENDPOINT, stops on Enter)
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -22,6 +23,7 @@ for (int i = 0; i < args.Length; i++)
         case "--size-mb": sizeMb = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--repeats": repeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--out": outFile = args[++i]; break;
+        case "--serve-only": serveOnly = true; break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
@@ -46,6 +48,12 @@ FakeRepo Repo(string id, string weights)
 var bigRepo = Repo("bench/big", big);
 var quarterRepo = Repo("bench/quarter", quarter);
 string bigSha = bigRepo.Files["cpu/model.onnx.data"].Sha256;
+if (serveOnly)
+{
+    Console.WriteLine($"HF_ENDPOINT={hub.Endpoint} repositories: {bigRepo.Id}, {quarterRepo.Id}");
+    Console.ReadLine();
+    return 0;
+}
 long bytes = new FileInfo(big).Length;
 
 var curlS = new List<double>();

@@ -99,7 +99,8 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
             // 3. The other small files, then the graph against the contract (GQA, layer count, heads).
             var small = rest.Where(f => !ModelVariant.IsWeightData(f)).ToList();
             var large = rest.Where(ModelVariant.IsWeightData).ToList();
-            progress.Plan(rest.Sum(f => f.Size));
+            // Progress counts what is not in blobs/ yet (a partial file's bytes count as done when it resumes).
+            progress.Plan(rest.Where(f => new FileInfo(cache.BlobPath(r, f.Etag)) is not { Exists: true } b || b.Length != f.Size).Sum(f => f.Size));
             await FetchAsync(downloader, r, commit, small, blobs, ct);
             foreach (var f in small) LinkForCheck(checkDir, f, cache.BlobPath(r, blobs[f.Path]));
             Check(() => ModelContract.Inspect(checkDir), r, chosen);
