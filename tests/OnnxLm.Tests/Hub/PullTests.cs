@@ -68,6 +68,7 @@ public class PullTests
         var run = await Pull(hub, cache, [repo.Id]);
         await AssertPulledIntact(cache, repo, HubTestRepos.CpuFolder, run);
         await Assert.That(run.Error).Contains(HubTestRepos.GpuFolder); // the other folder is named
+        await Assert.That(run.Error).Contains("progress: 100% "); // plain progress lines off a terminal
         await Assert.That(run.Error).DoesNotContain(FakeHub.Token);
         await Assert.That(hub.CdnSawToken).IsFalse();
         await Assert.That(hub.Requests.Where(r => r.Server == "cdn")).IsNotEmpty();
@@ -369,6 +370,7 @@ public class PullTests
         var run = await Pull(hub, cache, [repo.Id]);
         await AssertPulledIntact(cache, repo, HubTestRepos.CpuFolder, run);
         await Assert.That(hub.Downloads).IsEmpty();
+        await Assert.That(run.Error).Contains("0 B downloaded now").And.DoesNotContain("progress:");
         // And serving it offline needs no network at all.
         int before = hub.Requests.Count;
         string folder = await ModelSource.ResolveAsync(repo.Id, offline: true, HubTestRepos.Settings(hub, cache), null, _ => { }, default);
