@@ -20,31 +20,22 @@ internal sealed partial class BlobDownloader(HubApi api, HubCache cache, HubTran
     const int BufferSize = 1 << 20;
     const int PipelineDepth = 4;
 
-    /// <summary>Returns the blob's path; <paramref name="downloaded"/> says whether bytes were fetched.</summary>
+    /// <summary>The file's verified blob (fetched unless it is already there) and its ETag.</summary>
     public async Task<(string Blob, string Etag)> EnsureAsync(HubModelRef r, string commit, HubFile file, CancellationToken ct)
     {
         if (file.IsLfs && IsComplete(cache.BlobPath(r, file.Etag), file.Size))
-        {
-            progress.Skipped(file);
             return (cache.BlobPath(r, file.Etag), file.Etag);
-        }
         var resolve = api.ResolveUrl(r, commit, file.Path);
         var head = await HeadAsync(r, commit, file, resolve, ct);
         string blob = cache.BlobPath(r, head.Etag);
         if (IsComplete(blob, file.Size))
-        {
-            progress.Skipped(file);
             return (blob, head.Etag);
-        }
         Directory.CreateDirectory(cache.BlobsDirectory(r));
         await using (await cache.LockAsync(r, head.Etag, transfer.Note, ct))
         {
             // Another process may have finished it while we waited for the lock.
             if (IsComplete(blob, file.Size))
-            {
-                progress.Skipped(file);
                 return (blob, head.Etag);
-            }
             await DownloadAsync(r, commit, file, resolve, head.Location, blob + ".incomplete", ct);
             File.Move(blob + ".incomplete", blob, overwrite: true);
         }

@@ -34,8 +34,6 @@ internal sealed class PullProgress : IDisposable
 
     public void Plan(long bytes) => Interlocked.Add(ref total, bytes);
 
-    public void Skipped(HubFile file) { }
-
     public void Resumed(HubFile file, long offset)
     {
         long before = resumedAt.TryGetValue(file.Path, out long b) ? b : 0;

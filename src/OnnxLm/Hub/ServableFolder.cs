@@ -3,12 +3,15 @@ using System.Runtime.InteropServices;
 namespace OnnxLm.Hub;
 
 /// <summary>
-/// ONNX Runtime refuses external data whose resolved path leaves the model's folder ("External data path escapes model
-/// directory"), and a cache snapshot's <c>model.onnx.data</c> is a symlink into <c>../../blobs/</c>. So a snapshot folder
-/// is served through a sibling view of hard links to the same blobs, <c>models--ORG--NAME/onnxlm-hardlinks/{commit}/…</c>
-/// (same file system as <c>blobs/</c>, no bytes copied; a copy only where the file system refuses hard links). The view
-/// is built under a temporary name and renamed into place, so a view that exists is complete; snapshots are immutable
-/// per commit, so it never goes stale. huggingface_hub ignores the extra folder.
+/// ONNX Runtime (1.31) refuses external data that resolves outside the folder of the *resolved* model file ("External
+/// data path escapes model directory"). A pristine cache snapshot passes only because <c>model.onnx</c> and
+/// <c>model.onnx.data</c> are both symlinks into the same <c>blobs/</c>; one whose <c>model.onnx</c> is a plain file
+/// (edited, replaced, copied by a tool) is refused, as is any loader that passes the folder or the bytes instead of the
+/// path (tests pin both). So a snapshot folder is served through a view of hard links to the same blobs,
+/// <c>models--ORG--NAME/onnxlm-hardlinks/{commit}/…</c>: plain files in one folder, which every loader accepts, on the
+/// file system of <c>blobs/</c> (no byte copied; a copy only where hard links are refused). The view is built under a
+/// temporary name and renamed into place, so a view that exists is complete; it is made once per commit (at the first serve or at
+/// service-install time, so a read-only service never writes). huggingface_hub ignores the extra folder.
 /// </summary>
 internal static partial class ServableFolder
 {

@@ -47,3 +47,24 @@ public class HubModelRefTests
         Directory.Delete(home, true);
     }
 }
+
+public class HubModelConfigTests
+{
+    [Test]
+    public async Task Onnxlm_model_and_the_config_file_take_repository_references_and_offline()
+    {
+        var env = new Dictionary<string, string> { ["ONNXLM_MODEL"] = "org/name:cpu@v1", ["ONNXLM_OFFLINE"] = "1" };
+        var options = OnnxLm.Cli.ServeConfig.Load([], 0, env, null).Options;
+        await Assert.That(options.Model).IsEqualTo("org/name:cpu@v1");
+        await Assert.That(options.Offline).IsTrue();
+        string file = Path.Combine(Path.GetTempPath(), $"onnxlm-config-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, "{\"model\": \"microsoft/Phi-4-mini-instruct-onnx\", \"offline\": true}");
+        try
+        {
+            options = OnnxLm.Cli.ServeConfig.Load(["--config", file], 0, new Dictionary<string, string>(), null).Options;
+            await Assert.That(options.Model).IsEqualTo("microsoft/Phi-4-mini-instruct-onnx");
+            await Assert.That(options.Offline).IsTrue();
+        }
+        finally { File.Delete(file); }
+    }
+}
