@@ -47,6 +47,7 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
                 $"the repository holds {(files.Count == 0 ? "no files" : listed)})");
         }
         var downloader = new BlobDownloader(api, cache, transfer, progress);
+        RemoveStaleCheckFolders(r);
         string checkDir = Path.Combine(cache.RepoDirectory(r), $".onnxlm-check-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
@@ -120,6 +121,31 @@ internal sealed class ModelPuller(HubSettings settings, HubTransferOptions trans
             try { if (Directory.Exists(checkDir)) Directory.Delete(checkDir, recursive: true); }
             catch (IOException) { }
         }
+    }
+
+    /// <summary>Check folders left by a pull that was killed (they hold only symlinks); those of live pulls are kept.</summary>
+    void RemoveStaleCheckFolders(HubModelRef r)
+    {
+        string repoDir = cache.RepoDirectory(r);
+        if (!Directory.Exists(repoDir)) return;
+        foreach (string dir in Directory.EnumerateDirectories(repoDir, ".onnxlm-check-*"))
+        {
+            string[] parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length >= 4 && int.TryParse(parts[2], out int pid) && IsAlive(pid)) continue;
+            try { Directory.Delete(dir, recursive: true); }
+            catch (IOException) { }
+        }
+    }
+
+    static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     static HubException Unsupported(HubModelRef r, ModelVariant v, string reason) =>

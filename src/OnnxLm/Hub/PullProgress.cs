@@ -32,7 +32,11 @@ internal sealed class PullProgress : IDisposable
     /// <summary>Bytes fetched over the network by this run (resumed bytes excluded).</summary>
     public long FetchedBytes => Interlocked.Read(ref fetched);
 
-    public void Plan(long bytes) => Interlocked.Add(ref total, bytes);
+    public void Plan(long bytes)
+    {
+        // The rate counts from the first planned byte, not from the API calls before it.
+        if (Interlocked.Add(ref total, bytes) == bytes) clock.Restart();
+    }
 
     public void Resumed(HubFile file, long offset)
     {

@@ -367,9 +367,16 @@ public class PullTests
             Directory.CreateDirectory(Path.GetDirectoryName(link)!);
             File.CreateSymbolicLink(link, "../../../../blobs/" + etag);
         }
+        // A check folder left by a killed pull (no such process) and one of a live pull (this one).
+        string stale = Path.Combine(repoDir, ".onnxlm-check-2147483646-0123abcd");
+        string live = Path.Combine(repoDir, $".onnxlm-check-{Environment.ProcessId}-4567cdef");
+        Directory.CreateDirectory(stale);
+        Directory.CreateDirectory(live);
         var run = await Pull(hub, cache, [repo.Id]);
         await AssertPulledIntact(cache, repo, HubTestRepos.CpuFolder, run);
         await Assert.That(hub.Downloads).IsEmpty();
+        await Assert.That(Directory.Exists(stale)).IsFalse();
+        await Assert.That(Directory.Exists(live)).IsTrue();
         await Assert.That(run.Error).Contains("0 B downloaded now").And.DoesNotContain("progress:");
         // And serving it offline needs no network at all.
         int before = hub.Requests.Count;
