@@ -3,10 +3,11 @@
 # commit, load average and command) into artifacts/perf/ (git-ignored); `report` turns them into the tables of
 # docs/BENCHMARKS.md (sections between <!-- generated:NAME --> markers are replaced; the prose stays).
 #
-# Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix load overhead micro report
+# Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix context load overhead micro report
 #   bandwidth  memory read bandwidth (the decode limit)                                   ~10 s
 #   engine     engine vs GenAI Generator, each alone in its own process: single stream, 8 requests, alloc ~12 min
 #   prefix     prefix cache: TTFT cached vs cold (RAM, SSD after restart), throughput     ~5 min
+#   context    decode tok/s at --context-length 131,072 vs 2,048 (one model, one conversation) ~12 min
 #   load       load generator: onnxlm serve vs the GenAI baseline server, c=1/4/8/16      ~15 min
 #   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~3 min
 #   micro      BenchmarkDotNet micro-benchmarks, --job short, with the allocation budget  ~6 min
@@ -28,10 +29,10 @@ bench=(dotnet run -c Release --no-build --project perf/OnnxLm.Benchmarks --)
 rid=$(dotnet --info | awk '/RID:/ {print $2; exit}')
 onnxlm=src/OnnxLm/bin/Release/net10.0/$rid/onnxlm
 load=perf/OnnxLm.Load/bin/Release/net10.0/$rid/onnxlm-load
-version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.Engine/Model/Builder/ModelBuilder.cs)
+version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.ModelBuilder/ModelBuilder.cs)
 
 sections=("$@")
-[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine prefix load overhead micro report)
+[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine prefix context load overhead micro report)
 
 dotnet build -c Release perf/OnnxLm.Benchmarks >/dev/null
 dotnet build -c Release perf/OnnxLm.Load >/dev/null
@@ -74,6 +75,10 @@ for section in "${sections[@]}"; do
     engine)
       "${bench[@]}" engine --model-cache "$models" --weights both --repeats "$repeats" --threads "$threads" \
         --sections single,batch,alloc --out "$out/engine.json" ;;
+    context)
+      # Decode batch 1 (ORT runs and the engine), then decode batch 8 (ORT runs only).
+      "${bench[@]}" context --repeats 5 --new-tokens 128 --prompt-tokens 256 --out "$out/context.md" &&
+        "${bench[@]}" context --repeats 3 --new-tokens 64 --prompt-tokens 256 --runner-only --batch 8 --out "$out/context-batch8.md" ;;
     prefix)
       "${bench[@]}" prefix --model-cache "$models" --weights fp32 --repeats "$repeats" --out "$out/prefix.md" ;;
     load)
@@ -93,7 +98,7 @@ for section in "${sections[@]}"; do
     report)
       "${bench[@]}" report --dir "$out" --doc docs/BENCHMARKS.md ;;
     *)
-      echo "unknown section '$section' (bandwidth engine prefix load overhead micro smoke report all)" >&2; exit 2 ;;
+      echo "unknown section '$section' (bandwidth engine prefix context load overhead micro smoke report all)" >&2; exit 2 ;;
   esac
   rc=$?
   set -e

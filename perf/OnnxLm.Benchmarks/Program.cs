@@ -3,6 +3,7 @@
 //   engine-child     one runtime alone in this process, for `engine` (internal).
 //   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
+//   context [...]    decode tok/s at configured context 131,072 vs 2,048 on one model, same conversation.
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
 //   startup [...]    1B-shaped int4 models with real vocabularies: ready time, RSS, chat TTFT, onnxlm vs GenAI.
 //   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
@@ -18,6 +19,7 @@ return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == IsolatedRun.Mode ? IsolatedRun.Child(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
+    : args.Length > 0 && args[0] == "context" ? ContextLengthBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "bandwidth" ? BandwidthProbe.Run(args[1..])
     : args.Length > 0 && args[0] == "startup" ? RealVocabStartup.Run(args[1..])
     : args.Length > 0 && args[0] == RealVocabStartup.ChildMode ? RealVocabStartup.Child(args[1..])

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Tests.Hub;
 
 // onnxlm-pullbench: `onnxlm pull` against the fake hub on 127.0.0.1 (the tests' FakeHub), compared with curl fetching the

@@ -27,7 +27,7 @@ public static class Program
         {
             if (args.Length > 0 && (args[0] is "--help" or "-h" or "help"))
             {
-                Console.WriteLine(Usage + ServeOptions.Help + "\n" + ConfigCommand.Help + "\n" + PullCommand.Help + "\n" + MakeModelCommand.Help + "\n" + ServiceCommand.Help);
+                Console.WriteLine(Usage + ServeOptionTable.RenderHelp() + "\n" + ConfigCommand.Help + "\n" + PullCommand.Help + "\n" + MakeModelCommand.Help + "\n" + ServiceCommand.Help);
                 return 0;
             }
             if (args.Length > 0 && args[0] == "service") return ServiceCommand.Run(args, Console.Out, Console.Error);
@@ -52,12 +52,12 @@ public static class Program
             int start = args.Length > 0 && args[0] == "serve" ? 1 : 0;
             if (args.Length > start && args[start] is "--help" or "-h")
             {
-                Console.WriteLine(ServeOptions.Help);
+                Console.WriteLine(ServeOptionTable.RenderHelp());
                 return 0;
             }
             if (args.Length > start && !args[start].StartsWith('-'))
                 throw new UsageException($"unknown command '{args[start]}' (see onnxlm --help)");
-            return await ServerHost.RunAsync(ServeConfig.Load(args, start));
+            return await ServerHost.RunAsync(ServeConfig.Load(args, start).Options);
         }
         catch (UsageException e)
         {

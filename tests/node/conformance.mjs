@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 
 const [baseURL, scenario] = process.argv.slice(2);
 if (!baseURL || !scenario) {
-  console.error('usage: node conformance.mjs <baseUrl> <basic|abort-signal|abort-break|rate-limit>');
+  console.error('usage: node conformance.mjs <baseUrl> <basic|abort-signal|abort-break|rate-limit|reasoning>');
   process.exit(2);
 }
 
@@ -121,6 +121,36 @@ async function basic() {
   return {};
 }
 
+// A reasoning model (the C# side scripts the output of seed 1009): the thought reaches the client as
+// message.reasoning_content / delta.reasoning_content, beside content, and usage counts reasoning_tokens. The fields are
+// not in the client's types; it must pass them through untouched.
+async function reasoning() {
+  const c = client();
+  const model = (await c.models.list()).data[0].id;
+  const request = { model, messages: [{ role: 'user', content: 'Why is the sky blue?' }], max_tokens: 64, temperature: 0, seed: 1009 };
+  const whole = await c.chat.completions.create(request);
+  const message = whole.choices[0].message;
+  check(typeof message.reasoning_content === 'string' && message.reasoning_content.length > 0, 'message.reasoning_content is text', message);
+  check(typeof message.content === 'string' && message.content.length > 0, 'message.content is text', message);
+  const stream = await c.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } });
+  let streamedReasoning = '';
+  let streamedContent = '';
+  let usage;
+  for await (const chunk of stream) {
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices[0]?.delta;
+    if (!delta) continue;
+    check(!(delta.reasoning_content && delta.content), 'a delta carries reasoning or content, not both', delta);
+    streamedReasoning += delta.reasoning_content ?? '';
+    streamedContent += delta.content ?? '';
+  }
+  check(streamedReasoning === message.reasoning_content, 'streamed reasoning equals the non-stream reasoning', { streamedReasoning, whole: message.reasoning_content });
+  check(streamedContent === message.content, 'streamed content equals the non-stream content', { streamedContent, whole: message.content });
+  check(usage?.completion_tokens_details?.reasoning_tokens === whole.usage.completion_tokens_details?.reasoning_tokens,
+    'stream usage reasoning_tokens equals the non-stream one', { usage, whole: whole.usage });
+  return { reasoning: message.reasoning_content, content: message.content, reasoningTokens: whole.usage.completion_tokens_details.reasoning_tokens };
+}
+
 // A long request, cut after a few chunks: by aborting its AbortController, or by leaving the for-await loop (the
 // client's Stream aborts its own controller then). The C# side then checks that the engine freed the row.
 async function abort(how) {
@@ -170,6 +200,7 @@ try {
     case 'abort-signal': result = await abort('signal'); break;
     case 'abort-break': result = await abort('break'); break;
     case 'rate-limit': result = await rateLimit(); break;
+    case 'reasoning': result = await reasoning(); break;
     default: throw new Error(`unknown scenario ${scenario}`);
   }
   console.log(`${scenario}: ${checks} checks passed`);

@@ -1,5 +1,5 @@
 using System.Globalization;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.EndToEnd;

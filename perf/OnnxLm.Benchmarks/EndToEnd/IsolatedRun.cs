@@ -59,7 +59,7 @@ public static class IsolatedRun
             return 2;
         }
         string dir = args[2];
-        var preset = Engine.Model.Builder.ModelBuilderOptions.Benchmark;
+        var preset = Builder.ModelBuilderOptions.Benchmark;
         int vocabEnd = preset.EndOfTextTokenId;
         int[] single = EngineComparison.Prompt(1, ComparisonOptions.SinglePromptTokens, vocabEnd);
         var batch = new int[ComparisonOptions.BatchRequests][];

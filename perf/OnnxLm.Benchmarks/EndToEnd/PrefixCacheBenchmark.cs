@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 

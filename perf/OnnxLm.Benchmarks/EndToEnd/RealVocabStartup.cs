@@ -5,7 +5,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 

@@ -1,4 +1,4 @@
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
 

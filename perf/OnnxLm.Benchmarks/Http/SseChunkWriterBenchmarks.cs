@@ -27,6 +27,7 @@ public class SseChunkWriterBenchmarks
     SseChunkWriter _text = null!;
     GenerationRequest _request = null!;
     TokenEvent[] _events = [];
+    TokenEvent[] _thoughts = [];
 
     [GlobalSetup]
     public void Setup()
@@ -47,8 +48,11 @@ public class SseChunkWriterBenchmarks
             text.CopyTo(ev.Text);
             _events[i] = ev;
         }
+        _thoughts = [.. _events];
+        for (int i = 0; i < Tokens; i++) _thoughts[i].Reasoning = true;
         Chat_token_chunk();
         Completion_token_chunk();
+        Chat_reasoning_token_chunk();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Tokens)]
@@ -57,13 +61,19 @@ public class SseChunkWriterBenchmarks
     [Benchmark(OperationsPerInvoke = Tokens)]
     public long Completion_token_chunk() => Stream(_text);
 
-    long Stream(SseChunkWriter writer)
+    /// <summary>A reasoning model's thought: the same chunk with <c>delta.reasoning_content</c>.</summary>
+    [Benchmark(OperationsPerInvoke = Tokens)]
+    public long Chat_reasoning_token_chunk() => Stream(_chat, _thoughts);
+
+    long Stream(SseChunkWriter writer) => Stream(writer, _events);
+
+    long Stream(SseChunkWriter writer, TokenEvent[] events)
     {
         long bytes = 0;
         var reader = _pipe.Reader;
-        for (int i = 0; i < _events.Length; i++)
+        for (int i = 0; i < events.Length; i++)
         {
-            writer.WriteToken(0, in _events[i], LogprobsMode.None, _request, 0, 0);
+            writer.WriteToken(0, in events[i], LogprobsMode.None, _request, 0, 0);
             // Synchronous: no back-pressure and no reader waiting, so the flush completes inline.
             writer.FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
             if (!reader.TryRead(out ReadResult result)) throw new InvalidOperationException("nothing was written");

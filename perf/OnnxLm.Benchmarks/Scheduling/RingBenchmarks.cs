@@ -8,11 +8,13 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using BenchmarkDotNet.Attributes;
+using OnnxLm.Benchmarks.Harness;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.Scheduling;
 
 [MemoryDiagnoser]
+[AllocatesOnOtherThreads]   // producer threads and async continuations
 public class RingBenchmarks
 {
     public const int Items = 1 << 20;

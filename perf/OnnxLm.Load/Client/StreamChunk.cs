@@ -4,7 +4,8 @@ using System.Text.Json;
 namespace OnnxLm.Load.Client;
 
 /// <summary>
-/// What the load generator needs from one streamed chunk (chat <c>choices[0].delta.content</c> or completion
+/// What the load generator needs from one streamed chunk (chat <c>choices[0].delta.content</c> or
+/// <c>reasoning_content</c>, or completion
 /// <c>choices[0].text</c>, <c>finish_reason</c>, <c>usage</c>, <c>error</c>), read with <see cref="Utf8JsonReader"/>
 /// without materialising the chunk. Token counts are -1 when the chunk does not carry them.
 /// </summary>
@@ -85,8 +86,12 @@ public struct StreamChunk
                     while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
                     {
                         bool isContent = r.ValueTextEquals("content"u8);
+                        // A reasoning model's thought is generated text too: it times the first token and the gaps (as
+                        // vLLM's benchmark does), but only the answer is collected.
+                        bool isReasoning = !isContent && r.ValueTextEquals("reasoning_content"u8);
                         r.Read();
                         if (isContent && r.TokenType == JsonTokenType.String) ReadText(ref r, ref chunk, text);
+                        else if (isReasoning && r.TokenType == JsonTokenType.String) ReadText(ref r, ref chunk, null);
                         else r.Skip();
                     }
                 }

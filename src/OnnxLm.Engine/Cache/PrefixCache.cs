@@ -1,5 +1,3 @@
-using OnnxLm.Engine.Model;
-
 namespace OnnxLm.Engine.Cache;
 
 /// <summary>
@@ -17,7 +15,7 @@ public sealed unsafe class PrefixCache : IDisposable
     /// <summary>A block about to leave the pool: its chain identity and its bytes (valid only during the call).</summary>
     public delegate void BlockSpill(UInt128 hash, UInt128 parentHash, ReadOnlySpan<int> tokens, ReadOnlySpan<byte> bytes);
 
-    readonly ModelRunner runner;
+    readonly ISlotRowMemory rows;
     readonly BlockTable table;
     readonly Dictionary<UInt128, int> index;
     readonly NativeBuffer memory;
@@ -38,18 +36,17 @@ public sealed unsafe class PrefixCache : IDisposable
     /// <summary>Test hook: replaces the chain hash (e.g. with a constant to force collisions).</summary>
     internal BlockHasher? HashOverride { get; set; }
 
-    public PrefixCache(ModelRunner runner, int blockSize, int bits, int groupSize, long budgetBytes, UInt128 fingerprint)
+    public PrefixCache(ISlotRowMemory rows, int blockSize, int bits, int groupSize, long budgetBytes, UInt128 fingerprint)
     {
-        var c = runner.Contract;
-        int elementSize = c.KvElementSize;
+        int elementSize = rows.KvElementSize;
         if (bits != 8 && bits != elementSize * 8)
-            throw new ArgumentException($"--kv-bits must be 8 (int8) or {elementSize * 8} (the model's own {c.KvType} KV, lossless); got {bits}");
-        Layout = new KvBlockLayout(c.Config.NumLayers, c.Config.NumKvHeads, c.Config.HeadSize, blockSize, elementSize, bits, groupSize);
+            throw new ArgumentException($"--kv-bits must be 8 (int8) or {elementSize * 8} (the model's own {rows.KvElementName} KV, lossless); got {bits}");
+        Layout = new KvBlockLayout(rows.Layers, rows.KvHeads, rows.HeadSize, blockSize, elementSize, bits, groupSize);
         long capacity = budgetBytes / Layout.BlockBytes;
         if (capacity < 1)
             throw new ArgumentException($"--kv-cache-memory {budgetBytes} bytes is less than one block ({Layout.BlockBytes} bytes)");
         capacity = Math.Min(capacity, int.MaxValue / Math.Max(blockSize, 1) / 2);
-        this.runner = runner;
+        this.rows = rows;
         this.fingerprint = fingerprint;
         table = new BlockTable((int)capacity, blockSize);
         index = new Dictionary<UInt128, int>((int)capacity);
@@ -251,7 +248,7 @@ public sealed unsafe class PrefixCache : IDisposable
         for (int kv = 0; kv < 2; kv++)
         for (int h = 0; h < l.KvHeads; h++)
         {
-            byte* src = runner.SlabPointer(row, layer, kv == 1, h, position);
+            byte* src = rows.SlabPointer(row, layer, kv == 1, h, position);
             byte* slab = dst + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
             if (!l.Quantized)
             {
@@ -271,7 +268,7 @@ public sealed unsafe class PrefixCache : IDisposable
         for (int kv = 0; kv < 2; kv++)
         for (int h = 0; h < l.KvHeads; h++)
         {
-            byte* dst = runner.SlabPointer(row, layer, kv == 1, h, position);
+            byte* dst = rows.SlabPointer(row, layer, kv == 1, h, position);
             byte* slab = srcBlock + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
             if (!l.Quantized)
             {

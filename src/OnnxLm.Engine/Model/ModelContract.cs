@@ -55,12 +55,15 @@ public sealed class ModelContract
             if (node.DoRotary != 0 && node.Inputs.Length > 7 && graph.InitializerDims.TryGetValue(node.Inputs[7], out var dims) && dims.Length == 2)
                 maxPositions = (int)Math.Min(maxPositions, dims[0]);
         }
+        // The KV type as the graph declares it (the session confirms it in CheckSession): the memory plan needs it first.
+        var kvType = graph.InputElementTypes.TryGetValue(config.PastKeyName(0), out int elem) && elem == 10
+            ? TensorElementType.Float16 : TensorElementType.Float;
         return new ModelContract
         {
             Directory = Path.GetFullPath(modelDir),
             Config = config,
             ModelPath = modelPath,
-            KvType = TensorElementType.Float,
+            KvType = kvType,
             LogitsType = TensorElementType.Float,
             MaxPositions = maxPositions,
         };

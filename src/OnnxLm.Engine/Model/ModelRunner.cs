@@ -8,12 +8,14 @@ namespace OnnxLm.Engine.Model;
 /// Runs the decoder with host-owned KV slot rows (ENGINE.md §3). Per layer, one K and one V buffer shaped
 /// <c>[Slots, kvHeads, MaxLen, headSize]</c> live in native memory; a run binds a view of contiguous rows as both past
 /// and present, so GroupQueryAttention writes the new positions in place.
-/// Invariants: only the engine thread calls this type. Decode always runs rows [0, B) with a fixed mask width of MaxLen,
-/// so each B has one binding created once and reused (a steady decode step allocates nothing). Prefill runs B=1 at any row,
+/// Invariants: only the engine thread calls this type. Decode runs rows [0, B) with a mask width W from a short ladder
+/// (256, 512, … doubling, then MaxLen) just wide enough for the longest row; every (B, W) binding is created up front and
+/// reused, so a decode step allocates nothing. The graph sums the mask over W every step, so a fixed W = MaxLen would make
+/// each step pay for the configured context (at 131,072 × 8 rows, 1 M mask elements) instead of the tokens in use. Prefill runs B=1 at any row,
 /// or a batch of fresh rows with right padding and W == S. Positions beyond a row's length are never read, so rows are
 /// reused without clearing.
 /// </summary>
-public sealed unsafe class ModelRunner : IDisposable
+public sealed unsafe class ModelRunner : ISlotRowMemory, IDisposable
 {
     readonly InferenceSession session;
     readonly RunOptions runOptions = new();
@@ -23,7 +25,10 @@ public sealed unsafe class ModelRunner : IDisposable
     readonly NativeBuffer[] keys, values;
     readonly NativeBuffer decodeIds, decodePositions, mask, decodeLogits, prefillIds, prefillPositions, prefillMask, prefillLogits, logitsScratch;
     readonly int[] maskFilled;
-    readonly OrtIoBinding?[] decodeBindings;
+    readonly int[] maskWidths;        // the ladder of decode mask widths, ascending; the last is MaxLen
+    int widthIndex = -1;              // the decode mask's current width: rows [0, Slots) laid out with stride maskWidths[widthIndex]
+    readonly OrtIoBinding?[] decodeBindings;   // [widthIndex * Slots + B - 1]
+    readonly OrtValue?[] batchKv;              // [(B - 1) * layers * 2 + layer * 2 + kind] for B > 1, shared by every width
     readonly OrtValue?[] rowKv; // [row * layers * 2 + layer * 2 + (0 key | 1 value)], shape [1, kvH, MaxLen, hd]
     readonly bool hasPositionIds, halfLogits;
 
@@ -88,14 +93,18 @@ public sealed unsafe class ModelRunner : IDisposable
         values = new NativeBuffer[layers];
         for (int l = 0; l < layers; l++)
         {
+            // Not zeroed and kept on small pages: the OS commits a row's pages as its tokens are written (PageResidency),
+            // so a long configured context costs memory only for the tokens in use.
             keys[l] = new NativeBuffer(rowBytes * slots, zero: false);
             values[l] = new NativeBuffer(rowBytes * slots, zero: false);
+            PageResidency.KeepOnSmallPages(keys[l].Pointer, keys[l].Bytes);
+            PageResidency.KeepOnSmallPages(values[l].Pointer, values[l].Bytes);
         }
         KvBytes = 2L * layers * rowBytes * slots;
         int logitSize = halfLogits ? 2 : 4;
         decodeIds = new NativeBuffer(8L * slots);
         decodePositions = new NativeBuffer(8L * slots);
-        mask = new NativeBuffer(8L * slots * maxLen);
+        mask = new NativeBuffer(8L * slots * maxLen, zero: false);   // a width change clears the part it uses
         decodeLogits = new NativeBuffer((long)logitSize * slots * VocabSize);
         int prefillCap = Math.Max(maxPrefillTokens, 1);
         prefillIds = new NativeBuffer(8L * prefillCap);
@@ -104,10 +113,27 @@ public sealed unsafe class ModelRunner : IDisposable
         prefillLogits = new NativeBuffer((long)logitSize * prefillCap * VocabSize, zero: false);
         logitsScratch = new NativeBuffer(4L * slots * VocabSize);
         maskFilled = new int[slots];
-        decodeBindings = new OrtIoBinding?[slots];
+        maskWidths = MaskWidths(maxLen);
+        decodeBindings = new OrtIoBinding?[slots * maskWidths.Length];
+        batchKv = new OrtValue?[slots * layers * 2];
         rowKv = new OrtValue?[slots * layers * 2];
         // Every batch size gets its binding now, so no decode step ever pays for creating one.
-        for (int b = 1; b <= slots; b++) decodeBindings[b - 1] = CreateDecodeBinding(b);
+        for (int k = 0; k < maskWidths.Length; k++)
+            for (int b = 1; b <= slots; b++) decodeBindings[k * slots + b - 1] = CreateDecodeBinding(b, maskWidths[k]);
+    }
+
+    /// <summary>Bytes of the KV slot rows that are resident now (committed pages; -1 where the OS cannot say): what the
+    /// rows really cost, against <see cref="KvBytes"/> reserved.</summary>
+    public long ResidentKvBytes()
+    {
+        long total = 0;
+        foreach (var b in keys.Concat(values))
+        {
+            long r = PageResidency.ResidentBytes(b.Pointer, b.Bytes);
+            if (r < 0) return -1;
+            total += r;
+        }
+        return total;
     }
 
     /// <summary>Span over the logits of decode row <paramref name="row"/> from the last <see cref="Decode"/>, as float32.</summary>
@@ -126,35 +152,67 @@ public sealed unsafe class ModelRunner : IDisposable
     {
         var ids = decodeIds.AsSpan<long>(0, batch);
         var pos = decodePositions.AsSpan<long>(0, batch);
+        int longest = 0;
         for (int i = 0; i < batch; i++)
         {
             int past = pastLengths[i];
             if ((uint)past >= (uint)MaxLen) throw new InvalidOperationException($"row {i} is full ({past} of {MaxLen})");
-            ids[i] = tokens[i];
-            pos[i] = past;
-            SetMaskRow(i, past + 1);
+            longest = Math.Max(longest, past + 1);
         }
-        var binding = decodeBindings[batch - 1] ??= CreateDecodeBinding(batch);
+        SelectMaskWidth(longest);
+        for (int i = 0; i < batch; i++)
+        {
+            ids[i] = tokens[i];
+            pos[i] = pastLengths[i];
+            SetMaskRow(i, pastLengths[i] + 1);
+        }
+        var binding = decodeBindings[widthIndex * Slots + batch - 1]!;
         BeforeRun?.Invoke(false);
         session.RunWithBinding(runOptions, binding);
     }
+
+    /// <summary>256, 512, … (doubling while below <paramref name="maxLen"/>), then <paramref name="maxLen"/>.</summary>
+    internal static int[] MaskWidths(int maxLen)
+    {
+        var widths = new List<int>();
+        for (int w = 256; w < maxLen; w *= 2) widths.Add(w);
+        widths.Add(maxLen);
+        return [.. widths];
+    }
+
+    /// <summary>The decode mask width for this step: grows to the smallest rung that holds <paramref name="longest"/>
+    /// positions; shrinks only when two rungs down would do (a row crossing a boundary back and forth relays nothing).
+    /// A change re-lays the mask out at the new stride (O(Slots × W), once per change).</summary>
+    void SelectMaskWidth(int longest)
+    {
+        int k = 0;
+        while (maskWidths[k] < longest) k++;
+        if (k == widthIndex || (k == widthIndex - 1)) return;
+        widthIndex = k;
+        mask.AsSpan<long>(0, Slots * maskWidths[k]).Clear();
+        Array.Clear(maskFilled);
+    }
+
+    /// <summary>Decode mask width of the last decode step (tests).</summary>
+    internal int DecodeMaskWidth => widthIndex < 0 ? 0 : maskWidths[widthIndex];
 
     void SetMaskRow(int row, int ones)
     {
         ref int filled = ref maskFilled[row];
         if (filled == ones) return;
-        var m = mask.AsSpan<long>((long)row * MaxLen, MaxLen);
+        int width = maskWidths[widthIndex];
+        var m = mask.AsSpan<long>((long)row * width, width);
         if (filled < ones) m[filled..ones].Fill(1);
         else m[ones..filled].Clear();
         filled = ones;
     }
 
-    OrtIoBinding CreateDecodeBinding(int batch)
+    OrtIoBinding CreateDecodeBinding(int batch, int width)
     {
         var c = Contract.Config;
         var binding = session.CreateIoBinding();
         binding.BindInput(c.InputIdsName, Value(TensorElementType.Int64, [batch, 1], decodeIds.Pointer, 8L * batch));
-        binding.BindInput(c.AttentionMaskName, Value(TensorElementType.Int64, [batch, MaxLen], mask.Pointer, 8L * batch * MaxLen));
+        binding.BindInput(c.AttentionMaskName, Value(TensorElementType.Int64, [batch, width], mask.Pointer, 8L * batch * width));
         if (hasPositionIds)
             binding.BindInput(c.PositionIdsName!, Value(TensorElementType.Int64, [batch, 1], decodePositions.Pointer, 8L * batch));
         BindKv(binding, 0, batch, retain: true);
@@ -186,8 +244,10 @@ public sealed unsafe class ModelRunner : IDisposable
             }
             else if (retain)
             {
-                k = Value(Contract.KvType, shape, keys[l].Pointer + (nint)(firstRow * rowBytes), rowBytes * rowCount);
-                v = Value(Contract.KvType, shape, values[l].Pointer + (nint)(firstRow * rowBytes), rowBytes * rowCount);
+                // Decode bindings of every mask width share one KV view per batch size (rows [0, B)).
+                int at = ((rowCount - 1) * layers + l) * 2;
+                k = batchKv[at] ??= Value(Contract.KvType, shape, keys[l].Pointer + (nint)(firstRow * rowBytes), rowBytes * rowCount);
+                v = batchKv[at + 1] ??= Value(Contract.KvType, shape, values[l].Pointer + (nint)(firstRow * rowBytes), rowBytes * rowCount);
             }
             else
             {
@@ -308,22 +368,28 @@ public sealed unsafe class ModelRunner : IDisposable
         long bytes = positionBytes * length;
         for (int l = 0; l < layers; l++)
         {
-            foreach (var buf in new[] { keys[l], values[l] })
-            {
-                for (int h = 0; h < kvHeads; h++)
-                {
-                    byte* src = (byte*)buf.Pointer + from * rowBytes + h * headBytes;
-                    byte* dst = (byte*)buf.Pointer + to * rowBytes + h * headBytes;
-                    Buffer.MemoryCopy(src, dst, bytes, bytes);
-                }
-            }
+            CopyRowHeads((byte*)keys[l].Pointer, from, to, bytes);
+            CopyRowHeads((byte*)values[l].Pointer, from, to, bytes);
         }
+    }
+
+    void CopyRowHeads(byte* buffer, int from, int to, long bytes)
+    {
+        for (int h = 0; h < kvHeads; h++)
+            Buffer.MemoryCopy(buffer + from * rowBytes + h * headBytes, buffer + to * rowBytes + h * headBytes, bytes, bytes);
     }
 
     /// <summary>Address of <paramref name="position"/> in one row's K or V slab for one layer and kv head; positions of a
     /// head are contiguous, so a run of positions is one memcpy.</summary>
     internal byte* SlabPointer(int row, int layer, bool value, int kvHead, int position)
         => (byte*)(value ? values : keys)[layer].Pointer + row * rowBytes + kvHead * headBytes + position * positionBytes;
+
+    int ISlotRowMemory.Layers => layers;
+    int ISlotRowMemory.KvHeads => kvHeads;
+    int ISlotRowMemory.HeadSize => headSize;
+    int ISlotRowMemory.KvElementSize => Contract.KvElementSize;
+    string ISlotRowMemory.KvElementName => Contract.KvType.ToString();
+    byte* ISlotRowMemory.SlabPointer(int row, int layer, bool value, int kvHead, int position) => SlabPointer(row, layer, value, kvHead, position);
 
     /// <summary>Raw view of one row's K or V for one layer and kv head (tests and the block cache).</summary>
     public Span<byte> RowBytes(int row, int layer, bool value, int kvHead, int positions)

@@ -14,6 +14,8 @@ public sealed class OnnxGraphInspector
     public HashSet<string> OpTypes { get; } = new(StringComparer.Ordinal);
     public List<AttentionNode> GroupQueryAttention { get; } = [];
     public Dictionary<string, long[]> InitializerDims { get; } = new(StringComparer.Ordinal);
+    /// <summary>ONNX element type (TensorProto.DataType: 1 float, 10 float16) of each tensor-typed graph input.</summary>
+    public Dictionary<string, int> InputElementTypes { get; } = new(StringComparer.Ordinal);
 
     public static OnnxGraphInspector Read(string path)
     {
@@ -53,6 +55,7 @@ public sealed class OnnxGraphInspector
             var (field, wire) = r.Tag();
             if (field == 1 && wire == 2) ReadNode(r, r.End());
             else if (field == 5 && wire == 2) ReadInitializer(r, r.End());
+            else if (field == 11 && wire == 2) ReadInput(r, r.End());
             else r.Skip(wire);
         }
         r.Expect(end);
@@ -98,6 +101,42 @@ public sealed class OnnxGraphInspector
         OpTypes.Add(domain.Length == 0 || domain == "ai.onnx" ? op : domain + "::" + op);
         if (op == "GroupQueryAttention")
             GroupQueryAttention.Add(new AttentionNode(op, heads, kvHeads, rotary, inputs.ToArray(), outputs.ToArray()));
+    }
+
+    /// <summary>ValueInfoProto: name (1), type (2) → TypeProto.tensor_type (1) → elem_type (1).</summary>
+    void ReadInput(Reader r, long end)
+    {
+        string name = "";
+        int elemType = 0;
+        while (r.Position < end)
+        {
+            var (field, wire) = r.Tag();
+            if (field == 1 && wire == 2) name = r.String();
+            else if (field == 2 && wire == 2)
+            {
+                long typeEnd = r.End();
+                while (r.Position < typeEnd)
+                {
+                    var (tf, tw) = r.Tag();
+                    if (tf == 1 && tw == 2)
+                    {
+                        long tensorEnd = r.End();
+                        while (r.Position < tensorEnd)
+                        {
+                            var (ef, ew) = r.Tag();
+                            if (ef == 1 && ew == 0) elemType = (int)r.Varint();
+                            else r.Skip(ew);
+                        }
+                        r.Expect(tensorEnd);
+                    }
+                    else r.Skip(tw);
+                }
+                r.Expect(typeEnd);
+            }
+            else r.Skip(wire);
+        }
+        r.Expect(end);
+        if (name.Length > 0 && elemType != 0) InputElementTypes[name] = elemType;
     }
 
     void ReadInitializer(Reader r, long end)

@@ -26,6 +26,12 @@ public sealed class EngineOptions
     public int BlockSize { get; init; } = 16;
     /// <summary>Bytes of the block pool; null = <see cref="DefaultCacheMemory"/>.</summary>
     public long? KvCacheMemory { get; init; }
+    /// <summary>Bytes for the weights, the prefix cache and every slot's KV at full context; null = what the machine can
+    /// spare (<see cref="Memory.MemoryPlan"/>).</summary>
+    public long? MemoryBudget { get; init; }
+    /// <summary>Where the start-up arithmetic reads the machine's memory; null = <see cref="Memory.SystemMemory.AtStart"/>.
+    /// Tests inject a fixed figure.</summary>
+    public Memory.IMemoryProbe? MachineMemory { get; init; }
     /// <summary>Block storage: 0 = the model's own KV type (lossless), 8 = int8 with a scale per group.</summary>
     public int KvBits { get; init; }
     /// <summary>Values per int8 scale.</summary>
@@ -66,6 +72,7 @@ public sealed class EngineOptions
         if (Threads < 0) return "--threads must be 0 (auto) or positive";
         if (BlockSize is < 1 or > 1024) return "--block-size must be between 1 and 1024";
         if (KvCacheMemory is < 0) return "--kv-cache-memory must not be negative";
+        if (MemoryBudget is < 0) return "--memory-budget must not be negative";
         if (KvBits is not (0 or 8 or 16 or 32)) return "--kv-bits must be 8, 16 or 32";
         if (KvGroupSize is < 1 or > 65536) return "--kv-group-size must be between 1 and 65536";
         if (SsdTtlDays is <= 0 or > 36500 || double.IsNaN(SsdTtlDays)) return "--ssd-ttl-days must be positive";

@@ -1,4 +1,5 @@
 using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Text;
 
 namespace OnnxLm.Engine.Scheduling;
 
@@ -49,6 +50,13 @@ public sealed class GenerationRequest
     public string[] Stop { get; }
     public bool IgnoreEos { get; }
     public SpscRing<TokenEvent> Events { get; }
+
+    /// <summary>The reasoning tags to split the output on (events carry <see cref="TokenEvent.Reasoning"/>), or null: no
+    /// split, the tags are text like any other added token.</summary>
+    public ReasoningTags? Reasoning { get; init; }
+
+    /// <summary>The prompt ends inside an open thought (<see cref="ReasoningTags.OpenedBy"/>): generation starts thinking.</summary>
+    public bool PromptOpensReasoning { get; init; }
 
     int cancelRequested;
     public bool IsCancellationRequested => Volatile.Read(ref cancelRequested) != 0;

@@ -21,6 +21,8 @@ internal sealed class Sequence
         Sampler.Reset(request.Sampling, request.PromptTokens);
         Detokenizer = new IncrementalDetokenizer(vocabulary);
         Stops = new StopMatchState(request.Stop.Length == 0 ? StopMatcher.None : new StopMatcher(request.Stop));
+        Reasoning = request.Reasoning is null ? ReasoningPhase.Off
+            : request.PromptOpensReasoning ? ReasoningPhase.Thinking : ReasoningPhase.BeforeThought;
     }
 
     public GenerationRequest Request { get; }
@@ -36,6 +38,8 @@ internal sealed class Sequence
     public int NextToken;
     public int Generated;
     public bool Done;
+    /// <summary>Where the output stands relative to the model's thought; decides each event's <see cref="TokenEvent.Reasoning"/>.</summary>
+    public ReasoningPhase Reasoning;
 
     /// <summary>Prompt then generated tokens; KV position p of <see cref="Row"/> holds Tokens[p]. Sized once, never grows.</summary>
     public readonly int[] Tokens;

@@ -34,6 +34,12 @@ public struct TokenEvent
     public TokenEventKind Kind;
     public FinishReason Finish;
     public byte TextLength;
+    /// <summary>
+    /// Set on requests that split reasoning (<see cref="GenerationRequest.Reasoning"/>): the text belongs to the model's
+    /// thought, and a <see cref="TokenEventKind.Token"/> counts as a reasoning token (the tags included). The tags
+    /// themselves carry no text. (Sits in what was padding: the event does not grow.)
+    /// </summary>
+    public bool Reasoning;
     public int TokenId;
     /// <summary>0-based position of the token among the generated ones (keys <see cref="GenerationRequest.TopLogprobs"/>).</summary>
     public int Index;

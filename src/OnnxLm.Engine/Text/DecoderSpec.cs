@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using OnnxLm.Engine.Model;
 
 namespace OnnxLm.Engine.Text;
 

@@ -24,7 +24,7 @@ public sealed class PromptEncoder : IDisposable
         }
         catch (OnnxRuntimeGenAIException e)
         {
-            throw new Model.ModelFormatException($"{modelDir}: the tokenizer could not be loaded: {e.Message}");
+            throw new ModelFormatException($"{modelDir}: the tokenizer could not be loaded: {e.Message}");
         }
     }
 

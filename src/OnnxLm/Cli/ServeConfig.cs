@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Text;
 using System.Text.Json;
+using OnnxLm.Hosting;
 
 namespace OnnxLm.Cli;
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using OnnxLm.Hosting;
 
 namespace OnnxLm.Cli;
 

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
+using OnnxLm.Hosting;
+using OnnxLm.Http;
 
 namespace OnnxLm.Cli;
 
@@ -77,7 +79,7 @@ internal static class ServeOptionTable
         },
         new()
         {
-            Name = "context-length", Kind = OptionKind.Value, ValueName = "N", Help = "tokens per sequence", DefaultText = "the model's context length",
+            Name = "context-length", Kind = OptionKind.Value, ValueName = "N", Help = "tokens per sequence", DefaultText = "the model's context length, capped by the memory budget",
             Apply = (o, v) => o.ContextLength = ServeOption.ParseInt(v, 2, 1 << 24), Show = o => Int(o.ContextLength, "(the model's)"),
         },
         new()
@@ -106,8 +108,15 @@ internal static class ServeOptionTable
         new()
         {
             Name = "kv-cache-memory", Kind = OptionKind.Value, ValueName = "BYTES", Help = "block pool size, e.g. 2G or 512M",
-            DefaultText = "a fifth of RAM, at most 8G",
+            DefaultText = "a fifth of RAM, at most 8G, at most a quarter of the memory budget left after the weights",
             Apply = (o, v) => o.KvCacheMemory = ServeOption.ParseBytes(v), Show = o => Bytes(o.KvCacheMemory, "(auto)"),
+        },
+        new()
+        {
+            Name = "memory-budget", Kind = OptionKind.Value, ValueName = "BYTES",
+            Help = "memory for the weights, the prefix cache and every slot's KV at full context, e.g. 12G; caps the default context, refuses a --context-length that does not fit",
+            DefaultText = "available memory (Linux) or physical memory (macOS) less a reserve",
+            Apply = (o, v) => o.MemoryBudget = ServeOption.ParseBytes(v), Show = o => Bytes(o.MemoryBudget, "(auto)"),
         },
         new()
         {
@@ -181,6 +190,19 @@ internal static class ServeOptionTable
             Name = "max-request-bytes", Kind = OptionKind.Value, ValueName = "BYTES", Help = "largest request body, e.g. 16M; larger ones get 413",
             DefaultText = "8M",
             Apply = (o, v) => o.MaxRequestBytes = ServeOption.ParseBytes(v, 1024, int.MaxValue), Show = o => ServeOption.FormatBytes(o.MaxRequestBytes),
+        },
+        new()
+        {
+            Name = "reasoning-format", Kind = OptionKind.Value, ValueName = "FORMAT",
+            Help = "chat completions of a model with <think>/</think> tokens: deepseek puts the thought in reasoning_content, none leaves it in content",
+            DefaultText = "deepseek",
+            Apply = (o, v) => o.ReasoningFormat = v.Trim().ToLowerInvariant() switch
+            {
+                "deepseek" => ReasoningFormat.DeepSeek,
+                "none" => ReasoningFormat.None,
+                _ => throw new OptionValueException("must be deepseek or none"),
+            },
+            Show = o => o.ReasoningFormat == ReasoningFormat.None ? "none" : "deepseek",
         },
         new()
         {

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
-using OnnxLm.Cli;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 using OnnxLm.Hub;
 using OnnxLm.Engine.Scheduling;
@@ -36,9 +36,10 @@ public sealed class OnnxLmServer : IAsyncDisposable
     readonly TimeSpan drainTimeout;
     bool stopped;
 
-    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited)
+    OnnxLmServer(WebApplication app, InferenceEngine engine, Uri baseAddress, ILogger log, ServingState state, StrongBox<long> rateLimited,
+        TimeSpan drainTimeout)
     {
-        drainTimeout = state.Options.DrainTimeout;
+        this.drainTimeout = drainTimeout;
         this.app = app;
         State = state;
         this.rateLimited = rateLimited;
@@ -119,7 +120,17 @@ public sealed class OnnxLmServer : IAsyncDisposable
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("onnxlm");
         requestLog ??= loggerProvider is null ? Console.OpenStandardOutput() : null;
-        var state = new ServingState(options, keys, log, requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat, requestLog));
+        var endpoints = new EndpointOptions
+        {
+            ServedModelName = options.ServedModelName,
+            ReasoningFormat = options.ReasoningFormat,
+            MaxRequestBytes = options.MaxRequestBytes,
+            MetricsRequireKey = options.MetricsRequireKey,
+            LogPrompts = options.LogPrompts,
+            CorsOrigins = [.. options.CorsOrigins],
+        };
+        var state = new ServingState(endpoints, keys, log,
+            requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat == LogFormat.Json, requestLog));
         InferenceEngine? engine = null;
         var rateLimited = new StrongBox<long>();
         // Outermost, so it sees the final status of every request; the log entry is the request's one extra object.
@@ -179,7 +190,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             progress?.Ready(detail);
             log.LogInformation("ready in {Ms} ms (load {LoadMs} ms, warm-up {WarmMs} ms): {Detail}",
                 started.ElapsedMilliseconds, loadMs, started.ElapsedMilliseconds - loadMs, detail);
-            return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited);
+            return new OnnxLmServer(app, engine, baseAddress, log, state, rateLimited, options.DrainTimeout);
         }
         catch
         {
@@ -241,6 +252,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 HugePages = options.HugePages,
                 BlockSize = options.BlockSize,
                 KvCacheMemory = options.KvCacheMemory,
+                MemoryBudget = options.MemoryBudget,
                 KvBits = options.KvBits,
                 KvGroupSize = options.KvGroupSize,
                 SsdCache = options.SsdCache,
@@ -264,6 +276,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             log.LogInformation("sampling defaults for omitted fields: {Defaults}", engine.SamplingDefaults);
             log.LogInformation("text prompts (/v1/completions) start with {Bos}",
                 engine.Prompts.TextBosTokenId >= 0 ? $"BOS (id {engine.Prompts.TextBosTokenId})" : "no BOS (the tokenizer adds none)");
+            log.LogInformation("{Memory}", engine.Memory.Describe());
             if (engine.Cache is { } cache)
                 log.LogInformation("prefix cache: up to {Blocks} blocks of {BlockSize} tokens ({Mb} MiB reserved, committed as blocks fill; {Bits}-bit storage)",
                     cache.Capacity, cache.BlockSize, cache.MemoryBytes >> 20, cache.Layout.Bits);

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using OnnxLm.Cli;
 
 namespace OnnxLm.Hosting;
 
@@ -13,11 +12,12 @@ internal static class ServerHost
     /// <summary>Exit code after a second signal: 128 + SIGINT, the shell's "interrupted", for SIGTERM too.</summary>
     public const int InterruptedExitCode = 130;
 
-    public static async Task<int> RunAsync(ServeConfig config)
+    public static async Task<int> RunAsync(ServeOptions options)
     {
-        var options = config.Options;
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int signals = 0;
+        // A SIGINT ignored since the parent started us would stay ignored by the registration below.
+        string? sigIntNote = InheritedSignals.ResetIgnoredSigInt();
         // Registered before the (possibly slow) model load, so a signal during startup is a clean stop, not a kill.
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
@@ -35,6 +35,7 @@ internal static class ServerHost
                 return 2;
             }
         }
+        if (sigIntNote is not null) server.State.Log.LogWarning("{Note}", sigIntNote);
         SystemdNotifier.NotifyReady();
         await using (server)
         {

@@ -12,6 +12,9 @@ namespace OnnxLm.Http;
 /// Server-Sent Events with a chunk per token flushed as produced (keep-alive comments until the first token), a final chunk
 /// per choice carrying its finish_reason, an optional usage chunk and <c>data: [DONE]</c>. Records latency metrics as
 /// tokens arrive. If the client goes away every request of the group is cancelled, so the engine frees their rows.
+/// For a chat completion of a reasoning model the engine flags the text of each choice's thought
+/// (<see cref="TokenEvent.Reasoning"/>): it goes to <c>reasoning_content</c> and the rest to <c>content</c>, each null when
+/// empty (as vLLM does), and the flagged tokens are counted as <c>reasoning_tokens</c>.
 /// </summary>
 internal sealed class CompletionResponder
 {
@@ -25,6 +28,7 @@ internal sealed class CompletionResponder
     readonly HttpContext http;
     readonly GenerationRequest[] group;
     readonly bool chat;
+    readonly bool splitsReasoning;
     readonly long arrival;
     readonly string id;
     readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -45,6 +49,7 @@ internal sealed class CompletionResponder
         this.http = http;
         this.group = group;
         this.chat = chat;
+        splitsReasoning = chat && group[0].Reasoning is not null;
         this.arrival = arrival;
         id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
         lastToken = new long[group.Length];
@@ -115,6 +120,7 @@ internal sealed class CompletionResponder
                 }
                 if (lastToken[member] != 0) metrics.InterTokenLatency.Observe(now - lastToken[member]);
                 lastToken[member] = now;
+                if (ev.Reasoning) usage = usage with { ReasoningTokens = usage.ReasoningTokens + 1 };
                 break;
             }
             case TokenEventKind.Finished:
@@ -147,10 +153,12 @@ internal sealed class CompletionResponder
     async Task CompleteAsync(GroupEvents events, LogprobsMode logprobs, int topLogprobs, CancellationToken ct)
     {
         var texts = new ArrayBufferWriter<byte>[group.Length];
+        var thoughts = splitsReasoning ? new ArrayBufferWriter<byte>[group.Length] : null;
         var logged = logprobs == LogprobsMode.None ? null : new List<LoggedToken>[group.Length];
         for (int i = 0; i < group.Length; i++)
         {
             texts[i] = new ArrayBufferWriter<byte>(256);
+            if (thoughts is not null) thoughts[i] = new ArrayBufferWriter<byte>(256);
             if (logged is not null) logged[i] = [];
         }
         while (await events.WaitAsync(ct))
@@ -162,7 +170,7 @@ internal sealed class CompletionResponder
                     logged[m].Add(new LoggedToken(ev.TokenId, ev.Logprob, ev.Index, Math.Min(topLogprobs, (int)ev.TopLogprobCount), textOffset[m]));
                 if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
                 {
-                    texts[m].Write(ev.TextBytes);
+                    (ev.Reasoning && thoughts is not null ? thoughts[m] : texts[m]).Write(ev.TextBytes);
                     textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
                 }
             }
@@ -189,7 +197,12 @@ internal sealed class CompletionResponder
             {
                 w.WriteStartObject("message"u8);
                 w.WriteString("role"u8, "assistant"u8);
-                w.WriteString("content"u8, texts[i].WrittenSpan);
+                if (thoughts is null) w.WriteString("content"u8, texts[i].WrittenSpan);
+                else
+                {
+                    WriteStringOrNull(w, "content"u8, texts[i].WrittenSpan);
+                    WriteStringOrNull(w, "reasoning_content"u8, thoughts[i].WrittenSpan);
+                }
                 w.WriteEndObject();
             }
             else w.WriteString("text"u8, texts[i].WrittenSpan);
@@ -203,6 +216,12 @@ internal sealed class CompletionResponder
         SseChunkWriter.WriteUsageObject(w, usage);
         w.WriteEndObject();
         await w.FlushAsync(ct);
+    }
+
+    static void WriteStringOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
+    {
+        if (value.IsEmpty) w.WriteNull(name);
+        else w.WriteString(name, value);
     }
 
     void WriteChatLogprobs(Utf8JsonWriter w, GenerationRequest request, List<LoggedToken> tokens)
@@ -266,7 +285,7 @@ internal sealed class CompletionResponder
                     }
                     case TokenEventKind.Text:
                         if (ev.TextLength == 0) break;
-                        sse.WriteText(m, ev.TextBytes);
+                        sse.WriteText(m, ev.TextBytes, ev.Reasoning);
                         textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
                         wrote = true;
                         break;

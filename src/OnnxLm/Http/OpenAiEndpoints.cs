@@ -37,7 +37,7 @@ internal static class OpenAiEndpoints
         app.MapGet("/metrics", (HttpContext http) =>
         {
             http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-            return http.Response.WriteAsync(state.Metrics.Render(state.Engine, state.ModelName), Encoding.UTF8);
+            return http.Response.WriteAsync(state.Metrics.Render(state.Engine, state.ModelName, state.Memory), Encoding.UTF8);
         });
         app.MapGet("/v1/models", (HttpContext http) => Guard(http, state, () => WriteModels(http, state, null)));
         app.MapGet("/v1/models/{**id}", (HttpContext http, string id) => Guard(http, state, () => WriteModels(http, state, id)));
@@ -125,6 +125,7 @@ internal static class OpenAiEndpoints
     {
         long arrival = Stopwatch.GetTimestamp();
         var engine = state.RequireReady();
+        state.CheckMemory();
         Prepared p;
         using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
             p = Prepare<TEndpoint, TBody>(state, engine, body, http.Features.Get<RequestLogEntry>());
@@ -143,8 +144,9 @@ internal static class OpenAiEndpoints
             int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var (mode, top) = TEndpoint.Logprobs(r);
+            // Only chat splits reasoning: a text completion is the raw continuation of its prompt.
             var group = RequestReader.Build(engine, json, r, prompt, TEndpoint.MaxCompletionTokens(r), TEndpoint.PromptParam,
-                mode != LogprobsMode.None, top);
+                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null);
             return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top);
         }
         finally

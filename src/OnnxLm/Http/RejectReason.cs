@@ -12,5 +12,6 @@ internal enum RejectReason
     UnsupportedMediaType,
     QueueFull,
     Unavailable,
+    MemoryPressure,
     InternalError,
 }

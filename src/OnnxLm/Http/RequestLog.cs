@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Unicode;
-using OnnxLm.Cli;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Http;
@@ -20,23 +19,24 @@ internal sealed class RequestLog
     /// <summary>Most prompt bytes a line carries (--log-prompts); the rest is cut at a character boundary.</summary>
     public const int MaxPromptBytes = 2048;
 
-    readonly LogFormat format;
+    readonly bool jsonLines;
     readonly Stream sink;
     readonly Lock gate = new();
     readonly ArrayBufferWriter<byte> buffer = new(4096);
     readonly ArrayBufferWriter<byte> finishText = new(64);
     readonly Utf8JsonWriter json;
 
-    public RequestLog(LogFormat format, Stream sink)
+    /// <param name="jsonLines">One JSON object per line (for log shippers); false: human-readable text.</param>
+    public RequestLog(bool jsonLines, Stream sink)
     {
-        this.format = format;
+        this.jsonLines = jsonLines;
         this.sink = sink;
         // Relaxed escaping keeps non-ASCII prompt text readable; quotes, backslashes and control characters are still escaped.
         json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     /// <summary>A log that discards everything (tests that do not look at it).</summary>
-    public static RequestLog Null { get; } = new(LogFormat.Text, Stream.Null);
+    public static RequestLog Null { get; } = new(jsonLines: false, Stream.Null);
 
     public void Write(RequestLogEntry e, string fallbackId)
     {
@@ -44,7 +44,7 @@ internal sealed class RequestLog
         lock (gate)
         {
             buffer.ResetWrittenCount();
-            if (format == LogFormat.Json) WriteJson(e, fallbackId);
+            if (jsonLines) WriteJson(e, fallbackId);
             else WriteText(e, fallbackId);
             try
             {
@@ -71,6 +71,8 @@ internal sealed class RequestLog
             span = buffer.GetSpan(256);
             if (Utf8.TryWrite(span, c, $" prompt_tokens={e.PromptTokens} cached_tokens={e.CachedTokens} generated_tokens={e.CompletionTokens}", out n))
                 buffer.Advance(n);
+            span = buffer.GetSpan(64);
+            if (e.ReasoningTokens > 0 && Utf8.TryWrite(span, c, $" reasoning_tokens={e.ReasoningTokens}", out n)) buffer.Advance(n);
             span = buffer.GetSpan(128);
             if (e.FirstToken != 0 && Utf8.TryWrite(span, c, $" ttft_ms={RequestLogEntry.Milliseconds(e.Arrival, e.FirstToken):0.0}", out n))
                 buffer.Advance(n);
@@ -113,6 +115,7 @@ internal sealed class RequestLog
             w.WriteNumber("prompt_tokens"u8, e.PromptTokens);
             w.WriteNumber("cached_tokens"u8, e.CachedTokens);
             w.WriteNumber("generated_tokens"u8, e.CompletionTokens);
+            if (e.ReasoningTokens > 0) w.WriteNumber("reasoning_tokens"u8, e.ReasoningTokens);
             if (e.FirstToken != 0) w.WriteNumber("ttft_ms"u8, Math.Round(RequestLogEntry.Milliseconds(e.Arrival, e.FirstToken), 3));
             if (e.TokensPerSecond is { } rate) w.WriteNumber("tokens_per_s"u8, Math.Round(rate, 1));
             // Formatted aside into a reused scratch buffer: the writer cannot build one string value from parts.

@@ -21,6 +21,8 @@ internal sealed class RequestLogEntry(string endpoint, long arrival)
     public int PromptTokens { get; private set; }
     public int CachedTokens { get; private set; }
     public int CompletionTokens { get; private set; }
+    /// <summary>Completion tokens inside a reasoning model's thought (0 for other models).</summary>
+    public int ReasoningTokens { get; private set; }
     /// <summary>Timestamps of the first and the last generated token (0 = none).</summary>
     public long FirstToken { get; private set; }
     public long LastToken { get; private set; }
@@ -38,6 +40,7 @@ internal sealed class RequestLogEntry(string endpoint, long arrival)
         PromptTokens = usage.PromptTokens;
         CachedTokens = usage.CachedTokens;
         CompletionTokens = usage.CompletionTokens;
+        ReasoningTokens = usage.ReasoningTokens;
         Finish = finish;
         Failed = failed;
         FirstToken = firstToken;

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 using OnnxLm.Http.Parsing;
 
 namespace OnnxLm.Http;
@@ -70,10 +71,11 @@ internal static class RequestReader
 
     /// <summary>
     /// Builds the <c>n</c> engine requests of one completion. With a seed, choice i samples with seed + i, so choices differ
-    /// from each other but the whole response is reproducible.
+    /// from each other but the whole response is reproducible. With <paramref name="reasoning"/> (chat on a reasoning model)
+    /// every choice splits its thought from its answer on those tags.
     /// </summary>
     public static GenerationRequest[] Build(InferenceEngine engine, ReadOnlySpan<byte> json, ICompletionFields r, int[] prompt,
-        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs)
+        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs, ReasoningTags? reasoning = null)
     {
         int n = r.N ?? 1;
         if (n < 1) throw ApiError.BadRequest("n must be at least 1", "n");
@@ -105,11 +107,12 @@ internal static class RequestReader
 
         var sampling = Sampling(engine, r, logprobs, topLogprobs);
         var stops = Stops(json, r.Stop);
+        bool opened = reasoning is { } tags && tags.OpenedBy(prompt, engine.Vocabulary);
         var group = new GenerationRequest[n];
         for (int i = 0; i < n; i++)
         {
             var memberSampling = i == 0 || sampling.Seed is not ulong seed ? sampling : sampling with { Seed = unchecked(seed + (ulong)i) };
-            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos);
+            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos) { Reasoning = reasoning, PromptOpensReasoning = opened };
         }
         return group;
     }

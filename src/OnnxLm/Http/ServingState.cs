@@ -1,6 +1,7 @@
 using System.Text.Json;
-using OnnxLm.Cli;
+using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 
 namespace OnnxLm.Http;
 
@@ -10,13 +11,13 @@ namespace OnnxLm.Http;
 /// nor the engine stopping; completion
 /// endpoints answer 503 with Retry-After otherwise, while /livez keeps answering 200.
 /// </summary>
-internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger log, RequestLog requests)
+internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILogger log, RequestLog requests)
 {
     InferenceEngine? engine;
     byte[] modelNameUtf8 = [];
     volatile bool draining;
 
-    public ServeOptions Options { get; } = options;
+    public EndpointOptions Options { get; } = options;
     public ApiKeySet Keys { get; } = keys;
     public CorsPolicy Cors { get; } = new(options.CorsOrigins);
     public ServerMetrics Metrics { get; } = new();
@@ -28,6 +29,9 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     /// <summary>The model id clients see (set with the engine).</summary>
     public string ModelName { get; private set; } = options.ServedModelName ?? "";
     public JsonEncodedText ModelNameJson { get; private set; }
+
+    /// <summary>The tags chat completions split reasoning on: null for a model without them or with --reasoning-format none.</summary>
+    public ReasoningTags? Reasoning { get; private set; }
 
     /// <summary>Null while the model loads.</summary>
     public InferenceEngine? Engine => Volatile.Read(ref engine);
@@ -61,6 +65,21 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
     /// <summary>"ok", "loading" (no engine or not warmed up yet) or "draining", as the probes report it.</summary>
     public string Status => IsReady ? "ok" : draining || Engine is { IsStopping: true } ? "draining" : "loading";
 
+    /// <summary>Admission under memory pressure (null when the machine gives no memory figure). Tests replace it with
+    /// one over a scripted probe.</summary>
+    public MemoryPressure? Memory { get; set; }
+
+    /// <summary>503 + Retry-After when the machine's available memory is below the reserve (checked at most every 250 ms).</summary>
+    public void CheckMemory()
+    {
+        if (Memory is not { } gate || !gate.IsShort()) return;
+        throw new ApiError(503,
+            $"The server is short of memory ({gate.LastAvailableBytes >> 20} MiB available, below the {gate.MinAvailableBytes >> 20} MiB it keeps free). Retry shortly.",
+            "server_error", null, MemoryPressureCode) { RetryAfter = 5 };
+    }
+
+    public const string MemoryPressureCode = "memory_pressure";
+
     string? repositoryName;
 
     /// <summary>The model id when no --served-model-name is given, instead of the folder's name (a Hub repository's ORG/NAME).</summary>
@@ -68,9 +87,19 @@ internal sealed class ServingState(ServeOptions options, ApiKeySet keys, ILogger
 
     public void EngineStarted(InferenceEngine started)
     {
+        if (started.Memory.ReserveBytes > 0) Memory ??= new MemoryPressure(SystemMemory.Instance, started.Memory.ReserveBytes);
         ModelName = Options.ServedModelName ?? repositoryName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
+        if (ReasoningTags.Find(started.Vocabulary, started.Contract.Config.VocabSize) is { } tags)
+        {
+            if (Options.ReasoningFormat == ReasoningFormat.DeepSeek)
+            {
+                Reasoning = tags;
+                Log.LogInformation("reasoning: <think> {Open} / </think> {Close}: chat completions return the thought as reasoning_content", tags.Open, tags.Close);
+            }
+            else Log.LogInformation("reasoning: --reasoning-format none: <think>/</think> stay in content");
+        }
         Volatile.Write(ref engine, started);
     }
 

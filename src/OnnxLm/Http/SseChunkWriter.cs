@@ -12,7 +12,8 @@ namespace OnnxLm.Http;
 /// <c>data: {json}\n\n</c> written in place through one reused <see cref="Utf8JsonWriter"/>, so a token chunk allocates
 /// nothing once the pipe's segments are warm. The caller flushes. Invariant: every chunk of a response carries the same
 /// id, created and model; <c>finish_reason</c> is null on all but a choice's final chunk; with include_usage every chunk
-/// but the usage chunk says <c>usage: null</c>.
+/// but the usage chunk says <c>usage: null</c>. A chat event flagged <see cref="TokenEvent.Reasoning"/> goes out as
+/// <c>delta.reasoning_content</c> instead of <c>delta.content</c> (a text completion never carries the flag).
 /// </summary>
 internal sealed class SseChunkWriter
 {
@@ -55,11 +56,12 @@ internal sealed class SseChunkWriter
         End(FinishReason.None);
     }
 
-    /// <summary>Text of choice <paramref name="index"/> with no token of its own (the rest of a long token's text).</summary>
-    public void WriteText(int index, ReadOnlySpan<byte> text)
+    /// <summary>Text of choice <paramref name="index"/> with no token of its own (the rest of a long token's text);
+    /// <paramref name="reasoning"/>: it belongs to the model's thought.</summary>
+    public void WriteText(int index, ReadOnlySpan<byte> text, bool reasoning = false)
     {
         Begin(index);
-        WriteContent(text);
+        WriteContent(text, reasoning);
         End(FinishReason.None);
     }
 
@@ -71,7 +73,7 @@ internal sealed class SseChunkWriter
     public void WriteToken(int index, in TokenEvent ev, LogprobsMode logprobs, GenerationRequest request, int topCount, int textOffset)
     {
         Begin(index);
-        WriteContent(ev.TextBytes);
+        WriteContent(ev.TextBytes, ev.Reasoning);
         var top = request.TopLogprobs(ev.Index, Math.Min(topCount, ev.TopLogprobCount));
         switch (logprobs)
         {
@@ -106,7 +108,7 @@ internal sealed class SseChunkWriter
     public void WriteFinish(int index, FinishReason finish)
     {
         Begin(index);
-        WriteContent(default, finalChunk: true);
+        WriteContent(default, reasoning: false, finalChunk: true);
         End(finish);
     }
 
@@ -139,12 +141,12 @@ internal sealed class SseChunkWriter
 
     public ValueTask<FlushResult> FlushAsync(CancellationToken ct) => pipe.FlushAsync(ct);
 
-    void WriteContent(ReadOnlySpan<byte> text, bool finalChunk = false)
+    void WriteContent(ReadOnlySpan<byte> text, bool reasoning, bool finalChunk = false)
     {
         if (chat)
         {
             w.WriteStartObject("delta"u8);
-            if (!finalChunk) w.WriteString("content"u8, text);
+            if (!finalChunk) w.WriteString(reasoning ? "reasoning_content"u8 : "content"u8, text);
             w.WriteEndObject();
         }
         else w.WriteString("text"u8, text);
@@ -201,7 +203,7 @@ internal sealed class SseChunkWriter
         w.WriteNumber("cached_tokens"u8, usage.CachedTokens);
         w.WriteEndObject();
         w.WriteStartObject("completion_tokens_details"u8);
-        w.WriteNumber("reasoning_tokens"u8, 0);
+        w.WriteNumber("reasoning_tokens"u8, usage.ReasoningTokens);
         w.WriteEndObject();
         w.WriteEndObject();
     }

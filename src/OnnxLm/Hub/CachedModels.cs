@@ -77,7 +77,7 @@ internal static class CachedModels
                     if (problem is null)
                     {
                         try { Engine.Model.ModelContract.Inspect(folder); }
-                        catch (Engine.Model.ModelFormatException e) { problem = e.Message; }
+                        catch (Engine.ModelFormatException e) { problem = e.Message; }
                     }
                     found.Add(new CachedModel(repo, v.DisplayName, Path.GetFileName(snapshot), folder, size, problem));
                 }

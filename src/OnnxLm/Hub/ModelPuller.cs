@@ -1,3 +1,4 @@
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 
 namespace OnnxLm.Hub;

@@ -1,4 +1,5 @@
 using OnnxLm.Cli;
+using OnnxLm.Hosting;
 
 namespace OnnxLm.Tests.Cli;
 

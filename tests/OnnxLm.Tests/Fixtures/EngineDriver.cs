@@ -1,5 +1,5 @@
 using System.Buffers;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
 

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 
 namespace OnnxLm.Tests.Fixtures;
 

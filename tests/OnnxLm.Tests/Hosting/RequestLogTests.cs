@@ -44,6 +44,32 @@ public class RequestLogTests
     }
 
     [Test]
+    [Arguments(LogFormat.Text)]
+    [Arguments(LogFormat.Json)]
+    public async Task A_reasoning_models_line_counts_its_reasoning_tokens(LogFormat format)
+    {
+        // Qwen3 with <think> forced first: the thought opens and every token is in it.
+        var log = new LineSink();
+        await using var server = await OnnxLmServer.StartAsync(
+            new ServeOptions { Model = await RealFamilies.Qwen3.ModelAsync(), Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false, LogFormat = format },
+            NullLoggerProvider.Instance, whileLoading: null, log);
+        using var client = ServerFixture.CreateClient(server);
+        var (status, body) = await OpenAiWire.PostJsonAsync(client, "/v1/chat/completions",
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":4,\"temperature\":0,\"logit_bias\":{\"151667\":100}}");
+        await Assert.That(status).IsEqualTo(200);
+        string id = body.GetProperty("id").GetString()!;
+        await Assert.That(body.GetProperty("usage").GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt32()).IsEqualTo(4);
+
+        string line = await log.WaitForLineAsync(l => l.Contains(id, StringComparison.Ordinal));
+        if (format == LogFormat.Text) await Assert.That(line).Contains(" generated_tokens=4 reasoning_tokens=4 ");
+        else
+        {
+            using var doc = JsonDocument.Parse(line);
+            await Assert.That(doc.RootElement.GetProperty("reasoning_tokens").GetInt32()).IsEqualTo(4);
+        }
+    }
+
+    [Test]
     public async Task Json_line_is_one_object_with_the_same_fields_and_the_prompt_with_log_prompts()
     {
         var log = new LineSink();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using OnnxLm.Tests.Fixtures;
+using OnnxLm.Hosting;
 
 namespace OnnxLm.Tests.Http;
 
@@ -180,7 +181,7 @@ public class ErrorResponseTests(ServerFixture fixture)
     public async Task Body_over_the_size_limit_without_content_length_is_413()
     {
         // Chunked, so only Kestrel's body-size limit (not the Content-Length check) can catch it.
-        var payload = new byte[(int)OnnxLm.Cli.ServeOptions.DefaultMaxRequestBytes + 1024];
+        var payload = new byte[(int)OnnxLm.Hosting.ServeOptions.DefaultMaxRequestBytes + 1024];
         Array.Fill(payload, (byte)' ');
         using var request = new HttpRequestMessage(HttpMethod.Post, Chat) { Content = new StreamContent(new MemoryStream(payload)) };
         request.Content.Headers.ContentType = new("application/json");

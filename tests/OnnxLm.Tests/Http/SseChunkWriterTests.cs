@@ -62,6 +62,32 @@ public class SseChunkWriterTests
     }
 
     [Test]
+    public async Task A_reasoning_event_goes_out_as_reasoning_content_and_nothing_else()
+    {
+        var pipe = new Pipe();
+        var request = new GenerationRequest([1, 2, 3], SamplingParams.Greedy, 4);
+        var sse = Writer(pipe, chat: true);
+        var thought = Token(5, "hmm", 0);
+        thought.Reasoning = true;
+        sse.WriteToken(0, thought, LogprobsMode.None, request, 0, 0);
+        sse.WriteText(0, " more"u8, reasoning: true);
+        sse.WriteToken(0, Token(6, "Answer", 1), LogprobsMode.None, request, 0, 0);
+        var deltas = OpenAiWire.DataEvents(Drain(pipe))
+            .Select(e => JsonDocument.Parse(e).RootElement.GetProperty("choices")[0].GetProperty("delta").GetRawText()).ToList();
+        await Assert.That(deltas).IsEquivalentTo(new[] { "{\"reasoning_content\":\"hmm\"}", "{\"reasoning_content\":\" more\"}", "{\"content\":\"Answer\"}" });
+    }
+
+    [Test]
+    public async Task Reasoning_tokens_reach_the_usage_object()
+    {
+        var pipe = new Pipe();
+        Writer(pipe, chat: true).WriteUsage(new CompletionUsage(10, 7, 2, ReasoningTokens: 5));
+        var usage = JsonDocument.Parse(OpenAiWire.DataEvents(Drain(pipe))[0]).RootElement.GetProperty("usage");
+        await Assert.That(usage.GetProperty("completion_tokens_details").GetProperty("reasoning_tokens").GetInt32()).IsEqualTo(5);
+        await Assert.That(usage.GetProperty("completion_tokens").GetInt32()).IsEqualTo(7);
+    }
+
+    [Test]
     public async Task Keep_alive_is_an_sse_comment_line()
     {
         var pipe = new Pipe();
@@ -74,21 +100,24 @@ public class SseChunkWriterTests
     [Arguments(true, true)]
     [Arguments(false, false)]
     [Arguments(false, true)]
-    public async Task Token_chunks_allocate_nothing_in_steady_state(bool chat, bool withLogprobs)
+    [Arguments(true, false, true)]
+    [Arguments(true, true, true)]
+    public async Task Token_chunks_allocate_nothing_in_steady_state(bool chat, bool withLogprobs, bool reasoning = false)
     {
         var logprobs = !withLogprobs ? LogprobsMode.None : chat ? LogprobsMode.Chat : LogprobsMode.Legacy;
         var request = new GenerationRequest([1, 2, 3], new SamplingParams { Logprobs = true, TopLogprobs = 5 }, 2000);
-        long allocated = MeasureTokenChunks(chat, logprobs, request, out int bytes);
+        long allocated = MeasureTokenChunks(chat, logprobs, request, reasoning, out int bytes);
         await Assert.That(bytes).IsGreaterThan(1000 * 60);
         await Assert.That(allocated).IsEqualTo(0L);
     }
 
     // Synchronous on purpose: the measured window must not span an await (another thread could resume it).
-    static long MeasureTokenChunks(bool chat, LogprobsMode logprobs, GenerationRequest request, out int bytes)
+    static long MeasureTokenChunks(bool chat, LogprobsMode logprobs, GenerationRequest request, bool reasoning, out int bytes)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
         var sse = Writer(pipe, chat);
         var ev = Token(42, " token", 0);
+        ev.Reasoning = reasoning;
         int total = 0;
         for (int i = 0; i < 50; i++) Step(i);
         total = 0;

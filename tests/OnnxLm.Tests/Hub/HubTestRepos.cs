@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Hub;
 using OnnxLm.Tests.Fixtures;
 

@@ -35,6 +35,17 @@ public class StreamChunkTests
     }
 
     [Test]
+    public async Task A_reasoning_delta_is_a_token_but_only_the_answer_is_collected()
+    {
+        var text = new StringBuilder();
+        var thought = Parse("""{"choices":[{"index":0,"delta":{"reasoning_content":"hmm"},"finish_reason":null}]}""", text);
+        var answer = Parse("""{"choices":[{"index":0,"delta":{"content":"Blue."},"finish_reason":null}]}""", text);
+        await Assert.That(thought.HasText).IsTrue();
+        await Assert.That(answer.HasText).IsTrue();
+        await Assert.That(text.ToString()).IsEqualTo("Blue.");
+    }
+
+    [Test]
     public async Task Usage_chunk_gives_token_counts_and_cached_tokens()
     {
         var c = Parse("""{"choices":[],"usage":{"prompt_tokens":130,"completion_tokens":64,"total_tokens":194,"prompt_tokens_details":{"cached_tokens":112}}}""");

@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Onnx;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Tests.Fixtures;
@@ -37,6 +38,29 @@ public class ModelContractTests
         await Assert.That(c.Config.NumLayers).IsEqualTo(2);
         await Assert.That(c.Config.EosTokenIds.Length).IsEqualTo(2);
         await Assert.That(c.MaxPositions).IsEqualTo(512);
+    }
+
+    [Test]
+    public async Task The_kv_element_type_is_read_from_the_graph_inputs_before_any_session()
+    {
+        // The memory plan sizes the KV rows before ONNX Runtime loads the model, so Inspect reads the type itself.
+        await Assert.That(ModelContract.Inspect(TestModels.TinyFp32).KvElementSize).IsEqualTo(4);
+        string dir = CopyOfTiny();
+        try
+        {
+            string path = Path.Combine(dir, "model.onnx");
+            var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+            foreach (var input in model.Graph.Input)
+                if (input.Name.StartsWith("past_key_values.", StringComparison.Ordinal)) input.Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Float16;
+            File.WriteAllBytes(path, model.ToByteArray());
+            var c = ModelContract.Inspect(dir);
+            await Assert.That(c.KvType).IsEqualTo(Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16);
+            await Assert.That(c.KvElementSize).IsEqualTo(2);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     [Test]

@@ -1,4 +1,4 @@
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Scheduling;

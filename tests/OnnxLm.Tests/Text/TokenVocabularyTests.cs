@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using OnnxLm.Engine.Model;
+using OnnxLm.Engine;
 using OnnxLm.Engine.Text;
 
 namespace OnnxLm.Tests.Text;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
-using OnnxLm.Engine.Model.Builder;
+using OnnxLm.Builder;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Tests.Fixtures;
 using OnnxLm.Tests.Http;

@@ -1,4 +1,5 @@
 using OnnxLm.Engine.Cache;
+using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Cache.Ssd;
 using OnnxLm.Tests.Fixtures;
 

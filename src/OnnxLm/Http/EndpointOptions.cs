@@ -1,0 +1,16 @@
+namespace OnnxLm.Http;
+
+/// <summary>
+/// The serve options the endpoints read, and only those: Hosting fills it from its serve options, so the HTTP layer
+/// never depends on how options are parsed or wired.
+/// </summary>
+internal sealed record EndpointOptions
+{
+    /// <summary>The model id clients see and must send; null = the engine's model id.</summary>
+    public string? ServedModelName { get; init; }
+    public ReasoningFormat ReasoningFormat { get; init; }
+    public long MaxRequestBytes { get; init; }
+    public bool MetricsRequireKey { get; init; }
+    public bool LogPrompts { get; init; }
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+}
