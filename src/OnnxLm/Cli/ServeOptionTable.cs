@@ -30,10 +30,17 @@ internal static class ServeOptionTable
         },
         new()
         {
-            Name = "model", Kind = OptionKind.Value, ValueName = "DIR",
-            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json)",
+            Name = "model", Kind = OptionKind.Value, ValueName = "DIR|REPO",
+            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json), or a Hugging Face repository REPO = ORG/NAME[:FOLDER][@REVISION] served from its cache (pulled first when missing)",
             DefaultText = "a built-in random-weight test model",
             Apply = (o, v) => o.Model = ServeOption.NonEmpty(v), Show = o => o.Model ?? "(built-in test model)",
+        },
+        new()
+        {
+            Name = "offline", Kind = OptionKind.Switch,
+            Help = "never touch the network: a repository --model must be in the Hugging Face cache (as with HF_HUB_OFFLINE=1)",
+            DefaultText = "off",
+            Apply = (o, v) => o.Offline = ServeOption.ParseBool(v), Show = o => ServeOption.FormatBool(o.Offline),
         },
         new()
         {

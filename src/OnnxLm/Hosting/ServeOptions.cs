@@ -8,7 +8,10 @@ namespace OnnxLm.Hosting;
 /// </summary>
 public sealed class ServeOptions
 {
+    /// <summary>A model folder, or a Hub reference <c>ORG/NAME[:FOLDER][@REVISION]</c> (see <see cref="Hub.ModelSource"/>).</summary>
     public string? Model { get; set; }
+    /// <summary>A Hub reference is served only from the cache (HF_HUB_OFFLINE=1 does the same).</summary>
+    public bool Offline { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8000;
     public int MaxBatchSize { get; set; } = 8;
