@@ -176,14 +176,32 @@ public sealed class GrammarMatcher
         }
         ref Frame top = ref _stack[_depth - 1];
         ref GrammarNode node = ref _grammar.Nodes[top.Node];
-        if (node.Kind == GrammarNodeKind.String && top.Phase == 1 && top.B == 0 && top.C == 0 && node.Max == int.MaxValue)
+        if (node.Kind == GrammarNodeKind.String && top.Phase == 1 && top.B == 0 && top.C == 0)
         {
-            // Inside an unbounded string at a character boundary every plain-text token stays inside it: take them as
-            // a block and walk only the tokens with a quote, a backslash, a control byte or a split character.
-            ReadOnlySpan<ulong> plain = _trie.PlainBits;
-            for (int i = 0; i < plain.Length; i++)
+            // Inside a string at a character boundary every plain-text token (no quote, backslash, control byte or split
+            // character) stays inside it, if the length bound leaves room for its characters: take those as a block
+            // and walk only the other tokens.
+            int room = node.Max == int.MaxValue ? int.MaxValue : node.Max - top.A;
+            if (room >= _trie.MaxPlainChars)
             {
-                allowedBits[i] = plain[i];
+                _trie.PlainBits.CopyTo(allowedBits);
+            }
+            else if (room <= TokenTrie.ShortPlainChars)
+            {
+                _trie.PlainUpTo[room].CopyTo(allowedBits);
+            }
+            else
+            {
+                _trie.PlainUpTo[TokenTrie.ShortPlainChars].CopyTo(allowedBits);
+                int[] ids = _trie.LongPlainIds;
+                int[] chars = _trie.LongPlainChars;
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    if (chars[i] <= room)
+                    {
+                        allowedBits[ids[i] >> 6] |= 1UL << ids[i];
+                    }
+                }
             }
             Walk(_trie.NotPlain, allowedBits);
         }

@@ -256,7 +256,7 @@ public static class JsonSchemaCompiler
                 RequireAlone(assertions, "allOf", pointer);
                 if (allOf.ValueKind != JsonValueKind.Array || allOf.GetArrayLength() != 1)
                 {
-                    throw Refuse("allOf", pointer + "/allOf", "only an allOf of exactly one schema is supported.");
+                    throw Refuse("allOf", pointer, "only an allOf of exactly one schema is supported.");
                 }
                 return CompileAt(allOf[0], pointer + "/allOf/0");
             }

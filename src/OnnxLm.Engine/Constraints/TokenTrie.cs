@@ -17,6 +17,14 @@ public sealed class TokenTrie
     internal readonly Layout NotPlain;
     internal readonly ulong[] PlainBits;
 
+    /// <summary>Plain tokens of at most <c>k</c> characters, for k in [0, <see cref="ShortPlainChars"/>]: the mask of a
+    /// length-bounded string with k characters left, without a walk.</summary>
+    internal readonly ulong[][] PlainUpTo;
+    internal readonly int[] LongPlainIds;
+    internal readonly int[] LongPlainChars;
+    internal readonly int MaxPlainChars;
+    internal const int ShortPlainChars = 16;
+
     /// <summary>Number of token ids (the vocabulary's <see cref="TokenVocabulary.Count"/>); masks cover this many bits.</summary>
     public int VocabularySize { get; }
 
@@ -31,6 +39,7 @@ public sealed class TokenTrie
         VocabularySize = vocabulary.Count;
         var ids = new List<int>(vocabulary.Count);
         var notPlain = new List<int>();
+        var plainChars = new List<(int Id, int Chars)>();
         PlainBits = new ulong[(vocabulary.Count + 63) >> 6];
         int longest = 0;
         for (int id = 0; id < vocabulary.Count; id++)
@@ -45,6 +54,12 @@ public sealed class TokenTrie
             if (IsPlainStringText(bytes))
             {
                 PlainBits[id >> 6] |= 1UL << id;
+                int chars = 0;
+                foreach (byte b in bytes)
+                {
+                    chars += (b & 0xC0) == 0x80 ? 0 : 1; // count lead bytes: code points
+                }
+                plainChars.Add((id, chars));
             }
             else
             {
@@ -52,6 +67,28 @@ public sealed class TokenTrie
             }
         }
         MaxTokenBytes = longest;
+        PlainUpTo = new ulong[ShortPlainChars + 1][];
+        for (int k = 0; k <= ShortPlainChars; k++)
+        {
+            PlainUpTo[k] = new ulong[PlainBits.Length];
+        }
+        var longIds = new List<int>();
+        var longChars = new List<int>();
+        foreach ((int id, int chars) in plainChars)
+        {
+            MaxPlainChars = Math.Max(MaxPlainChars, chars);
+            for (int k = chars; k <= ShortPlainChars; k++)
+            {
+                PlainUpTo[k][id >> 6] |= 1UL << id;
+            }
+            if (chars > ShortPlainChars)
+            {
+                longIds.Add(id);
+                longChars.Add(chars);
+            }
+        }
+        LongPlainIds = [.. longIds];
+        LongPlainChars = [.. longChars];
         All = Layout.Build(vocabulary, ids);
         NotPlain = Layout.Build(vocabulary, notPlain);
     }

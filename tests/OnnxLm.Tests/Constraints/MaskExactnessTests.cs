@@ -21,6 +21,9 @@ public class MaskExactnessTests
             """["ab",-19,2999,"xyz"]"""),
         ("""{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"$ref":"#/$defs/node"}},"required":["v"]}},"$ref":"#/$defs/node"}""",
             """{"v":1,"next":{"v":22,"next":{"v":-3}}}"""),
+        // A bound between the short-token tables and the longest token: exercises the long-plain-token list.
+        ("""{"type":"array","items":{"type":"string","minLength":3,"maxLength":40}}""",
+            """["                         padded text","résumé naïve café — 東京 ok"]"""),
     ];
 
     [Test]
