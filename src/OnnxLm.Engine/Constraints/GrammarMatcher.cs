@@ -603,18 +603,20 @@ public sealed class GrammarMatcher
             {
                 continue;
             }
-            if (b == '"' ? key.Length == offset : key.Length > offset && key[offset] == b)
+            // A quote inside an escaped key (\") is key content; a quote where the key ends closes it. Escapes pair up,
+            // so the two cannot both apply to keys sharing this prefix.
+            if (key.Length > offset && key[offset] == b)
             {
                 ref Frame m = ref Modify();
                 m.C = j;
-                if (b == '"')
-                {
-                    m.Phase = 3;
-                }
-                else
-                {
-                    m.B = offset + 1;
-                }
+                m.B = offset + 1;
+                return true;
+            }
+            if (b == '"' && key.Length == offset)
+            {
+                ref Frame m = ref Modify();
+                m.C = j;
+                m.Phase = 3;
                 return true;
             }
         }
