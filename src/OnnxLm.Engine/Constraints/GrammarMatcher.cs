@@ -349,6 +349,8 @@ public sealed class GrammarMatcher
                         }
                         continue;
                     }
+                case GrammarNodeKind.Pattern:
+                    return StepPattern(ref n, b);
                 case GrammarNodeKind.Union:
                     {
                         int branch = _grammar.Dispatch[n.A + b];
@@ -466,6 +468,41 @@ public sealed class GrammarMatcher
             return false;
         }
         Modify().B = lead;
+        return true;
+    }
+
+    // Pattern: phase 0 expect '"'; phase 1 content, A = DFA state. Content bytes are raw (the DFA has no edge for a
+    // quote, backslash or control byte), so a quote always ends the string.
+    private bool StepPattern(ref GrammarNode n, byte b)
+    {
+        ref Frame f = ref _stack[_depth - 1];
+        RegexDfa dfa = _grammar.Patterns[n.A];
+        if (f.Phase == 0)
+        {
+            if (b != '"')
+            {
+                return false;
+            }
+            ref Frame m = ref Modify();
+            m.Phase = 1;
+            m.A = RegexDfa.Start;
+            return true;
+        }
+        if (b == '"')
+        {
+            if (!dfa.Accepting[f.A])
+            {
+                return false;
+            }
+            _depth--;
+            return true;
+        }
+        int next = dfa.Transitions[f.A * 256 + b];
+        if (next < 0)
+        {
+            return false;
+        }
+        Modify().A = next;
         return true;
     }
 

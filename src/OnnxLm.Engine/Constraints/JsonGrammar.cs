@@ -16,6 +16,8 @@ internal enum GrammarNodeKind : byte
     Literal,
     /// <summary>A choice of nodes decided by the value's first byte (type unions, disjoint anyOf/oneOf).</summary>
     Union,
+    /// <summary>A string whose raw content bytes run through a <see cref="RegexDfa"/> (pattern, format).</summary>
+    Pattern,
 }
 
 /// <summary>One node of a <see cref="JsonGrammar"/>; which fields mean what depends on <see cref="Kind"/>.</summary>
@@ -70,9 +72,11 @@ public sealed class JsonGrammar
     internal readonly int[] LiteralLength;
     // Unions: 256 node ids per union.
     internal readonly int[] Dispatch;
+    // Patterns: one DFA per pattern node (node A).
+    internal readonly RegexDfa[] Patterns;
 
     internal JsonGrammar(GrammarNode[] nodes, int root, byte[] keyBytes, int[] keyStart, int[] keyLength, int[] propertyNode,
-        int[] nextRequired, int[] prefixNodes, byte[] literalBytes, int[] literalStart, int[] literalLength, int[] dispatch)
+        int[] nextRequired, int[] prefixNodes, byte[] literalBytes, int[] literalStart, int[] literalLength, int[] dispatch, RegexDfa[] patterns)
     {
         Nodes = nodes;
         Root = root;
@@ -86,6 +90,7 @@ public sealed class JsonGrammar
         LiteralStart = literalStart;
         LiteralLength = literalLength;
         Dispatch = dispatch;
+        Patterns = patterns;
     }
 
     /// <summary>Number of nodes (the compiled size; bounded by <see cref="JsonSchemaCompilerOptions.MaxNodes"/>).</summary>

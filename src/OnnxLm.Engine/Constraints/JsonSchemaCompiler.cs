@@ -38,8 +38,11 @@ public sealed record JsonSchemaCompilerOptions
 /// <item>strings: <c>\u</c> escapes of surrogates are not produced (characters outside the BMP are written as UTF-8);
 /// raw bytes are valid UTF-8;</item>
 /// <item>documents nest at most <see cref="JsonGrammar.MaxDepth"/> values deep.</item>
+/// <item><c>pattern</c> and <c>format</c> strings hold raw characters only (no escapes) and follow the narrowing of
+/// <see cref="RegexDfa"/>; formats are the subsets listed in <c>Formats</c> (date, time, date-time, uuid, email, uri).</item>
 /// </list>
-/// Refused (restricting keywords not enforced yet): <c>pattern</c>, <c>format</c>, <c>patternProperties</c>,
+/// Refused (restricting keywords not enforced yet): other formats, length bounds beside a pattern/format,
+/// <c>patternProperties</c>,
 /// <c>propertyNames</c>, <c>dependencies</c>, <c>dependentRequired</c>, <c>dependentSchemas</c>, <c>not</c>,
 /// <c>if</c>/<c>then</c>/<c>else</c>, <c>contains</c>, <c>uniqueItems: true</c> (unless at most one item),
 /// <c>multipleOf</c> (other than 1 on integers), bounds on non-integer numbers, <c>minProperties</c>/<c>maxProperties</c>
@@ -90,7 +93,7 @@ public static class JsonSchemaCompiler
     /// <summary>The grammar of <c>response_format: {"type": "json_object"}</c>: any JSON object.</summary>
     public static JsonGrammar CompileAnyObject() => Compile("""{"type":"object"}"""u8);
 
-    private enum BKind : byte { Object, Array, String, Number, Integer, Literal, Union, Alias, Never }
+    private enum BKind : byte { Object, Array, String, Number, Integer, Literal, Union, Alias, Never, Pattern }
 
     private sealed class BNode
     {
@@ -112,6 +115,7 @@ public static class JsonSchemaCompiler
         public List<int>? Branches;
         public int Target = -1;
         public int[]? Dispatch;
+        public RegexDfa? Dfa;
     }
 
     private sealed class Builder(JsonElement root, JsonSchemaCompilerOptions options)
@@ -151,7 +155,7 @@ public static class JsonSchemaCompiler
             "type", "nullable", "enum", "const", "anyOf", "oneOf", "allOf", "$ref",
             "properties", "required", "additionalProperties", "minProperties", "maxProperties",
             "items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
-            "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+            "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         };
 
         private int NewNode(BKind kind, string pointer)
@@ -630,8 +634,63 @@ public static class JsonSchemaCompiler
             return node;
         }
 
+        // Formats as anchored patterns, each a subset of what the format allows (narrowing, documented per entry).
+        private static readonly Dictionary<string, string> Formats = new(StringComparer.Ordinal)
+        {
+            // Days 29-31 only in months that always have them (no 29 February).
+            ["date"] = "^" + DatePattern + "$",
+            // No leap second (:60); upper-case Z.
+            ["time"] = "^" + TimePattern + "$",
+            ["date-time"] = "^" + DatePattern + "T" + TimePattern + "$",
+            ["uuid"] = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            // A dot-atom local part and a host of letter/digit labels with a letter TLD.
+            ["email"] = @"^[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,20}[a-z0-9])?\.)+[a-z]{2,12}$",
+            // http(s) URLs with a host name, optional port, path, query and fragment (no percent-escapes).
+            ["uri"] = @"^https?://[a-z0-9](?:[a-z0-9\-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,30}[a-z0-9])?)*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/\-]*)?(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?\-]*)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?\-]*)?$",
+        };
+
+        private const string DatePattern =
+            @"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)";
+
+        private const string TimePattern =
+            @"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+
         private int CompileString(JsonElement schema, string pointer)
         {
+            bool hasPattern = schema.TryGetProperty("pattern", out JsonElement pattern);
+            bool hasFormat = schema.TryGetProperty("format", out JsonElement format);
+            if (hasPattern || hasFormat)
+            {
+                foreach (string keyword in (ReadOnlySpan<string>)["minLength", "maxLength"])
+                {
+                    if (schema.TryGetProperty(keyword, out _))
+                    {
+                        throw Refuse(keyword, pointer, "a length bound beside 'pattern'/'format' is not supported.");
+                    }
+                }
+                if (hasPattern && hasFormat)
+                {
+                    throw Refuse("format", pointer, "'format' beside 'pattern' is not supported.");
+                }
+                string keywordName = hasPattern ? "pattern" : "format";
+                string regex;
+                if (hasPattern)
+                {
+                    regex = pattern.ValueKind == JsonValueKind.String ? pattern.GetString()! : throw Refuse("pattern", pointer, "must be a string.");
+                }
+                else
+                {
+                    string name = format.ValueKind == JsonValueKind.String ? format.GetString()! : "";
+                    if (!Formats.TryGetValue(name, out regex!))
+                    {
+                        throw Refuse("format", pointer, $"format '{name}' is not enforced (supported: {string.Join(", ", Formats.Keys)}).");
+                    }
+                }
+                RegexDfa dfa = RegexDfa.Compile(regex, keywordName, pointer);
+                int patternNode = NewNode(dfa.IsEmpty ? BKind.Never : BKind.Pattern, pointer);
+                _nodes[patternNode].Dfa = dfa;
+                return patternNode;
+            }
             int node = NewNode(BKind.String, pointer);
             _nodes[node].MinLength = ReadCount(schema, "minLength", pointer, 0);
             _nodes[node].MaxLength = ReadCount(schema, "maxLength", pointer, int.MaxValue);
@@ -860,7 +919,8 @@ public static class JsonSchemaCompiler
             {
                 case BKind.Object: return [(byte)'{'];
                 case BKind.Array: return [(byte)'['];
-                case BKind.String: return [(byte)'"'];
+                case BKind.String:
+                case BKind.Pattern: return [(byte)'"'];
                 case BKind.Number:
                 case BKind.Integer: return "-0123456789"u8.ToArray();
                 case BKind.Literal:
@@ -888,7 +948,7 @@ public static class JsonSchemaCompiler
                     BNode n = _nodes[id];
                     int d = n.Kind switch
                     {
-                        BKind.String or BKind.Number or BKind.Integer or BKind.Literal => 1,
+                        BKind.String or BKind.Number or BKind.Integer or BKind.Literal or BKind.Pattern => 1,
                         BKind.Object => ObjectDepth(n, depth),
                         BKind.Array => ArrayDepth(n, depth),
                         BKind.Union => UnionDepth(n, depth),
@@ -966,6 +1026,7 @@ public static class JsonSchemaCompiler
             var literalStart = new List<int>();
             var literalLength = new List<int>();
             var dispatch = new List<int>();
+            var patterns = new List<RegexDfa>();
             for (int id = 0; id < _nodes.Count; id++)
             {
                 BNode n = _nodes[id];
@@ -1014,6 +1075,11 @@ public static class JsonSchemaCompiler
                     case BKind.Number:
                         g.Kind = GrammarNodeKind.Number;
                         break;
+                    case BKind.Pattern:
+                        g.Kind = GrammarNodeKind.Pattern;
+                        g.A = patterns.Count;
+                        patterns.Add(n.Dfa!);
+                        break;
                     case BKind.Integer:
                         g.Kind = GrammarNodeKind.Integer;
                         g.A = n.HasLo || n.HasHi ? 1 : 0;
@@ -1047,7 +1113,7 @@ public static class JsonSchemaCompiler
                 }
             }
             return new JsonGrammar(nodes, Resolve(rootNode), [.. keyBytes], [.. keyStart], [.. keyLength], [.. propertyNode],
-                [.. nextRequired], [.. prefixNodes], [.. literalBytes], [.. literalStart], [.. literalLength], [.. dispatch]);
+                [.. nextRequired], [.. prefixNodes], [.. literalBytes], [.. literalStart], [.. literalLength], [.. dispatch], [.. patterns]);
         }
     }
 }
