@@ -22,6 +22,7 @@ public sealed class GrammarMatcher
         public int A;
         public int B;
         public int C;
+        public long L;
     }
 
     private const int MaxDepth = JsonGrammar.MaxDepth;
@@ -351,6 +352,15 @@ public sealed class GrammarMatcher
                     }
                 case GrammarNodeKind.Pattern:
                     return StepPattern(ref n, b);
+                case GrammarNodeKind.BoundedNumber:
+                    {
+                        int result = StepBoundedNumber(ref n, b);
+                        if (result >= 0)
+                        {
+                            return result == 1;
+                        }
+                        continue;
+                    }
                 case GrammarNodeKind.Union:
                     {
                         int branch = _grammar.Dispatch[n.A + b];
@@ -876,6 +886,145 @@ public sealed class GrammarMatcher
         }
     }
 
+    // Bounded number phases: 0 start; 1 after '-'; 2 a leading 0; 3 integer digits; 4 after '.'; 5 fraction digits.
+    // L = |value| in units of 1e-9, A = integer digits, B = fraction digits, C = 1 when negative. Every byte keeps some
+    // completion (more digits, on the 1e-9 grid) within [Lo, Hi]; the end needs the value itself within.
+    private const long Nano = 1_000_000_000;
+
+    private int StepBoundedNumber(ref GrammarNode n, byte b)
+    {
+        ref Frame f = ref _stack[_depth - 1];
+        int digit = b - '0';
+        bool isDigit = (uint)digit <= 9;
+        bool negative = f.C == 1;
+        switch (f.Phase)
+        {
+            case 0:
+                if (b == '-')
+                {
+                    if (!Overlaps(n.Lo, n.Hi, true, 0, Nano * Nano - 1))
+                    {
+                        return 0;
+                    }
+                    ref Frame m = ref Modify();
+                    m.Phase = 1;
+                    m.C = 1;
+                    return 1;
+                }
+                goto case 1;
+            case 1:
+                if (b == '0')
+                {
+                    return SetNumber(ref n, negative, phase: 2, value: 0, intDigits: 1, fracDigits: 0, low: 0, high: Nano - 1);
+                }
+                if (isDigit)
+                {
+                    long v = digit * Nano;
+                    return SetNumber(ref n, negative, 3, v, 1, 0, v, 0);
+                }
+                return 0;
+            case 2:
+            case 3:
+                if (f.Phase == 3 && isDigit)
+                {
+                    if (f.A >= 9)
+                    {
+                        return 0;
+                    }
+                    long v = (f.L * 10) + digit * Nano;
+                    return SetNumber(ref n, negative, 3, v, f.A + 1, 0, v, 0);
+                }
+                if (b == '.')
+                {
+                    return SetNumber(ref n, negative, 4, f.L, f.A, 0, f.L, f.L + Nano - 1);
+                }
+                return End(ref n, f);
+            case 4:
+            case 5:
+                if (isDigit)
+                {
+                    if (f.B >= 9)
+                    {
+                        return 0;
+                    }
+                    long unit = Pow10(8 - f.B);
+                    long v = f.L + digit * unit;
+                    return SetNumber(ref n, negative, 5, v, f.A, f.B + 1, v, v + unit - 1);
+                }
+                return f.Phase == 5 ? End(ref n, f) : 0;
+            default:
+                return 0;
+        }
+    }
+
+    private int End(ref GrammarNode n, in Frame f)
+    {
+        long value = f.C == 1 ? -f.L : f.L;
+        if (value < n.Lo || value > n.Hi)
+        {
+            return 0;
+        }
+        _depth--;
+        return -1;
+    }
+
+    /// <summary>Moves to a prefix whose completions have magnitudes [low, high] (for integer digits, the union over more
+    /// digits of [v·10^j, (v+1)·10^j)), if some completion lies within the bounds.</summary>
+    private int SetNumber(ref GrammarNode n, bool negative, int phase, long value, int intDigits, int fracDigits, long low, long high)
+    {
+        bool reachable;
+        if (phase == 3)
+        {
+            // Integer part v (scaled): completions are [v·10^j, v·10^j + 10^j·1e9 - 1] for j more integer digits.
+            reachable = false;
+            long a = low;
+            long width = Nano;
+            for (int d = intDigits; d <= 9; d++)
+            {
+                if (Overlaps(n.Lo, n.Hi, negative, a, a + width - 1))
+                {
+                    reachable = true;
+                    break;
+                }
+                if (d == 9)
+                {
+                    break;
+                }
+                a *= 10;
+                width *= 10;
+            }
+        }
+        else
+        {
+            reachable = Overlaps(n.Lo, n.Hi, negative, low, high);
+        }
+        if (!reachable)
+        {
+            return 0;
+        }
+        ref Frame m = ref Modify();
+        m.Phase = phase;
+        m.L = value;
+        m.A = intDigits;
+        m.B = fracDigits;
+        m.C = negative ? 1 : 0;
+        return 1;
+    }
+
+    /// <summary>Whether magnitudes [low, high] (negated when <paramref name="negative"/>) meet [lo, hi].</summary>
+    private static bool Overlaps(long lo, long hi, bool negative, long low, long high) =>
+        negative ? -high <= hi && -low >= lo : low <= hi && high >= lo;
+
+    private static long Pow10(int e)
+    {
+        long p = 1;
+        for (int i = 0; i < e; i++)
+        {
+            p *= 10;
+        }
+        return p;
+    }
+
     // Literal: B = bytes matched, C = smallest literal (relative index) with that prefix.
     private int StepLiteral(ref GrammarNode n, byte b)
     {
@@ -908,6 +1057,7 @@ public sealed class GrammarMatcher
         return n.Kind switch
         {
             GrammarNodeKind.Number => f.Phase is 2 or 3 or 5 or 8,
+            GrammarNodeKind.BoundedNumber => f.Phase is 2 or 3 or 5 && (f.C == 1 ? -f.L : f.L) >= n.Lo && (f.C == 1 ? -f.L : f.L) <= n.Hi,
             GrammarNodeKind.Integer => f.Phase == 2 || (f.Phase == 3 && (n.A == 0 || InRange(ref n, f))),
             GrammarNodeKind.Literal => f.B > 0 && _grammar.Literal(n.A + f.C).Length == f.B,
             _ => false,

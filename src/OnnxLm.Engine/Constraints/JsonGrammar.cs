@@ -16,6 +16,8 @@ internal enum GrammarNodeKind : byte
     Literal,
     /// <summary>A choice of nodes decided by the value's first byte (type unions, disjoint anyOf/oneOf).</summary>
     Union,
+    /// <summary>A number within [Lo, Hi] in units of 1e-9, written without exponent, at most 9 integer and 9 fraction digits.</summary>
+    BoundedNumber,
     /// <summary>A string whose raw content bytes run through a <see cref="RegexDfa"/> (pattern, format).</summary>
     Pattern,
 }

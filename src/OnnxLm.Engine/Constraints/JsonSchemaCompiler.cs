@@ -33,6 +33,8 @@ public sealed record JsonSchemaCompilerOptions
 /// <item>an object with declared or required properties takes no other keys, whatever <c>additionalProperties</c> says
 /// (unless it is <c>false</c>, which this enforces anyway); an object without them is a map whose values follow
 /// <c>additionalProperties</c> (any JSON when absent);</item>
+/// <item>a <c>number</c> with bounds is written without exponent, with at most 9 integer and 9 fraction digits (bounds with
+/// more decimal places are refused);</item>
 /// <item><c>integer</c> is written without fraction or exponent; bounded integers have at most 18 digits and no
 /// <c>-0</c>; <c>enum</c>/<c>const</c> values are written in their minified form as given in the schema;</item>
 /// <item>strings: <c>\u</c> escapes of surrogates are not produced (characters outside the BMP are written as UTF-8);
@@ -45,7 +47,7 @@ public sealed record JsonSchemaCompilerOptions
 /// <c>patternProperties</c>,
 /// <c>propertyNames</c>, <c>dependencies</c>, <c>dependentRequired</c>, <c>dependentSchemas</c>, <c>not</c>,
 /// <c>if</c>/<c>then</c>/<c>else</c>, <c>contains</c>, <c>uniqueItems: true</c> (unless at most one item),
-/// <c>multipleOf</c> (other than 1 on integers), bounds on non-integer numbers, <c>minProperties</c>/<c>maxProperties</c>
+/// <c>multipleOf</c> (other than 1 on integers), <c>minProperties</c>/<c>maxProperties</c>
 /// unless implied by the narrowing, <c>allOf</c> with more than one schema, <c>anyOf</c>/<c>oneOf</c>/type unions whose
 /// branches can start with the same byte (literal sets are merged), <c>$ref</c> beside other assertions, remote
 /// <c>$ref</c>, <c>$id</c> below the root, and any keyword this compiler does not know.
@@ -93,7 +95,7 @@ public static class JsonSchemaCompiler
     /// <summary>The grammar of <c>response_format: {"type": "json_object"}</c>: any JSON object.</summary>
     public static JsonGrammar CompileAnyObject() => Compile("""{"type":"object"}"""u8);
 
-    private enum BKind : byte { Object, Array, String, Number, Integer, Literal, Union, Alias, Never, Pattern }
+    private enum BKind : byte { Object, Array, String, Number, Integer, Literal, Union, Alias, Never, Pattern, BoundedNumber }
 
     private sealed class BNode
     {
@@ -717,12 +719,7 @@ public static class JsonSchemaCompiler
             }
             if (!integer)
             {
-                if (hasBounds)
-                {
-                    throw Refuse(FirstPresent(schema, "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"), pointer,
-                        "bounds are enforced on integers only.");
-                }
-                return NewNode(BKind.Number, pointer);
+                return hasBounds ? CompileBoundedNumber(schema, pointer) : NewNode(BKind.Number, pointer);
             }
             int node = NewNode(BKind.Integer, pointer);
             if (!hasBounds)
@@ -762,6 +759,54 @@ public static class JsonSchemaCompiler
             _nodes[node].Lo = (long)lo;
             _nodes[node].Hi = (long)hi;
             return node;
+        }
+
+        // Bounded numbers work in units of 1e-9 so a value fits a long: at most 9 integer and 9 fraction digits.
+        private const long NanoCap = 999_999_999_999_999_999;
+
+        private int CompileBoundedNumber(JsonElement schema, string pointer)
+        {
+            long lo = -NanoCap;
+            long hi = NanoCap;
+            if (schema.TryGetProperty("minimum", out JsonElement minimum))
+            {
+                bool exclusive = schema.TryGetProperty("exclusiveMinimum", out JsonElement ex) && ex.ValueKind == JsonValueKind.True;
+                lo = Math.Max(lo, Nano(minimum, "minimum", pointer) + (exclusive ? 1 : 0));
+            }
+            if (schema.TryGetProperty("exclusiveMinimum", out JsonElement exMin) && exMin.ValueKind == JsonValueKind.Number)
+            {
+                lo = Math.Max(lo, Nano(exMin, "exclusiveMinimum", pointer) + 1);
+            }
+            if (schema.TryGetProperty("maximum", out JsonElement maximum))
+            {
+                bool exclusive = schema.TryGetProperty("exclusiveMaximum", out JsonElement ex) && ex.ValueKind == JsonValueKind.True;
+                hi = Math.Min(hi, Nano(maximum, "maximum", pointer) - (exclusive ? 1 : 0));
+            }
+            if (schema.TryGetProperty("exclusiveMaximum", out JsonElement exMax) && exMax.ValueKind == JsonValueKind.Number)
+            {
+                hi = Math.Min(hi, Nano(exMax, "exclusiveMaximum", pointer) - 1);
+            }
+            int node = NewNode(lo > hi ? BKind.Never : BKind.BoundedNumber, pointer);
+            _nodes[node].Lo = lo;
+            _nodes[node].Hi = hi;
+            return node;
+        }
+
+        /// <summary>A bound in units of 1e-9, clamped to the representable range; finer bounds are refused because the
+        /// grid of producible values could miss a non-empty interval.</summary>
+        private static long Nano(JsonElement value, string keyword, string pointer)
+        {
+            decimal d = ReadBound(value, keyword, pointer);
+            if (Math.Abs(d) >= 10_000_000_000m)
+            {
+                return d > 0 ? NanoCap + 1 : -NanoCap - 1; // beyond every producible value
+            }
+            decimal scaled = d * 1_000_000_000m;
+            if (decimal.Truncate(scaled) != scaled)
+            {
+                throw Refuse(keyword, pointer, "bounds on numbers may have at most 9 decimal places.");
+            }
+            return scaled > NanoCap ? NanoCap + 1 : scaled < -NanoCap ? -NanoCap - 1 : (long)scaled;
         }
 
         private static decimal ReadBound(JsonElement value, string keyword, string pointer) =>
@@ -922,6 +967,7 @@ public static class JsonSchemaCompiler
                 case BKind.String:
                 case BKind.Pattern: return [(byte)'"'];
                 case BKind.Number:
+                case BKind.BoundedNumber:
                 case BKind.Integer: return "-0123456789"u8.ToArray();
                 case BKind.Literal:
                     var set = new HashSet<byte>();
@@ -948,7 +994,7 @@ public static class JsonSchemaCompiler
                     BNode n = _nodes[id];
                     int d = n.Kind switch
                     {
-                        BKind.String or BKind.Number or BKind.Integer or BKind.Literal or BKind.Pattern => 1,
+                        BKind.String or BKind.Number or BKind.Integer or BKind.Literal or BKind.Pattern or BKind.BoundedNumber => 1,
                         BKind.Object => ObjectDepth(n, depth),
                         BKind.Array => ArrayDepth(n, depth),
                         BKind.Union => UnionDepth(n, depth),
@@ -1074,6 +1120,11 @@ public static class JsonSchemaCompiler
                         break;
                     case BKind.Number:
                         g.Kind = GrammarNodeKind.Number;
+                        break;
+                    case BKind.BoundedNumber:
+                        g.Kind = GrammarNodeKind.BoundedNumber;
+                        g.Lo = n.Lo;
+                        g.Hi = n.Hi;
                         break;
                     case BKind.Pattern:
                         g.Kind = GrammarNodeKind.Pattern;

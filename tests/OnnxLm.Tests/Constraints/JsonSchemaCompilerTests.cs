@@ -14,7 +14,7 @@ public class JsonSchemaCompilerTests
     [Arguments("""{"type":"string","format":"email","maxLength":100}""", "maxLength", "")]
     [Arguments("""{"properties":{"a":{"type":"array","uniqueItems":true}}}""", "uniqueItems", "/properties/a")]
     [Arguments("""{"properties":{"a~b/c":{"not":{"type":"null"}}}}""", "not", "/properties/a~0b~1c")]
-    [Arguments("""{"type":"number","minimum":0.5}""", "minimum", "")]
+    [Arguments("""{"type":"number","minimum":0.0000000001}""", "minimum", "")]
     [Arguments("""{"type":"integer","multipleOf":3}""", "multipleOf", "")]
     [Arguments("""{"type":"object","patternProperties":{"^x":{}}}""", "patternProperties", "")]
     [Arguments("""{"type":"object","minProperties":2,"properties":{"a":{}}}""", "minProperties", "")]
@@ -59,6 +59,12 @@ public class JsonSchemaCompilerTests
     [Arguments("""{"type":"integer","minimum":-5,"exclusiveMaximum":120}""",
         """-5|0|7|119|-1""",
         """-6|120|1200|-0|01|1.0|+1|""")]
+    [Arguments("""{"type":"number","minimum":0,"exclusiveMaximum":1}""",
+        "0|0.5|0.999999999|0.0|-0",
+        "1|1.0|-0.1|-1|0.9999999999|1e-3|00|.5|0.")]
+    [Arguments("""{"type":"array","items":{"type":"number","minimum":-2.5,"maximum":10}}""",
+        "[-2.5,10,3.14159,-0,9.999999999,-2.499]",
+        "[-2.51]|[10.000000001]|[11]|[100]|[-3]|[1E1]")]
     [Arguments("""{"type":"array","prefixItems":[{"type":"string"},{"type":"null"}],"items":{"type":"integer"},"minItems":2,"maxItems":3}""",
         """["a",null]|["a",null,3]""",
         """[]|["a"]|["a",null,3,4]|["a","b"]|[null,null]|["a",null,"c"]""")]

@@ -21,6 +21,8 @@ public class MaskExactnessTests
             """["ab",-19,2999,"xyz"]"""),
         ("""{"$defs":{"node":{"type":"object","properties":{"v":{"type":"integer"},"next":{"$ref":"#/$defs/node"}},"required":["v"]}},"$ref":"#/$defs/node"}""",
             """{"v":1,"next":{"v":22,"next":{"v":-3}}}"""),
+        ("""{"type":"object","properties":{"t":{"type":"number","minimum":-1.5,"exclusiveMaximum":2},"id":{"type":"string","format":"uuid"},"code":{"type":"string","pattern":"^[A-Z]{3}[0-9]+$"}}}""",
+            """{"t":1.999,"id":"123e4567-e89b-12d3-a456-426614174000","code":"ABC12"}"""),
         // A bound between the short-token tables and the longest token: exercises the long-plain-token list.
         ("""{"type":"array","items":{"type":"string","minLength":3,"maxLength":40}}""",
             """["                         padded text","résumé naïve café — 東京 ok"]"""),
