@@ -26,7 +26,7 @@ public static class MicroBenchmarks
     // steady-state path is held to 0 B by the engine test Steady_state_decode_steps_allocate_zero_bytes (cache on).
     static readonly string[] SmokeFilters =
         ["*DetokenizerBenchmarks*", "*KvQuantizerBenchmarks*", "*RequestParserBenchmarks*",
-         "*RingBenchmarks*", "*SamplerBenchmarks*", "*SseChunkWriterBenchmarks*"];
+         "*RingBenchmarks*", "*SamplerBenchmarks*", "*SseChunkWriterBenchmarks*", "*GrammarMaskBenchmarks*"];
 
     public static int Smoke(string[] args) =>
         Run(["--filter", .. SmokeFilters, "--job", "dry", "--warmupCount", "1", "--inProcess", .. args]);

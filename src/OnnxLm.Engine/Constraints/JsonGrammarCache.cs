@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+
+namespace OnnxLm.Engine.Constraints;
+
+/// <summary>
+/// Compiled grammars by schema text (XxHash128 of the UTF-8 bytes, then a byte compare so a collision cannot hand out
+/// the wrong grammar). Refusals are cached too, so a client resending a bad schema costs a lookup. Bounded: when full
+/// it is cleared (schemas in use recompile on their next request). Thread-safe.
+/// </summary>
+public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptions? options = null)
+{
+    private sealed record Entry(byte[] Schema, JsonGrammar? Grammar, SchemaNotSupportedException? Refusal);
+
+    private readonly ConcurrentDictionary<UInt128, Entry> _entries = new();
+    private long _hits;
+    private long _misses;
+
+    public long Hits => Interlocked.Read(ref _hits);
+
+    public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>The grammar for <paramref name="utf8Schema"/>, compiled on first use; throws the cached refusal.</summary>
+    public JsonGrammar GetOrCompile(ReadOnlySpan<byte> utf8Schema)
+    {
+        UInt128 hash = XxHash128.HashToUInt128(utf8Schema);
+        if (_entries.TryGetValue(hash, out Entry? entry) && entry.Schema.AsSpan().SequenceEqual(utf8Schema))
+        {
+            Interlocked.Increment(ref _hits);
+            return entry.Grammar ?? throw entry.Refusal!;
+        }
+        Interlocked.Increment(ref _misses);
+        byte[] schema = utf8Schema.ToArray();
+        try
+        {
+            JsonGrammar grammar = JsonSchemaCompiler.Compile(schema, options);
+            Store(hash, new Entry(schema, grammar, null));
+            return grammar;
+        }
+        catch (SchemaNotSupportedException refusal)
+        {
+            Store(hash, new Entry(schema, null, refusal));
+            throw;
+        }
+    }
+
+    private void Store(UInt128 hash, Entry entry)
+    {
+        if (_entries.Count >= capacity)
+        {
+            _entries.Clear();
+        }
+        _entries[hash] = entry;
+    }
+}
