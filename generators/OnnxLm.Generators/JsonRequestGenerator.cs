@@ -5,7 +5,7 @@ namespace OnnxLm.Generators
 {
     /// <summary>
     /// Emits an allocation-free Utf8JsonReader parser for every [JsonRequest] partial class.
-    /// Pipeline: attribute lookup → <see cref="RequestModelParser"/> (symbols → equatable model + diagnostics) →
+    /// Pipeline: attribute lookup by name, in any namespace (<see cref="AttributeNames"/>) → <see cref="RequestModelParser"/> (symbols → equatable model + diagnostics) →
     /// <see cref="RequestSourceEmitter"/> (model → source). Only the model crosses steps, so edits that do not change a
     /// declaration leave every step cached.
     /// </summary>
@@ -15,11 +15,10 @@ namespace OnnxLm.Generators
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
             var results = context.SyntaxProvider
-                .ForAttributeWithMetadataName(
-                    RequestModelParser.JsonRequestAttribute,
-                    static (node, _) => node is ClassDeclarationSyntax,
-                    static (ctx, ct) => RequestModelParser.Parse(ctx, ct))
-                .WithTrackingName(TrackingNames.Parse);
+                .CreateSyntaxProvider(RequestModelParser.HasJsonRequestSyntax, static (ctx, ct) => RequestModelParser.Parse(ctx, ct))
+                .WithTrackingName(TrackingNames.Parse)
+                .Where(static result => result is not null)
+                .Select(static (result, _) => result!);
 
             var models = results
                 .Select(static (result, _) => result.Model)

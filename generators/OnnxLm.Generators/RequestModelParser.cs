@@ -11,18 +11,27 @@ namespace OnnxLm.Generators
     /// Turns a [JsonRequest] class symbol into a <see cref="RequestTypeModel"/>. Every decision that needs Roslyn symbols
     /// (member types, attribute arguments, accessibility) is made here, so the model is plain data. Any error diagnostic
     /// withholds the model: no half-generated parser that would fail the build with confusing errors.
+    /// Targets are found by attribute name, never by namespace: the namespace of the <c>[JsonRequest]</c> attribute class
+    /// found on a type is the support namespace, where [JsonField], [Unsupported] and the value types (Utf8Slice, …)
+    /// live beside it, so moving or renaming that namespace keeps generation working.
     /// </summary>
     internal static class RequestModelParser
     {
-        public const string Namespace = "OnnxLm.Http.Parsing";
-        public const string JsonRequestAttribute = Namespace + ".JsonRequestAttribute";
-        const string JsonFieldAttribute = Namespace + ".JsonFieldAttribute";
-        const string UnsupportedAttribute = Namespace + ".UnsupportedAttribute";
+        public const string JsonRequestAttributeName = "JsonRequestAttribute";
 
-        public static RequestTypeResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        /// <summary>Whether a class declaration carries an attribute spelled [JsonRequest] or [JsonRequestAttribute] (cheap, syntax only).</summary>
+        public static bool HasJsonRequestSyntax(SyntaxNode node, CancellationToken _)
+            => node is ClassDeclarationSyntax { AttributeLists.Count: > 0 } declaration && AttributeNames.Contain(declaration.AttributeLists, "JsonRequest");
+
+        public static RequestTypeResult? Parse(GeneratorSyntaxContext context, CancellationToken cancellationToken)
         {
-            var type = (INamedTypeSymbol)context.TargetSymbol;
-            var syntax = (ClassDeclarationSyntax)context.TargetNode;
+            var syntax = (ClassDeclarationSyntax)context.Node;
+            if (context.SemanticModel.GetDeclaredSymbol(syntax, cancellationToken) is not INamedTypeSymbol type) return null;
+            var request = type.GetAttributes().FirstOrDefault(static a => a.AttributeClass?.Name == JsonRequestAttributeName);
+            if (request?.AttributeClass is null) return null;
+            // A partial class declared in several parts is parsed once, from the part that carries the attribute.
+            if (request.ApplicationSyntaxReference?.GetSyntax(cancellationToken).Parent?.Parent != syntax) return null;
+            string support = NamespaceOf(request.AttributeClass);
             var diagnostics = new List<DiagnosticInfo>();
             var typeLocation = LocationInfo.From(syntax.Identifier.GetLocation());
 
@@ -37,7 +46,7 @@ namespace OnnxLm.Generators
             foreach (var member in type.GetMembers())
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var field = ParseMember(member, ns, diagnostics);
+                var field = ParseMember(member, ns, support, diagnostics);
                 if (field is null) continue;
                 if (!names.Add(field.JsonName))
                     diagnostics.Add(Diagnostic(GeneratorDiagnostics.DuplicateName, LocationInfo.From(member.Locations.FirstOrDefault()), member.Name, field.JsonName));
@@ -47,20 +56,25 @@ namespace OnnxLm.Generators
                 diagnostics.Add(Diagnostic(GeneratorDiagnostics.TooManyFields, typeLocation, type.Name, fields.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 
             var model = diagnostics.Count == 0
-                ? new RequestTypeModel(ns, type.Name, (ns.Length == 0 ? "" : ns + ".") + type.Name + ".JsonParser.g.cs", new EquatableArray<RequestFieldModel>(fields.ToArray()))
+                ? new RequestTypeModel(ns, support, type.Name, (ns.Length == 0 ? "" : ns + ".") + type.Name + ".JsonParser.g.cs", new EquatableArray<RequestFieldModel>(fields.ToArray()))
                 : null;
             return new RequestTypeResult(model, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
         }
 
-        static RequestFieldModel? ParseMember(ISymbol member, string ns, List<DiagnosticInfo> diagnostics)
+        static string NamespaceOf(ISymbol symbol)
+            => symbol.ContainingNamespace.IsGlobalNamespace ? "" : symbol.ContainingNamespace.ToDisplayString();
+
+        static string Qualified(string support, string name) => support.Length == 0 ? name : support + "." + name;
+
+        static RequestFieldModel? ParseMember(ISymbol member, string ns, string support, List<DiagnosticInfo> diagnostics)
         {
             AttributeData? fieldAttribute = null;
             string? unsupported = null;
             foreach (var attribute in member.GetAttributes())
             {
                 string? name = attribute.AttributeClass?.ToDisplayString();
-                if (name == JsonFieldAttribute) fieldAttribute = attribute;
-                else if (name == UnsupportedAttribute) unsupported = attribute.ConstructorArguments.FirstOrDefault().Value as string ?? "is not supported";
+                if (name == Qualified(support, "JsonFieldAttribute")) fieldAttribute = attribute;
+                else if (name == Qualified(support, "UnsupportedAttribute")) unsupported = attribute.ConstructorArguments.FirstOrDefault().Value as string ?? "is not supported";
             }
             if (fieldAttribute is null || fieldAttribute.ConstructorArguments.FirstOrDefault().Value is not string jsonName) return null;
 
@@ -95,7 +109,7 @@ namespace OnnxLm.Generators
                     return null;
             }
 
-            if (!TryClassify(memberType, ns, out var kind, out bool isNullable, out string? nestedType))
+            if (!TryClassify(memberType, ns, support, out var kind, out bool isNullable, out string? nestedType))
             {
                 diagnostics.Add(Diagnostic(GeneratorDiagnostics.UnsupportedMemberType, location, member.Name, memberType.ToDisplayString()));
                 return null;
@@ -111,7 +125,7 @@ namespace OnnxLm.Generators
             return new RequestFieldModel(jsonName, member.Name, kind, isNullable, nestedType, maxLength, maxItems, required, unsupported);
         }
 
-        static bool TryClassify(ITypeSymbol type, string ns, out FieldKind kind, out bool isNullable, out string? nestedType)
+        static bool TryClassify(ITypeSymbol type, string ns, string support, out FieldKind kind, out bool isNullable, out string? nestedType)
         {
             nestedType = null;
             isNullable = false;
@@ -131,15 +145,16 @@ namespace OnnxLm.Generators
             kind = default;
             if (isNullable || type is not INamedTypeSymbol named) return false;
 
-            switch (MetadataName(named))
+            string local = NamespaceOf(named) == support ? named.MetadataName : "";
+            switch (local)
             {
-                case Namespace + ".Utf8Slice": kind = FieldKind.String; return true;
-                case Namespace + ".Utf8SliceList": kind = FieldKind.Strings; return true;
-                case Namespace + ".TextContent": kind = FieldKind.TextContent; return true;
-                case Namespace + ".TokenBiasMap": kind = FieldKind.TokenBias; return true;
-                case Namespace + ".PromptInput": kind = FieldKind.Prompt; return true;
-                case Namespace + ".RawJson": kind = FieldKind.Raw; return true;
-                case Namespace + ".PooledList`1":
+                case "Utf8Slice": kind = FieldKind.String; return true;
+                case "Utf8SliceList": kind = FieldKind.Strings; return true;
+                case "TextContent": kind = FieldKind.TextContent; return true;
+                case "TokenBiasMap": kind = FieldKind.TokenBias; return true;
+                case "PromptInput": kind = FieldKind.Prompt; return true;
+                case "RawJson": kind = FieldKind.Raw; return true;
+                case "PooledList`1":
                     if (named.TypeArguments[0] is not INamedTypeSymbol element || !IsGeneratedRequest(element)) return false;
                     kind = FieldKind.ObjectList;
                     nestedType = TypeName(element, ns);
@@ -155,10 +170,7 @@ namespace OnnxLm.Generators
         static bool IsGeneratedRequest(INamedTypeSymbol type)
             => type.TypeKind == TypeKind.Class
                && type.Locations.Any(static l => l.IsInSource)
-               && type.GetAttributes().Any(static a => a.AttributeClass?.ToDisplayString() == JsonRequestAttribute);
-
-        static string MetadataName(INamedTypeSymbol type)
-            => type.ContainingNamespace.IsGlobalNamespace ? type.MetadataName : type.ContainingNamespace.ToDisplayString() + "." + type.MetadataName;
+               && type.GetAttributes().Any(static a => a.AttributeClass?.Name == JsonRequestAttributeName);
 
         /// <summary>The short name when the nested type shares the namespace (reads like hand-written code), else global::.</summary>
         static string TypeName(INamedTypeSymbol type, string ns)

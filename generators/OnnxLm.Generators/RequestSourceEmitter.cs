@@ -22,7 +22,7 @@ namespace OnnxLm.Generators
             w.Line();
             w.Line("using System;");
             w.Line("using System.Text.Json;");
-            if (model.Namespace != RequestModelParser.Namespace) w.Line("using " + RequestModelParser.Namespace + ";");
+            if (model.SupportNamespace.Length != 0 && model.Namespace != model.SupportNamespace) w.Line("using " + model.SupportNamespace + ";");
             w.Line();
             if (model.Namespace.Length != 0)
             {

@@ -13,20 +13,30 @@ namespace OnnxLm.Generators
     /// Turns a [StructOfArrays] record symbol into a <see cref="StorageModel"/>. Every decision that needs Roslyn symbols
     /// (field types, constant initializers, attribute arguments) is made here, so the model is plain data. Any error
     /// withholds the model: no half-generated storage that would fail the build with confusing errors.
+    /// Targets are found by attribute name, never by namespace: [SpanColumn] is looked for beside the [StructOfArrays]
+    /// attribute class found on the type, so moving or renaming that namespace keeps generation working.
     /// </summary>
     internal static class StorageModelParser
     {
-        public const string Namespace = "OnnxLm.Engine.Cache";
-        public const string StructOfArraysAttribute = Namespace + ".StructOfArraysAttribute";
-        const string SpanColumnAttribute = Namespace + ".SpanColumnAttribute";
+        public const string StructOfArraysAttributeName = "StructOfArraysAttribute";
+
+        /// <summary>Whether a struct declaration carries an attribute spelled [StructOfArrays] (cheap, syntax only).</summary>
+        public static bool HasStructOfArraysSyntax(SyntaxNode node, CancellationToken _)
+            => node is TypeDeclarationSyntax { AttributeLists.Count: > 0 } declaration && AttributeNames.Contain(declaration.AttributeLists, "StructOfArrays");
 
         /// <summary>Members every storage class has; a field may not take these names.</summary>
         static readonly string[] FixedMembers = { "Capacity", "Reset", "CheckIndex" };
 
-        public static StorageResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        public static StorageResult? Parse(GeneratorSyntaxContext context, CancellationToken cancellationToken)
         {
-            var type = (INamedTypeSymbol)context.TargetSymbol;
-            var syntax = (TypeDeclarationSyntax)context.TargetNode;
+            var syntax = (TypeDeclarationSyntax)context.Node;
+            if (context.SemanticModel.GetDeclaredSymbol(syntax, cancellationToken) is not INamedTypeSymbol type) return null;
+            var storage = type.GetAttributes().FirstOrDefault(static a => a.AttributeClass?.Name == StructOfArraysAttributeName);
+            if (storage?.AttributeClass is null) return null;
+            // A partial type declared in several parts is parsed once, from the part that carries the attribute.
+            if (storage.ApplicationSyntaxReference?.GetSyntax(cancellationToken).Parent?.Parent != syntax) return null;
+            var ns0 = storage.AttributeClass.ContainingNamespace;
+            string spanColumnAttribute = (ns0.IsGlobalNamespace ? "" : ns0.ToDisplayString() + ".") + "SpanColumnAttribute";
             var diagnostics = new List<DiagnosticInfo>();
             var typeLocation = LocationInfo.From(syntax.Identifier.GetLocation());
 
@@ -35,7 +45,7 @@ namespace OnnxLm.Generators
             else if (!syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
                 diagnostics.Add(Diagnostic(StructOfArraysDiagnostics.NotPartial, typeLocation, type.Name));
 
-            string storageName = context.Attributes[0].ConstructorArguments.FirstOrDefault().Value as string ?? "";
+            string storageName = storage.ConstructorArguments.FirstOrDefault().Value as string ?? "";
             if (!SyntaxFacts.IsValidIdentifier(storageName) || SyntaxFacts.GetKeywordKind(storageName) != SyntaxKind.None || storageName == type.Name)
                 diagnostics.Add(Diagnostic(StructOfArraysDiagnostics.BadStorageName, typeLocation, storageName, type.Name));
 
@@ -53,7 +63,7 @@ namespace OnnxLm.Generators
                     continue;
                 }
                 if (member is not IFieldSymbol field || field.IsConst) continue;
-                var column = ParseField(field, context.SemanticModel.Compilation, location, diagnostics, cancellationToken);
+                var column = ParseField(field, spanColumnAttribute, context.SemanticModel.Compilation, location, diagnostics, cancellationToken);
                 if (column is null) continue;
                 foreach (string generated in GeneratedNames(column))
                     if (!taken.Add(generated))
@@ -74,9 +84,9 @@ namespace OnnxLm.Generators
             return new StorageResult(model, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
         }
 
-        static ColumnModel? ParseField(IFieldSymbol field, Compilation compilation, LocationInfo? location, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
+        static ColumnModel? ParseField(IFieldSymbol field, string spanColumnAttribute, Compilation compilation, LocationInfo? location, List<DiagnosticInfo> diagnostics, CancellationToken cancellationToken)
         {
-            bool spanColumn = field.GetAttributes().Any(static a => a.AttributeClass?.ToDisplayString() == SpanColumnAttribute);
+            bool spanColumn = field.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == spanColumnAttribute);
             ITypeSymbol element = field.Type;
             if (spanColumn)
                 element = field.Type is IArrayTypeSymbol { Rank: 1 } array ? array.ElementType : field.Type;

@@ -5,7 +5,7 @@ namespace OnnxLm.Generators
 {
     /// <summary>
     /// Emits struct-of-arrays storage for every [StructOfArrays] partial struct.
-    /// Pipeline: attribute lookup → <see cref="StorageModelParser"/> (symbols → equatable model + diagnostics) →
+    /// Pipeline: attribute lookup by name, in any namespace (<see cref="AttributeNames"/>) → <see cref="StorageModelParser"/> (symbols → equatable model + diagnostics) →
     /// <see cref="StorageSourceEmitter"/> (model → source). Only the model crosses steps, so edits that do not change a
     /// record's fields leave every step cached.
     /// </summary>
@@ -15,11 +15,10 @@ namespace OnnxLm.Generators
         public void Initialize(IncrementalGeneratorInitializationContext context)
         {
             var results = context.SyntaxProvider
-                .ForAttributeWithMetadataName(
-                    StorageModelParser.StructOfArraysAttribute,
-                    static (node, _) => node is TypeDeclarationSyntax,
-                    static (ctx, ct) => StorageModelParser.Parse(ctx, ct))
-                .WithTrackingName(TrackingNames.StorageParse);
+                .CreateSyntaxProvider(StorageModelParser.HasStructOfArraysSyntax, static (ctx, ct) => StorageModelParser.Parse(ctx, ct))
+                .WithTrackingName(TrackingNames.StorageParse)
+                .Where(static result => result is not null)
+                .Select(static (result, _) => result!);
 
             var models = results
                 .Select(static (result, _) => result.Model)

@@ -5,7 +5,7 @@ using System.Numerics.Tensors;
 namespace OnnxLm.Engine.Model;
 
 /// <summary>
-/// Runs the decoder with host-owned KV slot rows (ENGINE.md §3). Per layer, one K and one V buffer shaped
+/// Runs the decoder with host-owned KV slot rows (docs/ENGINE.md §3). Per layer, one K and one V buffer shaped
 /// <c>[Slots, kvHeads, MaxLen, headSize]</c> live in native memory; a run binds a view of contiguous rows as both past
 /// and present, so GroupQueryAttention writes the new positions in place.
 /// Invariants: only the engine thread calls this type. Decode runs rows [0, B) with a mask width W from a short ladder

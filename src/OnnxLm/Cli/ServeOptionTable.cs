@@ -174,6 +174,13 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "replica-name", Kind = OptionKind.Value, ValueName = "NAME",
+            Help = "this replica's name: the X-Onnxlm-Replica response header and the request log's replica= (behind a load balancer)",
+            DefaultText = "host:port",
+            Apply = (o, v) => o.ReplicaName = ServeOption.NonEmpty(v, 128), Show = o => o.ReplicaName ?? "(host:port)",
+        },
+        new()
+        {
             Name = "sampling-defaults", Kind = OptionKind.Value, ValueName = "MODE",
             Help = "sampling fields a request omits: model = the model's recommended values (generation_config.json, else genai_config search), neutral = OpenAI's defaults",
             DefaultText = "model",

@@ -133,9 +133,12 @@ public sealed class OnnxLmServer : IAsyncDisposable
             requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat == LogFormat.Json, requestLog));
         InferenceEngine? engine = null;
         var rateLimited = new StrongBox<long>();
+        // Set once listening (the port may be 0 until then); every response names the replica that answered it.
+        string replica = options.ReplicaName ?? $"{options.Host}:{options.Port}";
         // Outermost, so it sees the final status of every request; the log entry is the request's one extra object.
         app.Use(async (HttpContext http, RequestDelegate next) =>
         {
+            http.Response.Headers["X-Onnxlm-Replica"] = replica;
             var entry = IsLogged(http.Request) ? new RequestLogEntry(http.Request.Path.Value ?? "", Stopwatch.GetTimestamp()) : null;
             if (entry is not null)
             {
@@ -171,7 +174,9 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 throw new ServerStartException($"cannot listen on {options.Host}:{options.Port}: {e.Message}", e);
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
-            log.LogInformation("listening on {Address}", baseAddress);
+            replica = options.ReplicaName ?? $"{baseAddress.Host}:{baseAddress.Port}";
+            state.Requests.Replica = replica;
+            log.LogInformation("listening on {Address} as replica {Replica}", baseAddress, replica);
             if (options.ConfigFile is { } configFile) log.LogInformation("options from {File} (and ONNXLM_* variables, the command line)", configFile);
             if (keys.IsEnabled) log.LogInformation("API keys required: {Count} accepted", keys.Count);
             if (whileLoading is not null) await whileLoading(baseAddress);

@@ -35,6 +35,8 @@ public sealed class ServeOptions
     public long? SsdMaxBytes { get; set; }
     /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
     public string? ServedModelName { get; set; }
+    /// <summary>This replica's name in the X-Onnxlm-Replica header and the request log; null = host:port.</summary>
+    public string? ReplicaName { get; set; }
     /// <summary>Omitted sampling fields take the model's recommended values (false: OpenAI's defaults).</summary>
     public bool ModelSamplingDefaults { get; set; } = true;
     /// <summary>A Jinja chat template file that replaces the model's own; null = the model's.</summary>

@@ -62,6 +62,39 @@ public class JsonRequestGeneratorTests
         }
         """;
 
+    /// <summary>The attributes the server declares in OnnxLm.Http.Parsing, declared instead in another namespace.</summary>
+    const string RenamedSupport = """
+        namespace Renamed.Wire
+        {
+            [System.AttributeUsage(System.AttributeTargets.Class, Inherited = false)]
+            public sealed class JsonRequestAttribute : System.Attribute;
+
+            [System.AttributeUsage(System.AttributeTargets.Property | System.AttributeTargets.Field, Inherited = false)]
+            public sealed class JsonFieldAttribute(string name) : System.Attribute
+            {
+                public string Name { get; } = name;
+                public int MaxLength { get; set; }
+                public int MaxItems { get; set; }
+                public bool Required { get; set; }
+            }
+        }
+        """;
+
+    [Test]
+    public async Task Renaming_the_parsing_namespace_keeps_generating_the_same_parser()
+    {
+        // Targets are found by the attribute's name, not its namespace: with the attributes moved to Renamed.Wire the
+        // parser is still generated, identical but for the using of the namespace that now holds them.
+        var (original, _) = GeneratorHarness.Run(Scalars);
+        var (renamed, _) = GeneratorHarness.Run(Scalars.Replace("using OnnxLm.Http.Parsing;", "using Renamed.Wire;", StringComparison.Ordinal), RenamedSupport);
+
+        await Assert.That(renamed.Diagnostics.IsEmpty).IsTrue();
+        await Assert.That(renamed.GeneratedSources.Length).IsEqualTo(1);
+        string expected = original.GeneratedSources.Single().SourceText.ToString()
+            .Replace("using OnnxLm.Http.Parsing;", "using Renamed.Wire;", StringComparison.Ordinal);
+        await Assert.That(renamed.GeneratedSources.Single().SourceText.ToString()).IsEqualTo(expected);
+    }
+
     [Test]
     [Arguments("Scalars")]
     [Arguments("NestedAndLists")]

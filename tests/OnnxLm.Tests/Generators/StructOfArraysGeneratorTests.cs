@@ -47,6 +47,34 @@ public class StructOfArraysGeneratorTests
         }
         """;
 
+    [Test]
+    public async Task Renaming_the_cache_namespace_keeps_generating_the_same_storage()
+    {
+        // Targets are found by the attribute's name, not its namespace: with [StructOfArrays] and [SpanColumn] declared
+        // in Renamed.Storage the same storage is generated (the span column included) and compiles cleanly.
+        const string renamedAttributes = """
+            namespace Renamed.Storage
+            {
+                [System.AttributeUsage(System.AttributeTargets.Struct, AllowMultiple = false, Inherited = false)]
+                public sealed class StructOfArraysAttribute(string storageName) : System.Attribute
+                {
+                    public string StorageName { get; } = storageName;
+                }
+
+                [System.AttributeUsage(System.AttributeTargets.Field, AllowMultiple = false, Inherited = false)]
+                public sealed class SpanColumnAttribute : System.Attribute;
+            }
+            """;
+        var (original, _) = GeneratorHarness.Run(new StructOfArraysGenerator(), Block);
+        var (renamed, compileDiagnostics) = GeneratorHarness.Run(new StructOfArraysGenerator(),
+            Block.Replace("using OnnxLm.Engine.Cache;", "using Renamed.Storage;", StringComparison.Ordinal), renamedAttributes);
+
+        await Assert.That(renamed.Diagnostics.IsEmpty).IsTrue();
+        await Assert.That(compileDiagnostics.Select(d => d.ToString()).ToArray()).IsEmpty();
+        await Assert.That(renamed.GeneratedSources.Single().SourceText.ToString())
+            .IsEqualTo(original.GeneratedSources.Single().SourceText.ToString());
+    }
+
     static string Source(string name) => name == "Block" ? Block : GlobalNamespace;
 
     [Test]
