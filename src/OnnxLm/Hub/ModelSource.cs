@@ -23,7 +23,15 @@ internal static class ModelSource
             throw new HubException($"offline (--offline or HF_HUB_OFFLINE=1) and {missing} ({cache.Root}): run `onnxlm pull {r}` while online");
         note($"model {r}: {missing}; pulling it from {settings.Endpoint}");
         using var own = progress is null ? new PullProgress(Console.Error, !Console.IsErrorRedirected) : null;
-        var result = await new ModelPuller(settings, new HubTransferOptions { Note = note }, progress ?? own!).PullAsync(r, ct);
-        return ServableFolder.Prepare(result.Folder, note);
+        try
+        {
+            var result = await new ModelPuller(settings, new HubTransferOptions { Note = note }, progress ?? own!).PullAsync(r, ct);
+            return ServableFolder.Prepare(result.Folder, note);
+        }
+        catch (HubException e) when (e.Message.StartsWith("repository ", StringComparison.Ordinal))
+        {
+            // "models/qwen" may have been meant as a folder: say that there is none either.
+            throw new HubException($"{e.Message}; and there is no folder {Path.GetFullPath(model)}", e.ExitCode, e);
+        }
     }
 }
