@@ -7,7 +7,7 @@ namespace OnnxLm.Tests.Scheduling;
 /// <summary><see cref="InferenceEngine.WaitForIdleAsync"/> from other threads while requests come and go.</summary>
 public class EngineIdleTests
 {
-    [Test]
+    [Test, NotInParallel]   // alone: two spinning observers would slow the timing-sensitive tests around it
     public async Task WaitForIdle_never_reports_idle_while_a_submitted_request_is_unfinished()
     {
         // An observer polls idleness (timeout zero: a plain read of the engine's published state) as fast as it can while
@@ -19,19 +19,20 @@ public class EngineIdleTests
         var requests = new GenerationRequest[Requests];
         int submitted = 0, falseIdle = 0, idleSeen = 0;
         bool done = false;
-        var observer = new Thread(() =>
+        // Two observers: a false idle needs an observer's two reads to straddle the engine's two writes of one admission.
+        var observers = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
         {
             while (!Volatile.Read(ref done))
             {
                 int before = Volatile.Read(ref submitted);
                 var idle = engine.WaitForIdleAsync(TimeSpan.Zero);
                 if (!idle.IsCompleted || !idle.Result) continue;
-                idleSeen++;
+                Interlocked.Increment(ref idleSeen);
                 for (int i = 0; i < before; i++)
-                    if (!requests[i].Events.IsCompleted) { falseIdle++; break; }
+                    if (!requests[i].Events.IsCompleted) { Interlocked.Increment(ref falseIdle); break; }
             }
-        }) { IsBackground = true, Name = "idle-observer" };
-        observer.Start();
+        }) { IsBackground = true, Name = "idle-observer" }).ToList();
+        observers.ForEach(o => o.Start());
         var collectors = new List<Collector>(Requests);
         for (int i = 0; i < Requests; i++)
         {
@@ -39,14 +40,16 @@ public class EngineIdleTests
             var request = new GenerationRequest(EngineDriver.RandomPrompt(7000 + i, 1 + i % 9), SamplingParams.Greedy, 1 + i % 5,
                 ignoreEos: true, eventCapacity: 2);
             requests[i] = request;
-            Volatile.Write(ref submitted, i + 1);
             collectors.Add(EngineDriver.Submit(engine, request));
-            if (i % 4 == 3) await Task.WhenAll(collectors.Skip(i - 3).Select(c => c.Completion));
+            Volatile.Write(ref submitted, i + 1);   // only once TrySubmit returned: the engine owes it from here on
+            // Mostly one at a time, so most requests arrive at an idle engine (the moment a false idle can be seen);
+            // every fifth waits behind the previous one.
+            if (i % 5 != 3) await collectors[^1].Completion;
         }
         await Task.WhenAll(collectors.Select(c => c.Completion));
         await Assert.That(await engine.WaitForIdleAsync(TimeSpan.FromSeconds(10))).IsTrue();
         Volatile.Write(ref done, true);
-        observer.Join();
+        observers.ForEach(o => o.Join());
         await Assert.That(idleSeen).IsGreaterThan(0);
         await Assert.That(falseIdle).IsEqualTo(0);
     }
