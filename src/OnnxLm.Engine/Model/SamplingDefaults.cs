@@ -6,9 +6,11 @@ namespace OnnxLm.Engine.Model;
 /// <summary>
 /// The sampling settings a model's publisher recommends, used for the fields a request leaves out: from
 /// <c>generation_config.json</c> (transformers' file) when the folder has one, else from genai_config's <c>search</c>
-/// section. <c>do_sample</c> false (transformers' default when the key is absent) means greedy, as it does in
-/// transformers and in GenAI's <c>Generator</c>. Only keys the file sets are taken: transformers' implicit
-/// <c>top_k</c> 50 is not, as vLLM does not take it either. <see cref="Neutral"/> is OpenAI's behaviour.
+/// section. <c>do_sample: false</c> written in the file means greedy, as in transformers and GenAI's <c>Generator</c>.
+/// Only keys the file sets are taken, as vLLM takes them: a file without any sampling key (Mistral, Gemma 2 and Phi-3
+/// ship one with only their special ids) recommends nothing, although transformers would read its absent
+/// <c>do_sample</c> as greedy; and transformers' implicit <c>top_k</c> 50 is not taken. <see cref="Neutral"/> is
+/// OpenAI's behaviour.
 /// </summary>
 public sealed record SamplingDefaults
 {
@@ -46,10 +48,13 @@ public sealed record SamplingDefaults
 
     static SamplingDefaults From(JsonElement e, string source)
     {
-        bool sample = e.TryGetProperty("do_sample"u8, out var d) && d.ValueKind == JsonValueKind.True;
+        bool greedy = e.TryGetProperty("do_sample"u8, out var d) && d.ValueKind == JsonValueKind.False;
         float? repetition = Float(e, "repetition_penalty", source);
-        if (!sample)
+        if (greedy)
             return new SamplingDefaults { Temperature = 0f, RepetitionPenalty = repetition, Source = source + " (do_sample false: greedy)" };
+        if (!e.TryGetProperty("temperature"u8, out _) && !e.TryGetProperty("top_p"u8, out _) && !e.TryGetProperty("top_k"u8, out _)
+            && repetition is null)
+            return None;
         // Out-of-range values (top_p 0, temperature 5) would make every request that omits the field a 400 for a value
         // the client never sent: they are clamped into OpenAI's ranges instead.
         float? topP = Float(e, "top_p", source);

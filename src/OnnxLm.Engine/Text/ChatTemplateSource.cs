@@ -4,12 +4,20 @@ namespace OnnxLm.Engine.Text;
 
 /// <summary>
 /// Where a model's chat template comes from, resolved once at load: an explicit <c>--chat-template FILE</c> wins (as in
-/// vLLM: the operator asked for it), else <c>chat_template</c> in <c>tokenizer_config.json</c> (a string, or the list of
-/// named templates newer exports write, of which "default" is the chat one), else <c>chat_template.jinja</c> beside it
-/// (the layout transformers ≥ 4.43 writes). A folder with none of them serves text completions only.
+/// vLLM: the operator asked for it), else <c>chat_template.jinja</c> beside the tokenizer (the layout newer transformers
+/// writes; transformers lets this file take priority over the config's entry, so a template fixed only there is the one
+/// used), else <c>chat_template</c> in <c>tokenizer_config.json</c> (a string, or the list of named templates some
+/// exports write, of which "default" is the chat one). A folder with none of them serves text completions only.
 /// </summary>
 public sealed record ChatTemplateSource(string? Template, string Origin)
 {
+    /// <summary>Jinja (keep_trailing_newline off, as transformers and HF's JS Jinja compile it) drops one newline at the
+    /// end of a template; GenAI's renderer keeps it, so it is dropped here. Template files end with one.</summary>
+    static string WithoutTrailingNewline(string template) =>
+        template.EndsWith("\r\n", StringComparison.Ordinal) ? template[..^2]
+        : template.EndsWith('\n') ? template[..^1]
+        : template;
+
     public const string JinjaFileName = "chat_template.jinja";
 
     /// <summary>Resolves the template of <paramref name="modelDir"/>.</summary>
@@ -29,17 +37,17 @@ public sealed record ChatTemplateSource(string? Template, string Origin)
                 throw new ArgumentException($"--chat-template {overrideFile}: {e.Message}", e);
             }
             if (string.IsNullOrWhiteSpace(text)) throw new ArgumentException($"--chat-template {overrideFile}: the file is empty");
-            return new ChatTemplateSource(text, "--chat-template " + overrideFile);
+            return new ChatTemplateSource(WithoutTrailingNewline(text), "--chat-template " + overrideFile);
         }
-        string configPath = Path.Combine(modelDir, "tokenizer_config.json");
-        if (File.Exists(configPath) && FromTokenizerConfig(configPath) is { } fromConfig)
-            return new ChatTemplateSource(fromConfig, "tokenizer_config.json");
         string jinjaPath = Path.Combine(modelDir, JinjaFileName);
         if (File.Exists(jinjaPath))
         {
             string text = File.ReadAllText(jinjaPath);
-            if (!string.IsNullOrWhiteSpace(text)) return new ChatTemplateSource(text, JinjaFileName);
+            if (!string.IsNullOrWhiteSpace(text)) return new ChatTemplateSource(WithoutTrailingNewline(text), JinjaFileName);
         }
+        string configPath = Path.Combine(modelDir, "tokenizer_config.json");
+        if (File.Exists(configPath) && FromTokenizerConfig(configPath) is { } fromConfig)
+            return new ChatTemplateSource(WithoutTrailingNewline(fromConfig), "tokenizer_config.json");
         return new ChatTemplateSource(null, "none");
     }
 
@@ -62,7 +70,8 @@ public sealed record ChatTemplateSource(string? Template, string Origin)
                         if (entry.ValueKind == JsonValueKind.Object && entry.TryGetProperty("name"u8, out var name) && name.ValueEquals("default"u8)
                             && entry.TryGetProperty("template"u8, out var body) && body.ValueKind == JsonValueKind.String)
                             return body.GetString();
-                    throw new ModelFormatException($"{path}: chat_template is a list without a \"default\" entry");
+                    // As transformers: such a folder loads, and only a chat request finds no template (a 400 then).
+                    return null;
                 default:
                     throw new ModelFormatException($"{path}: chat_template must be a string or a list of named templates");
             }

@@ -174,7 +174,9 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 throw new ServerStartException($"cannot listen on {options.Host}:{options.Port}: {e.Message}", e);
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
-            replica = options.ReplicaName ?? $"{baseAddress.Host}:{baseAddress.Port}";
+            // A wildcard address names no machine: replicas listening on 0.0.0.0 would all be "0.0.0.0:8000".
+            bool wildcard = IPAddress.TryParse(baseAddress.Host.Trim('[', ']'), out var ip) && (ip.Equals(IPAddress.Any) || ip.Equals(IPAddress.IPv6Any));
+            replica = options.ReplicaName ?? $"{(wildcard ? Environment.MachineName : baseAddress.Host)}:{baseAddress.Port}";
             state.Requests.Replica = replica;
             log.LogInformation("listening on {Address} as replica {Replica}", baseAddress, replica);
             if (options.ConfigFile is { } configFile) log.LogInformation("options from {File} (and ONNXLM_* variables, the command line)", configFile);

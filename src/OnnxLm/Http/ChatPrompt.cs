@@ -60,7 +60,12 @@ internal static class ChatPrompt
         w.Flush();
         // The engine's template API takes a string: the one copy of the prompt text this path makes.
         string messagesJson = Encoding.UTF8.GetString(buffer.WrittenSpan);
-        if (buffer.Capacity > 1 << 20) t_json = null;   // do not keep a huge request's buffer alive on this thread
+        if (buffer.Capacity > 1 << 20)
+        {
+            // Do not keep a huge request's buffer alive on this thread (the writer holds it too).
+            t_json = null;
+            t_writer = null;
+        }
         try
         {
             return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);

@@ -145,7 +145,8 @@ internal static class OpenAiEndpoints
             if (r.PromptCacheRetention.HasValue && !r.PromptCacheRetention.ValueEquals(json, "in-memory"u8)
                 && !r.PromptCacheRetention.ValueEquals(json, "24h"u8))
                 throw ApiError.BadRequest("prompt_cache_retention must be \"in-memory\" or \"24h\"", "prompt_cache_retention");
-            if (log is not null && r.PromptCacheKey.HasValue) log.CacheKey = RequestLogEntry.Digest(r.PromptCacheKey.RawBytes(json));
+            if (log is not null && r.PromptCacheKey.HasValue)
+                log.CacheKey = RequestLogEntry.Digest(System.Text.Encoding.UTF8.GetBytes(r.PromptCacheKey.GetString(json)));
             int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var (mode, top) = TEndpoint.Logprobs(r);

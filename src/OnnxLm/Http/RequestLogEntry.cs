@@ -33,14 +33,18 @@ internal sealed class RequestLogEntry(string endpoint, long arrival)
     /// <summary>UTF-8 prompt text, at most <see cref="RequestLog.MaxPromptBytes"/>; null unless --log-prompts.</summary>
     public byte[]? Prompt { get; set; }
     public bool PromptTruncated { get; set; }
-    /// <summary>The first 8 bytes of the SHA-256 of the request's <c>prompt_cache_key</c>, in hex; null when absent. A
-    /// digest, not the key: keys are often user or session ids, and a digest still shows which requests shared one.</summary>
+    /// <summary>The first 8 bytes of an HMAC-SHA256 of the request's <c>prompt_cache_key</c> under a key drawn at
+    /// start, in hex; null when absent. Keys are often user ids or e-mail addresses: an unkeyed hash of one could be
+    /// reversed with a dictionary, while this digest only shows which requests of this process shared a key.</summary>
     public string? CacheKey { get; set; }
 
-    public static string Digest(ReadOnlySpan<byte> raw)
+    static readonly byte[] DigestKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+
+    /// <param name="key">The key's text (unescaped: the same key spelled with JSON escapes gets the same digest).</param>
+    public static string Digest(ReadOnlySpan<byte> key)
     {
         Span<byte> hash = stackalloc byte[32];
-        System.Security.Cryptography.SHA256.HashData(raw, hash);
+        System.Security.Cryptography.HMACSHA256.HashData(DigestKey, key, hash);
         return Convert.ToHexStringLower(hash[..8]);
     }
 

@@ -87,7 +87,10 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
 
     public void EngineStarted(InferenceEngine started)
     {
-        if (started.Memory.ReserveBytes > 0) Memory ??= new MemoryPressure(SystemMemory.Instance, started.Memory.ReserveBytes);
+        // Half the reserve: the default plan fills the budget (available minus the reserve), so at full planned load the
+        // machine sits at the reserve itself, and ORT's own buffers can take it a little lower. Refusing there would turn
+        // away the load the server was sized for; below half the reserve the machine really is short.
+        if (started.Memory.ReserveBytes > 0) Memory ??= new MemoryPressure(SystemMemory.Instance, started.Memory.ReserveBytes / 2);
         ModelName = Options.ServedModelName ?? repositoryName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);

@@ -22,7 +22,10 @@ internal sealed partial record HubModelRef(string Repo, string? Subfolder, strin
         string? sub = m.Groups["sub"].Success ? m.Groups["sub"].Value.Trim('/') : null;
         if (sub is not null && (sub.Length == 0 || sub.Split('/').Any(p => p is "" or "." or "..")))
             return false;
-        reference = new HubModelRef(m.Groups["repo"].Value, sub, m.Groups["rev"].Success ? m.Groups["rev"].Value : "main");
+        string revision = m.Groups["rev"].Success ? m.Groups["rev"].Value : "main";
+        // The revision names a file under refs/: no empty, '.' or '..' segment may lead outside it.
+        if (revision.Split('/').Any(p => p is "" or "." or "..")) return false;
+        reference = new HubModelRef(m.Groups["repo"].Value, sub, revision);
         return true;
     }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,7 +16,7 @@ public sealed class RoutingKeyTests
 {
     const string Key = "session-42:alice@example.com";
 
-    static string Digest(string key) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)).AsSpan(0, 8));
+    static string Digest(string key) => OnnxLm.Http.RequestLogEntry.Digest(Encoding.UTF8.GetBytes(key));
 
     [Test]
     [Arguments(LogFormat.Text)]
@@ -49,6 +48,11 @@ public sealed class RoutingKeyTests
                 await Assert.That(doc.RootElement.GetProperty("cache_key").GetString()).IsEqualTo(Digest(Key));
             }
             await Assert.That(line).DoesNotContain("alice");
+            // The same key spelled with JSON escapes is the same key.
+            using var escaped = await OpenAiWire.PostAsync(client, "/v1/chat/completions",
+                """{"messages":[{"role":"user","content":"hi"}],"max_tokens":1,"prompt_cache_key":"session-42:alice\u0040example.com"}""");
+            string id2 = (await OpenAiWire.JsonBodyAsync(escaped)).GetProperty("id").GetString()!;
+            await Assert.That(await log.WaitForLineAsync(l => l.Contains(id2, StringComparison.Ordinal))).Contains(Digest(Key));
         }
 
         using (var text = await OpenAiWire.PostAsync(client, "/v1/completions",

@@ -24,6 +24,8 @@ public class HubModelRefTests
     [Arguments("just-a-name")]
     [Arguments("a/b/c")]
     [Arguments("org/name:../../etc")]
+    [Arguments("org/name@../../../etc")]
+    [Arguments("org/name@refs/../../x")]
     public async Task Paths_and_malformed_names_are_not_references(string text) =>
         await Assert.That(HubModelRef.TryParse(text, out _)).IsFalse();
 

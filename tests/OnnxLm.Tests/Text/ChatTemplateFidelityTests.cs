@@ -34,7 +34,12 @@ public sealed class ChatTemplateFidelityTests
     {
         string model = await family.ModelAsync();
         using var encoder = new PromptEncoder(model);
-        string template = encoder.ChatTemplate.Template ?? throw new InvalidOperationException($"{family} has no template");
+        _ = encoder.ChatTemplate.Template ?? throw new InvalidOperationException($"{family} has no template");
+        // The reference gets the template as the folder holds it (a .jinja file ends with a newline Jinja drops).
+        string jinja = Path.Combine(model, ChatTemplateSource.JinjaFileName);
+        string template = File.Exists(jinja)
+            ? await File.ReadAllTextAsync(jinja)
+            : JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(model, "tokenizer_config.json")))!["chat_template"]!.GetValue<string>();
         var context = SpecialTokenContext(Path.Combine(model, "tokenizer_config.json"));
 
         var cases = new JsonArray();
@@ -134,6 +139,12 @@ public sealed class ChatTemplateFidelityTests
             using var reference = new PromptEncoder(model);
             const string messages = """[{"role":"user","content":"hi"}]""";
             await Assert.That(encoder.ApplyChatTemplate(messages)).IsEqualTo(reference.ApplyChatTemplate(messages));
+
+            // When both are there, the file wins, as in transformers (a template fixed only in the file is the one used).
+            config["chat_template"] = "{{ 'from the config' }}";
+            await File.WriteAllTextAsync(Path.Combine(dir, "tokenizer_config.json"), config.ToJsonString());
+            using (var both = new PromptEncoder(dir))
+                await Assert.That(both.ApplyChatTemplate(messages)).IsEqualTo(reference.ApplyChatTemplate(messages));
 
             // An explicit --chat-template wins over both.
             string file = Path.Combine(dir, "override.jinja");
