@@ -11,8 +11,9 @@ namespace OnnxLm.Engine.Text;
 /// </summary>
 public sealed record ChatTemplateSource(string? Template, string Origin)
 {
-    /// <summary>Jinja (keep_trailing_newline off, as transformers and HF's JS Jinja compile it) drops one newline at the
-    /// end of a template; GenAI's renderer keeps it, so it is dropped here. Template files end with one.</summary>
+    /// <summary>Python's Jinja as transformers configures it (keep_trailing_newline off, trim_blocks on) drops the newline
+    /// at the end of a template file, and so does GenAI's renderer; it is dropped here too, so that what the server logs
+    /// and hands on is the template as rendered.</summary>
     static string WithoutTrailingNewline(string template) =>
         template.EndsWith("\r\n", StringComparison.Ordinal) ? template[..^2]
         : template.EndsWith('\n') ? template[..^1]
