@@ -5,7 +5,7 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace OnnxLm.Builder;
 
 /// <summary>
-/// The llama-style decoder graph of the GenAI model builder (ENGINE.md §7): Gather embedding, SimplifiedLayerNorm,
+/// The llama-style decoder graph of the GenAI model builder (docs/ENGINE.md §9): Gather embedding, SimplifiedLayerNorm,
 /// GroupQueryAttention with fused rotary and in-graph <c>seqlens_k</c>/<c>total_sequence_length</c>, SiLU MLP,
 /// SkipSimplifiedLayerNorm residuals and an lm_head over every position. Every weight is drawn from a stream seeded
 /// by (options seed, tensor name), so values do not depend on build order or thread count; int4 models quantize the

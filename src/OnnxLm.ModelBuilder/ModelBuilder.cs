@@ -2,7 +2,7 @@ namespace OnnxLm.Builder;
 
 /// <summary>
 /// Writes a deterministic, seeded llama-style decoder folder in the ONNX Runtime GenAI model-builder format
-/// (ENGINE.md §2, §7): <c>model.onnx</c> (+ <c>model.onnx.data</c> for large weights), <c>tokenizer.json</c>,
+/// (docs/ENGINE.md §2, §9): <c>model.onnx</c> (+ <c>model.onnx.data</c> for large weights), <c>tokenizer.json</c>,
 /// <c>tokenizer_config.json</c> and <c>genai_config.json</c>. Invariants: equal options give byte-identical files;
 /// every file is renamed into place after it is complete and <c>genai_config.json</c> is written last, so a folder
 /// that has it is complete.

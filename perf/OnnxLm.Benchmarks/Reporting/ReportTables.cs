@@ -20,6 +20,7 @@ public sealed class ReportTables(string dir)
         yield return ("engine", Engine);
         yield return ("prefix", Prefix);
         yield return ("context", Context);
+        yield return ("startup", Startup);
         yield return ("load", Load);
         yield return ("overhead", Overhead);
         yield return ("micro", Micro);
@@ -154,6 +155,32 @@ public sealed class ReportTables(string dir)
         if (parts.Length == 0) return null;
         var sb = new StringBuilder();
         foreach (var path in parts) sb.AppendLine(File.ReadAllText(path).Trim().Replace("### ", "#### ", StringComparison.Ordinal)).AppendLine();
+        return sb.ToString();
+    }
+
+    // ------------------------------------------------------------------ start-up with real vocabularies
+
+    string? Startup()
+    {
+        using var doc = Open("startup.json");
+        if (doc is null) return null;
+        var r = doc.RootElement;
+        var sb = new StringBuilder();
+        sb.AppendLine(Inv, $"Commit `{Short(Str(r, "commit"))}`, {r.GetProperty("threads").GetInt32()} ORT threads, load average {Str(r, "load")} at the start; medians of fresh processes, order alternating.");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Command: `{Str(r, "command")}`");
+        sb.AppendLine();
+        sb.AppendLine("| Model (int4, block 32, accuracy 4) | Ready: onnxlm / GenAI | RSS when ready: onnxlm / GenAI | Chat TTFT: onnxlm (HTTP) / GenAI (in-process) |");
+        sb.AppendLine("|---|---|---|---|");
+        foreach (var f in r.GetProperty("families").EnumerateArray())
+        {
+            var o = f.GetProperty("onnxlm");
+            var g = f.GetProperty("genai");
+            double D(JsonElement e, string n) => e.GetProperty(n).GetDouble();
+            sb.AppendLine(Inv, $"| {Str(f, "family")}: {f.GetProperty("parameters").GetInt64() / 1e9:F2}B parameters, vocab {f.GetProperty("vocab").GetInt32():N0}, {o.GetProperty("prompt_tokens").GetInt32()}-token chat | " +
+                $"{D(o, "ready_ms_median"):F0} / {D(g, "ready_ms_median"):F0} ms | {D(o, "rss_mib_median"):F0} / {D(g, "rss_mib_median"):F0} MiB | " +
+                $"{D(o, "ttft_ms_median"):F0} / {D(g, "ttft_ms_median"):F0} ms |");
+        }
         return sb.ToString();
     }
 

@@ -41,15 +41,7 @@ public sealed class ModelConfig
         string path = Path.Combine(modelDir, "genai_config.json");
         if (!File.Exists(path))
             throw new ModelFormatException($"{path} is missing: a model folder needs genai_config.json (ONNX Runtime GenAI format)");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
-        }
+        JsonDocument doc = ModelJsonFile.Parse(path);
         using (doc)
         {
             var root = doc.RootElement;
@@ -102,15 +94,7 @@ public sealed class ModelConfig
     {
         string path = Path.Combine(modelDir, "generation_config.json");
         if (!File.Exists(path)) return eos;
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
-        }
+        JsonDocument doc = ModelJsonFile.Parse(path);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("eos_token_id", out var v)

@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace OnnxLm.Engine.Model;
 
 /// <summary>
-/// A model folder checked against the engine's contract (ENGINE.md §2): a decoder-only GenAI model whose attention is
+/// A model folder checked against the engine's contract (docs/ENGINE.md §2): a decoder-only GenAI model whose attention is
 /// com.microsoft GroupQueryAttention with past and present sharing one buffer. Everything the runner binds by name or
 /// sizes by shape is taken from here. Anything else is refused with a <see cref="ModelFormatException"/> naming what is missing.
 /// </summary>

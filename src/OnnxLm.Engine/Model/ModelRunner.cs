@@ -5,7 +5,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace OnnxLm.Engine.Model;
 
 /// <summary>
-/// Runs the decoder with host-owned KV slot rows (ENGINE.md §3). Per layer, one K and one V buffer shaped
+/// Runs the decoder with host-owned KV slot rows (docs/ENGINE.md §3). Per layer, one K and one V buffer shaped
 /// <c>[Slots, kvHeads, MaxLen, headSize]</c> live in native memory; a run binds a view of contiguous rows as both past
 /// and present, so GroupQueryAttention writes the new positions in place.
 /// Invariants: only the engine thread calls this type. Decode runs rows [0, B) with a mask width W from a short ladder
@@ -368,16 +368,15 @@ public sealed unsafe class ModelRunner : ISlotRowMemory, IDisposable
         long bytes = positionBytes * length;
         for (int l = 0; l < layers; l++)
         {
-            foreach (var buf in new[] { keys[l], values[l] })
-            {
-                for (int h = 0; h < kvHeads; h++)
-                {
-                    byte* src = (byte*)buf.Pointer + from * rowBytes + h * headBytes;
-                    byte* dst = (byte*)buf.Pointer + to * rowBytes + h * headBytes;
-                    Buffer.MemoryCopy(src, dst, bytes, bytes);
-                }
-            }
+            CopyRowHeads((byte*)keys[l].Pointer, from, to, bytes);
+            CopyRowHeads((byte*)values[l].Pointer, from, to, bytes);
         }
+    }
+
+    void CopyRowHeads(byte* buffer, int from, int to, long bytes)
+    {
+        for (int h = 0; h < kvHeads; h++)
+            Buffer.MemoryCopy(buffer + from * rowBytes + h * headBytes, buffer + to * rowBytes + h * headBytes, bytes, bytes);
     }
 
     /// <summary>Address of <paramref name="position"/> in one row's K or V slab for one layer and kv head; positions of a

@@ -73,17 +73,7 @@ public sealed record SamplingDefaults
         return (float)d;
     }
 
-    static JsonDocument Parse(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
-        }
-    }
+    static JsonDocument Parse(string path) => ModelJsonFile.Parse(path);
 
     public override string ToString()
     {

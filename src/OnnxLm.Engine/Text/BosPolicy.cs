@@ -76,15 +76,5 @@ public static class BosPolicy
         return null;
     }
 
-    static JsonDocument Parse(string path)
-    {
-        try
-        {
-            return JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = 256 });
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
-        }
-    }
+    static JsonDocument Parse(string path) => ModelJsonFile.Parse(path);
 }

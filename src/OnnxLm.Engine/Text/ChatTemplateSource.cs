@@ -45,15 +45,7 @@ public sealed record ChatTemplateSource(string? Template, string Origin)
 
     static string? FromTokenizerConfig(string path)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { AllowTrailingCommas = true });
-        }
-        catch (JsonException e)
-        {
-            throw new ModelFormatException($"{path} is not valid JSON: {e.Message}");
-        }
+        JsonDocument doc = ModelJsonFile.Parse(path);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("chat_template"u8, out var t))

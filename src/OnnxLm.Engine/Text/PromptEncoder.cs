@@ -4,7 +4,7 @@ namespace OnnxLm.Engine.Text;
 
 /// <summary>
 /// Prompt side of the text pipeline: GenAI's tokenizer encodes text and applies the model's chat template
-/// (tokenizer_config.json). Decoding is ours (<see cref="IncrementalDetokenizer"/>, ENGINE.md §6). Calls are serialised:
+/// (tokenizer_config.json). Decoding is ours (<see cref="IncrementalDetokenizer"/>, docs/ENGINE.md §7). Calls are serialised:
 /// the native tokenizer is not documented as thread-safe, and encoding is short next to a model run.
 /// </summary>
 public sealed class PromptEncoder : IDisposable

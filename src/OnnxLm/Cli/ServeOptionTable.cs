@@ -30,10 +30,17 @@ internal static class ServeOptionTable
         },
         new()
         {
-            Name = "model", Kind = OptionKind.Value, ValueName = "DIR",
-            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json)",
+            Name = "model", Kind = OptionKind.Value, ValueName = "DIR|REPO",
+            Help = "ONNX Runtime GenAI model folder (genai_config.json, model.onnx, tokenizer.json, tokenizer_config.json), or a Hugging Face repository REPO = ORG/NAME[:FOLDER][@REVISION] served from its cache (pulled first when missing)",
             DefaultText = "a built-in random-weight test model",
             Apply = (o, v) => o.Model = ServeOption.NonEmpty(v), Show = o => o.Model ?? "(built-in test model)",
+        },
+        new()
+        {
+            Name = "offline", Kind = OptionKind.Switch,
+            Help = "never touch the network: a repository --model must be in the Hugging Face cache (as with HF_HUB_OFFLINE=1)",
+            DefaultText = "off",
+            Apply = (o, v) => o.Offline = ServeOption.ParseBool(v), Show = o => ServeOption.FormatBool(o.Offline),
         },
         new()
         {
@@ -164,6 +171,13 @@ internal static class ServeOptionTable
             Help = "Jinja chat template to use instead of the model's own (tokenizer_config.json, else chat_template.jinja)",
             DefaultText = "the model's",
             Apply = (o, v) => o.ChatTemplate = ServeOption.NonEmpty(v), Show = o => o.ChatTemplate ?? "(the model's)",
+        },
+        new()
+        {
+            Name = "replica-name", Kind = OptionKind.Value, ValueName = "NAME",
+            Help = "this replica's name: the X-Onnxlm-Replica response header and the request log's replica= (behind a load balancer)",
+            DefaultText = "host:port",
+            Apply = (o, v) => o.ReplicaName = ServeOption.NonEmpty(v, 128), Show = o => o.ReplicaName ?? "(host:port)",
         },
         new()
         {

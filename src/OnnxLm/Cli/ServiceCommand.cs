@@ -80,7 +80,8 @@ internal static class ServiceCommand
         if (action == "install" && !dryRun && !File.Exists(binary))
             throw new UsageException($"--binary {binary} does not exist");
 
-        var spec = new ServiceSpec(binary, config, scope, home, runAs);
+        string? hubCache = action == "install" ? PullConfiguredModel(config, dryRun, notes) : null;
+        var spec = new ServiceSpec(binary, config, scope, home, runAs, hubCache);
         string file = target == ServicePlatform.Launchd
             ? ServiceFiles.LaunchdPlistPath(scope, home)
             : ServiceFiles.SystemdUnitPath(scope, home, xdgConfig);
@@ -91,6 +92,26 @@ internal static class ServiceCommand
             "uninstall" => installer.Uninstall(),
             _ => installer.Status(),
         };
+    }
+
+    /// <summary>When the config's model is a Hub repository, pulls it now (with this user's network, token and cache)
+    /// and returns the cache the service will read offline; null for a folder model.</summary>
+    static string? PullConfiguredModel(string? config, bool dryRun, TextWriter notes)
+    {
+        if (config is null) return null;
+        var options = ServeConfig.Load([], 0, new Dictionary<string, string>(), config).Options;
+        if (options.Model is not { } model || !Hub.HubModelRef.TryParse(model, out var reference)) return null;
+        var settings = Hub.HubSettings.FromEnvironment();
+        string cache = Path.GetFullPath(settings.CacheDirectory);
+        if (dryRun)
+        {
+            notes.WriteLine($"note: would pull {reference} into {cache} now; the service serves it offline from there");
+            return cache;
+        }
+        notes.WriteLine($"pulling {reference} into {cache} (the service will serve it offline)");
+        string folder = Hub.ModelSource.ResolveAsync(model, offline: false, settings, null, notes.WriteLine, CancellationToken.None).GetAwaiter().GetResult();
+        notes.WriteLine($"model {reference}: {folder}");
+        return cache;
     }
 
     /// <summary>An explicit --config must exist (the service would fail at every start otherwise); without one, the

@@ -7,6 +7,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
 using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
+using OnnxLm.Hub;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Http;
 
@@ -132,9 +133,12 @@ public sealed class OnnxLmServer : IAsyncDisposable
             requestLog is null ? RequestLog.Null : new RequestLog(options.LogFormat == LogFormat.Json, requestLog));
         InferenceEngine? engine = null;
         var rateLimited = new StrongBox<long>();
+        // Set once listening (the port may be 0 until then); every response names the replica that answered it.
+        string replica = options.ReplicaName ?? $"{options.Host}:{options.Port}";
         // Outermost, so it sees the final status of every request; the log entry is the request's one extra object.
         app.Use(async (HttpContext http, RequestDelegate next) =>
         {
+            http.Response.Headers["X-Onnxlm-Replica"] = replica;
             var entry = IsLogged(http.Request) ? new RequestLogEntry(http.Request.Path.Value ?? "", Stopwatch.GetTimestamp()) : null;
             if (entry is not null)
             {
@@ -170,12 +174,18 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 throw new ServerStartException($"cannot listen on {options.Host}:{options.Port}: {e.Message}", e);
             }
             var baseAddress = ListeningAddress(app) ?? new Uri($"http://{options.Host}:{options.Port}/");
-            log.LogInformation("listening on {Address}", baseAddress);
+            replica = options.ReplicaName ?? $"{baseAddress.Host}:{baseAddress.Port}";
+            state.Requests.Replica = replica;
+            log.LogInformation("listening on {Address} as replica {Replica}", baseAddress, replica);
             if (options.ConfigFile is { } configFile) log.LogInformation("options from {File} (and ONNXLM_* variables, the command line)", configFile);
             if (keys.IsEnabled) log.LogInformation("API keys required: {Count} accepted", keys.Count);
             if (whileLoading is not null) await whileLoading(baseAddress);
             var started = Stopwatch.StartNew();
-            engine = StartEngine(options, log, progress);
+            string? modelDir = options.Model is { } model ? await ResolveModelAsync(model, options.Offline, log, progress) : null;
+            // A repository is served under its own name (ORG/NAME), not the name of a snapshot folder.
+            if (options.ServedModelName is null && options.Model is { } m && HubModelRef.TryParse(m, out var hubModel))
+                state.ServeAs(hubModel.Repo);
+            engine = StartEngine(options, modelDir, log, progress);
             long loadMs = started.ElapsedMilliseconds;
             state.EngineStarted(engine);
             // The engine's first run (kernel set-up, first-touch page faults) is done before anyone is told "ready".
@@ -205,13 +215,32 @@ public sealed class OnnxLmServer : IAsyncDisposable
         return !(path.Equals("/health") || path.Equals("/livez") || path.Equals("/readyz") || path.Equals("/metrics"));
     }
 
-    static InferenceEngine StartEngine(ServeOptions options, ILogger log, LoadProgress? progress)
+    /// <summary>A folder path as it is (a cache snapshot through its hard-link view), a Hub reference from the cache,
+    /// pulled first when missing and not offline (see <see cref="ModelSource"/>).</summary>
+    static async Task<string> ResolveModelAsync(string model, bool offline, ILogger log, LoadProgress? progress)
     {
-        string modelDir = options.Model ?? "(built-in test model)";
+        if (HubModelRef.TryParse(model, out _)) progress?.Stage($"finding model {model}");
         try
         {
-            if (options.Model is null) progress?.Stage("preparing the built-in test model");
-            modelDir = options.Model ?? BuiltInModel.Ensure(log);
+            return await ModelSource.ResolveAsync(model, offline, null, null, message => log.LogInformation("{Message}", message), CancellationToken.None);
+        }
+        catch (HubException e)
+        {
+            throw new ServerStartException($"cannot serve {model}: {e.Message}", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ServerStartException($"cannot prepare {model}: {e.Message}", e);
+        }
+    }
+
+    static InferenceEngine StartEngine(ServeOptions options, string? resolvedModel, ILogger log, LoadProgress? progress)
+    {
+        string modelDir = resolvedModel ?? "(built-in test model)";
+        try
+        {
+            if (resolvedModel is null) progress?.Stage("preparing the built-in test model");
+            modelDir = resolvedModel ?? BuiltInModel.Ensure(log);
             // One stage: reading and checking the graph, creating the session and allocating the KV rows and blocks.
             progress?.Stage($"loading model {modelDir}");
             var started = Stopwatch.StartNew();

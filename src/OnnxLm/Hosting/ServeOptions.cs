@@ -8,7 +8,10 @@ namespace OnnxLm.Hosting;
 /// </summary>
 public sealed class ServeOptions
 {
+    /// <summary>A model folder, or a Hub reference <c>ORG/NAME[:FOLDER][@REVISION]</c> (see <see cref="Hub.ModelSource"/>).</summary>
     public string? Model { get; set; }
+    /// <summary>A Hub reference is served only from the cache (HF_HUB_OFFLINE=1 does the same).</summary>
+    public bool Offline { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8000;
     public int MaxBatchSize { get; set; } = 8;
@@ -32,6 +35,8 @@ public sealed class ServeOptions
     public long? SsdMaxBytes { get; set; }
     /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
     public string? ServedModelName { get; set; }
+    /// <summary>This replica's name in the X-Onnxlm-Replica header and the request log; null = host:port.</summary>
+    public string? ReplicaName { get; set; }
     /// <summary>Omitted sampling fields take the model's recommended values (false: OpenAI's defaults).</summary>
     public bool ModelSamplingDefaults { get; set; } = true;
     /// <summary>A Jinja chat template file that replaces the model's own; null = the model's.</summary>

@@ -42,6 +42,12 @@ public static class ServiceFiles
         Key(s, "ProgramArguments").Append("  <array>\n");
         foreach (string arg in ServeArguments(spec)) s.Append("    <string>").Append(Xml(arg)).Append("</string>\n");
         s.Append("  </array>\n");
+        if (spec.HubCache is { } hubCache)
+        {
+            Key(s, "EnvironmentVariables").Append("  <dict>\n");
+            s.Append("    <key>HF_HUB_CACHE</key>\n    <string>").Append(Xml(hubCache)).Append("</string>\n");
+            s.Append("    <key>HF_HUB_OFFLINE</key>\n    <string>1</string>\n  </dict>\n");
+        }
         Key(s, "RunAtLoad").Append("  <true/>\n");
         // Restart after a crash or error exit, not after a clean stop (exit 0), like systemd's Restart=on-failure.
         Key(s, "KeepAlive").Append("  <dict>\n    <key>SuccessfulExit</key>\n    <false/>\n  </dict>\n");
@@ -95,6 +101,12 @@ public static class ServiceFiles
             ReadWritePaths=-%C/onnxlm
 
             """);
+        if (spec.HubCache is { } hubCache)
+        {
+            // The model was pulled at install time; the service only reads the Hugging Face cache.
+            s.Append("Environment=").Append(ExecArg("HF_HUB_CACHE=" + hubCache)).Append('\n');
+            s.Append("Environment=HF_HUB_OFFLINE=1\n");
+        }
         if (system)
         {
             if (spec.RunAsUser is { Length: > 0 } user) s.Append("User=").Append(user).Append('\n');
@@ -134,9 +146,12 @@ public static class ServiceFiles
     }
 
     /// <summary>The server command line: binary, <c>serve</c>, and <c>--config FILE</c> when a config is given.</summary>
-    public static IReadOnlyList<string> ServeArguments(ServiceSpec spec) => spec.ConfigPath is null
-        ? [spec.BinaryPath, "serve"]
-        : [spec.BinaryPath, "serve", "--config", spec.ConfigPath];
+    public static IReadOnlyList<string> ServeArguments(ServiceSpec spec)
+    {
+        List<string> args = spec.ConfigPath is null ? [spec.BinaryPath, "serve"] : [spec.BinaryPath, "serve", "--config", spec.ConfigPath];
+        if (spec.HubCache is not null) args.Add("--offline");
+        return args;
+    }
 
     static string Xml(string text) => text.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal)
         .Replace(">", "&gt;", StringComparison.Ordinal).Replace("\"", "&quot;", StringComparison.Ordinal);

@@ -141,6 +141,11 @@ internal static class OpenAiEndpoints
         {
             if (!TEndpoint.TryParse(json, r, out var error)) throw ParseError(error);
             state.CheckModel(json, r.Model);
+            // OpenAI's values; blocks here live in the pool and on disk by their own policy either way.
+            if (r.PromptCacheRetention.HasValue && !r.PromptCacheRetention.ValueEquals(json, "in-memory"u8)
+                && !r.PromptCacheRetention.ValueEquals(json, "24h"u8))
+                throw ApiError.BadRequest("prompt_cache_retention must be \"in-memory\" or \"24h\"", "prompt_cache_retention");
+            if (log is not null && r.PromptCacheKey.HasValue) log.CacheKey = RequestLogEntry.Digest(r.PromptCacheKey.RawBytes(json));
             int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var (mode, top) = TEndpoint.Logprobs(r);

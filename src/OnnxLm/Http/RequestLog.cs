@@ -20,6 +20,7 @@ internal sealed class RequestLog
     public const int MaxPromptBytes = 2048;
 
     readonly bool jsonLines;
+    string replica = "";
     readonly Stream sink;
     readonly Lock gate = new();
     readonly ArrayBufferWriter<byte> buffer = new(4096);
@@ -34,6 +35,9 @@ internal sealed class RequestLog
         // Relaxed escaping keeps non-ASCII prompt text readable; quotes, backslashes and control characters are still escaped.
         json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
+
+    /// <summary>The replica's name (<c>--replica-name</c>, else host:port once listening), on every line.</summary>
+    public string Replica { get => replica; set => replica = value ?? ""; }
 
     /// <summary>A log that discards everything (tests that do not look at it).</summary>
     public static RequestLog Null { get; } = new(jsonLines: false, Stream.Null);
@@ -63,9 +67,13 @@ internal sealed class RequestLog
         var c = CultureInfo.InvariantCulture;
         string id = e.Id ?? fallbackId;
         // UTF-8 interpolation straight into the buffer; the span is sized for the longest line these parts can make.
-        var span = buffer.GetSpan(256 + 3 * (id.Length + e.Endpoint.Length));
+        var span = buffer.GetSpan(256 + 3 * (id.Length + e.Endpoint.Length + replica.Length));
         if (Utf8.TryWrite(span, c, $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ss.fff}Z info: request id={id} endpoint={e.Endpoint} status={e.Status}", out int n))
             buffer.Advance(n);
+        span = buffer.GetSpan(64 + 3 * replica.Length);
+        if (replica.Length > 0 && Utf8.TryWrite(span, c, $" replica={replica}", out n)) buffer.Advance(n);
+        span = buffer.GetSpan(64);
+        if (e.CacheKey is { } key && Utf8.TryWrite(span, c, $" cache_key={key}", out n)) buffer.Advance(n);
         if (e.Generated)
         {
             span = buffer.GetSpan(256);
@@ -110,6 +118,8 @@ internal sealed class RequestLog
         w.WriteString("id"u8, e.Id ?? fallbackId);
         w.WriteString("endpoint"u8, e.Endpoint);
         w.WriteNumber("status"u8, e.Status);
+        if (replica.Length > 0) w.WriteString("replica"u8, replica);
+        if (e.CacheKey is { } key) w.WriteString("cache_key"u8, key);
         if (e.Generated)
         {
             w.WriteNumber("prompt_tokens"u8, e.PromptTokens);

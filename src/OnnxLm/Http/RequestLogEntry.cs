@@ -33,6 +33,16 @@ internal sealed class RequestLogEntry(string endpoint, long arrival)
     /// <summary>UTF-8 prompt text, at most <see cref="RequestLog.MaxPromptBytes"/>; null unless --log-prompts.</summary>
     public byte[]? Prompt { get; set; }
     public bool PromptTruncated { get; set; }
+    /// <summary>The first 8 bytes of the SHA-256 of the request's <c>prompt_cache_key</c>, in hex; null when absent. A
+    /// digest, not the key: keys are often user or session ids, and a digest still shows which requests shared one.</summary>
+    public string? CacheKey { get; set; }
+
+    public static string Digest(ReadOnlySpan<byte> raw)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(raw, hash);
+        return Convert.ToHexStringLower(hash[..8]);
+    }
 
     public void RecordGeneration(in CompletionUsage usage, FinishReason[] finish, bool failed, long firstToken, long lastToken)
     {

@@ -72,12 +72,14 @@ internal sealed class ServerMetrics
         Metric("onnxlm:ready", "gauge", "1 when the engine is loaded and accepting requests.", engine is null || engine.IsStopping ? 0 : 1);
         if (engine is not null)
         {
-            Metric("vllm:num_requests_running", "gauge", "Sequences holding a KV row (prefilling or decoding).", engine.ActiveSequences);
-            Metric("vllm:num_requests_waiting", "gauge", "Sequences queued for a KV row.", engine.WaitingRequests);
-            Metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted sequences.", engine.PromptTokensTotal);
-            Metric("vllm:generation_tokens_total", "counter", "Generated tokens.", engine.GeneratedTokensTotal);
-            Metric("onnxlm:cached_prompt_tokens_total", "counter", "Prompt tokens whose KV was reused instead of prefilled.", engine.CachedPromptTokensTotal);
-            Metric("onnxlm:kv_slots_used", "gauge", "KV slot rows in use.", engine.ActiveSequences);
+            // One snapshot the engine thread published: values that belong together, no reads of engine-thread state.
+            var stats = engine.Statistics;
+            Metric("vllm:num_requests_running", "gauge", "Sequences holding a KV row (prefilling or decoding).", stats.ActiveSequences);
+            Metric("vllm:num_requests_waiting", "gauge", "Sequences queued for a KV row.", stats.WaitingRequests);
+            Metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted sequences.", stats.PromptTokensTotal);
+            Metric("vllm:generation_tokens_total", "counter", "Generated tokens.", stats.GeneratedTokensTotal);
+            Metric("onnxlm:cached_prompt_tokens_total", "counter", "Prompt tokens whose KV was reused instead of prefilled.", stats.CachedPromptTokensTotal);
+            Metric("onnxlm:kv_slots_used", "gauge", "KV slot rows in use.", stats.ActiveSequences);
             Metric("onnxlm:kv_slots_total", "gauge", "KV slot rows (the batch size).", engine.MaxBatchSize);
             Metric("onnxlm:context_length", "gauge", "Tokens per sequence (the model's, capped by the memory budget).", engine.ContextLength);
             Metric("onnxlm:memory_planned_bytes", "gauge", "Memory the start-up arithmetic plans for at full load (weights, prefix cache, KV of every slot).", engine.Memory.PlannedBytes);
@@ -86,21 +88,20 @@ internal sealed class ServerMetrics
                 Metric("onnxlm:memory_available_bytes", "gauge", "The machine's available memory at the last admission check (-1 before the first).", memory.LastAvailableBytes);
                 Metric("onnxlm:memory_reserve_bytes", "gauge", "Below this much available memory, new requests get 503.", memory.MinAvailableBytes);
             }
-            if (engine.Cache is { } cache)
+            if (stats.PrefixCache is { } cache)
             {
-                int used = cache.BlocksUsed, free = cache.BlocksFree;
-                Metric("onnxlm:kv_blocks_used", "gauge", "Prefix cache KV blocks holding data.", used);
-                Metric("onnxlm:kv_blocks_free", "gauge", "Prefix cache KV blocks free.", free);
-                Metric("vllm:kv_cache_usage_perc", "gauge", "Fraction of prefix cache KV blocks in use (1 = full).", cache.Capacity == 0 ? 0 : used / (double)cache.Capacity);
+                Metric("onnxlm:kv_blocks_used", "gauge", "Prefix cache KV blocks holding data.", cache.BlocksUsed);
+                Metric("onnxlm:kv_blocks_free", "gauge", "Prefix cache KV blocks free.", cache.BlocksFree);
+                Metric("vllm:kv_cache_usage_perc", "gauge", "Fraction of prefix cache KV blocks in use (1 = full).", cache.Capacity == 0 ? 0 : cache.BlocksUsed / (double)cache.Capacity);
                 Metric("vllm:prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.", cache.QueriedTokens);
                 Metric("vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.", cache.HitTokens);
                 Metric("onnxlm:prefix_cache_evictions_total", "counter", "Prefix cache blocks evicted.", cache.Evictions);
             }
-            if (engine.Ssd is { } ssd)
+            if (stats.Ssd is { } ssd)
             {
-                Metric("onnxlm:ssd_tier_writable", "gauge", "1 when this process writes the SSD tier (0: read-only, another process owns it).", ssd.Mode == Engine.Cache.Ssd.SsdTierMode.ReadWrite ? 1 : 0);
-                Metric("onnxlm:ssd_blocks", "gauge", "KV blocks stored in the SSD tier.", ssd.BlockCount);
-                Metric("onnxlm:ssd_bytes", "gauge", "Bytes of KV block files in the SSD tier.", ssd.TotalBytes);
+                Metric("onnxlm:ssd_tier_writable", "gauge", "1 when this process writes the SSD tier (0: read-only, another process owns it).", ssd.Writable ? 1 : 0);
+                Metric("onnxlm:ssd_blocks", "gauge", "KV blocks stored in the SSD tier.", ssd.Blocks);
+                Metric("onnxlm:ssd_bytes", "gauge", "Bytes of KV block files in the SSD tier.", ssd.Bytes);
                 Metric("onnxlm:ssd_max_bytes", "gauge", "Cap of the SSD tier in bytes.", ssd.MaxBytes);
                 Metric("onnxlm:ssd_blocks_written_total", "counter", "KV blocks written to the SSD tier.", ssd.BlocksWritten);
                 Metric("onnxlm:ssd_blocks_read_total", "counter", "KV blocks read back from the SSD tier.", ssd.BlocksRead);

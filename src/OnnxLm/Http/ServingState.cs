@@ -81,10 +81,15 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
 
     public const string MemoryPressureCode = "memory_pressure";
 
+    string? repositoryName;
+
+    /// <summary>The model id when no --served-model-name is given, instead of the folder's name (a Hub repository's ORG/NAME).</summary>
+    public void ServeAs(string name) => repositoryName = name;
+
     public void EngineStarted(InferenceEngine started)
     {
         if (started.Memory.ReserveBytes > 0) Memory ??= new MemoryPressure(SystemMemory.Instance, started.Memory.ReserveBytes);
-        ModelName = Options.ServedModelName ?? started.ModelId;
+        ModelName = Options.ServedModelName ?? repositoryName ?? started.ModelId;
         ModelNameJson = JsonEncodedText.Encode(ModelName);
         modelNameUtf8 = System.Text.Encoding.UTF8.GetBytes(ModelName);
         if (ReasoningTags.Find(started.Vocabulary, started.Contract.Config.VocabSize) is { } tags)

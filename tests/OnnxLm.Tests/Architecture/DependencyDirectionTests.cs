@@ -9,6 +9,7 @@ namespace OnnxLm.Tests.Architecture;
 
 /// <summary>
 /// Dependencies point one way: Cli parses → Hosting wires → Http → Scheduling → {Model, Sampling, Text, Cache, Memory},
+/// Cli and Hosting → Hub (the Hugging Face client) → Model,
 /// and the model builder is a part of its own that neither uses the engine nor is used by it. The engine's shared
 /// kernel (its root namespace: <see cref="ModelFormatException"/>, <see cref="ISlotRowMemory"/>, native buffers) may be
 /// used by every engine folder. Each rule scans the compiled IL (fields, signatures and method bodies).
@@ -74,6 +75,11 @@ public class DependencyDirectionTests
     [Test]
     public async Task Http_depends_on_neither_hosting_nor_cli() =>
         await AssertNone(Violations(ServerAssembly, Http, Hosting, Cli, Builder), "Http must not depend on Hosting, Cli or the model builder");
+
+    [Test]
+    public async Task Hub_depends_on_neither_http_hosting_nor_cli() =>
+        await AssertNone(Violations(ServerAssembly, "OnnxLm.Hub", Http, Hosting, Cli, Builder),
+            "the Hub client must not depend on Http, Hosting, Cli or the model builder (Cli and Hosting use it)");
 
     [Test]
     public async Task Hosting_does_not_depend_on_cli() =>

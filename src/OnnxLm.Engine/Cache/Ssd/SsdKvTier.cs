@@ -300,24 +300,56 @@ public sealed class SsdKvTier : IDisposable
     /// <summary>
     /// Reads blocks <paramref name="startBlock"/>.. of a chain found by <see cref="LookupChain"/> in parallel on the thread
     /// pool into consecutive <see cref="KvBlockLayout.BlockBytes"/> slices of <paramref name="destination"/>; returns how
-    /// many leading blocks were read and verified (a chain is only usable up to its first bad block).
+    /// many leading blocks were read and verified (a chain is only usable up to its first bad block). The task completes
+    /// only after every block's read has: nothing writes into <paramref name="destination"/> afterwards.
     /// </summary>
-    public async Task<int> ReadChainAsync(ReadOnlyMemory<int> tokens, int startBlock, UInt128 parentHash, ReadOnlyMemory<UInt128> hashes, Memory<byte> destination)
+    public Task<int> ReadChainAsync(ReadOnlyMemory<int> tokens, int startBlock, UInt128 parentHash, ReadOnlyMemory<UInt128> hashes, Memory<byte> destination)
+    {
+        if (destination.Length < (long)hashes.Length * blockBytes)
+            throw new ArgumentException($"destination holds {destination.Length} bytes, {hashes.Length} blocks need {(long)hashes.Length * blockBytes}");
+        // One hop to the pool for the whole chain (opening files is blocking I/O), not one per block.
+        return Task.Run(() => ReadChainCoreAsync(tokens, startBlock, parentHash, hashes, destination));
+    }
+
+    async Task<int> ReadChainCoreAsync(ReadOnlyMemory<int> tokens, int startBlock, UInt128 parentHash, ReadOnlyMemory<UInt128> hashes, Memory<byte> destination)
     {
         int n = hashes.Length, bs = layout.BlockSize;
-        if (destination.Length < (long)n * blockBytes) throw new ArgumentException($"destination holds {destination.Length} bytes, {n} blocks need {(long)n * blockBytes}");
-        var reads = new Task<bool>[n];
+        // Every block's read is started before any is awaited: each runs until its first I/O wait (file reads complete on
+        // the pool), so the reads and their checksums overlap.
+        var reads = new ValueTask<bool>[n];
         for (int j = 0; j < n; j++)
         {
-            UInt128 parent = j == 0 ? parentHash : hashes.Span[j - 1], hash = hashes.Span[j];
-            var blockTokens = tokens.Slice((startBlock + j) * bs, bs);
-            var slice = destination.Slice(j * blockBytes, blockBytes);
-            reads[j] = Task.Run(() => ReadBlockAsync(hash, blockTokens, parent, slice).AsTask());
+            UInt128 parent = j == 0 ? parentHash : hashes.Span[j - 1];
+            reads[j] = StartRead(hashes.Span[j], tokens.Slice((startBlock + j) * bs, bs), parent, destination.Slice(j * blockBytes, blockBytes));
         }
-        await Task.WhenAll(reads).ConfigureAwait(false);
-        int ok = 0;
-        while (ok < n && reads[ok].Result) ok++;
+        int ok = n;
+        Exception? error = null;
+        for (int j = 0; j < n; j++)
+        {
+            try
+            {
+                if (!await reads[j].ConfigureAwait(false)) ok = Math.Min(ok, j);
+            }
+            catch (Exception e)
+            {
+                error ??= e;
+                ok = Math.Min(ok, j);
+            }
+        }
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
         return ok;
+    }
+
+    ValueTask<bool> StartRead(UInt128 hash, ReadOnlyMemory<int> tokens, UInt128 parent, Memory<byte> destination)
+    {
+        try
+        {
+            return ReadBlockAsync(hash, tokens, parent, destination);
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<bool>(e);
+        }
     }
 
     async ValueTask<bool> ReadCoreAsync(UInt128 hash, UInt128 parent, ReadOnlyMemory<int> tokens, Memory<byte> destination)

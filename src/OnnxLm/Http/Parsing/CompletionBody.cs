@@ -28,5 +28,9 @@ public sealed partial class CompletionBody : ICompletionFields
     [JsonField("stream")] public bool Stream { get; set; }
     [JsonField("stream_options")] public StreamOptionsBody? StreamOptions { get; set; }
     [JsonField("user", MaxLength = 256)] public Utf8Slice User { get; set; }
+    /// <summary>OpenAI's routing hint for prompt caching: requests sharing a key share a prefix. A load balancer hashes
+    /// it onto a replica (docs/SCALEOUT.md); the server logs a digest of it.</summary>
+    [JsonField("prompt_cache_key", MaxLength = 1024)] public Utf8Slice PromptCacheKey { get; set; }
+    [JsonField("prompt_cache_retention", MaxLength = 32)] public Utf8Slice PromptCacheRetention { get; set; }
     [JsonField("ignore_eos")] public bool IgnoreEos { get; set; }
 }

@@ -19,4 +19,6 @@ public interface ICompletionFields
     bool Stream { get; }
     StreamOptionsBody? StreamOptions { get; }
     bool IgnoreEos { get; }
+    Utf8Slice PromptCacheKey { get; }
+    Utf8Slice PromptCacheRetention { get; }
 }
