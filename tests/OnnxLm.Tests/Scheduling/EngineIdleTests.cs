@@ -30,7 +30,8 @@ public class EngineIdleTests
                 for (int i = 0; i < before; i++)
                     if (!requests[i].Events.IsCompleted) { falseIdle++; break; }
             }
-        }) { IsBackground = true, Name = "idle-observer" };
+        })
+        { IsBackground = true, Name = "idle-observer" };
         observer.Start();
         var collectors = new List<Collector>(Requests);
         for (int i = 0; i < Requests; i++)
