@@ -40,8 +40,9 @@ public class EngineIdleTests
             var request = new GenerationRequest(EngineDriver.RandomPrompt(7000 + i, 1 + i % 9), SamplingParams.Greedy, 1 + i % 5,
                 ignoreEos: true, eventCapacity: 2);
             requests[i] = request;
-            Volatile.Write(ref submitted, i + 1);
             collectors.Add(EngineDriver.Submit(engine, request));
+            // Published only once TrySubmit returned: before that the engine may rightly report idle.
+            Volatile.Write(ref submitted, i + 1);
             if (i % 4 == 3) await Task.WhenAll(collectors.Skip(i - 3).Select(c => c.Completion));
         }
         await Task.WhenAll(collectors.Select(c => c.Completion));
