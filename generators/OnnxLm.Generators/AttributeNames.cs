@@ -14,11 +14,11 @@ namespace OnnxLm.Generators
         public static bool Contain(SyntaxList<AttributeListSyntax> lists, string shortName)
         {
             foreach (var list in lists)
-            foreach (var attribute in list.Attributes)
-            {
-                string name = Rightmost(attribute.Name);
-                if (name == shortName || name == shortName + "Attribute") return true;
-            }
+                foreach (var attribute in list.Attributes)
+                {
+                    string name = Rightmost(attribute.Name);
+                    if (name == shortName || name == shortName + "Attribute") return true;
+                }
             return false;
         }
 

@@ -5,13 +5,13 @@ namespace OnnxLm.Generators
     /// <summary>A StringBuilder that indents by four spaces per open block, so emitted code is laid out like hand-written code.</summary>
     internal sealed class CodeWriter
     {
-        readonly StringBuilder _text = new StringBuilder();
-        int _depth;
+        readonly StringBuilder text = new StringBuilder();
+        int depth;
 
         public CodeWriter Line(string line = "")
         {
-            if (line.Length != 0) _text.Append(' ', _depth * 4).Append(line);
-            _text.Append('\n');
+            if (line.Length != 0) text.Append(' ', depth * 4).Append(line);
+            text.Append('\n');
             return this;
         }
 
@@ -19,28 +19,28 @@ namespace OnnxLm.Generators
         {
             Line(line);
             Line("{");
-            _depth++;
+            depth++;
             return this;
         }
 
         public CodeWriter Close(string closing = "}")
         {
-            _depth--;
+            depth--;
             return Line(closing);
         }
 
         public CodeWriter Indent()
         {
-            _depth++;
+            depth++;
             return this;
         }
 
         public CodeWriter Outdent()
         {
-            _depth--;
+            depth--;
             return this;
         }
 
-        public override string ToString() => _text.ToString();
+        public override string ToString() => text.ToString();
     }
 }

@@ -10,18 +10,18 @@ namespace OnnxLm.Generators
     /// </summary>
     internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IEnumerable<T> where T : IEquatable<T>
     {
-        readonly T[]? _items;
+        readonly T[]? items;
 
-        public EquatableArray(T[] items) => _items = items;
+        public EquatableArray(T[] items) => this.items = items;
 
-        public int Length => _items?.Length ?? 0;
+        public int Length => items?.Length ?? 0;
 
-        public T this[int index] => _items![index];
+        public T this[int index] => items![index];
 
         public bool Equals(EquatableArray<T> other)
         {
-            var a = _items ?? Array.Empty<T>();
-            var b = other._items ?? Array.Empty<T>();
+            var a = items ?? Array.Empty<T>();
+            var b = other.items ?? Array.Empty<T>();
             if (a.Length != b.Length) return false;
             for (int i = 0; i < a.Length; i++)
                 if (!EqualityComparer<T>.Default.Equals(a[i], b[i])) return false;
@@ -33,12 +33,12 @@ namespace OnnxLm.Generators
         public override int GetHashCode()
         {
             int hash = 17;
-            if (_items is null) return hash;
-            foreach (var item in _items) hash = unchecked(hash * 31 + (item is null ? 0 : item.GetHashCode()));
+            if (items is null) return hash;
+            foreach (var item in items) hash = unchecked(hash * 31 + (item is null ? 0 : item.GetHashCode()));
             return hash;
         }
 
-        public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)(_items ?? Array.Empty<T>())).GetEnumerator();
+        public IEnumerator<T> GetEnumerator() => ((IEnumerable<T>)(items ?? Array.Empty<T>())).GetEnumerator();
 
         IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }

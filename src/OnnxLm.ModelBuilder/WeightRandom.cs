@@ -9,15 +9,15 @@ namespace OnnxLm.Builder;
 /// </summary>
 internal struct WeightRandom
 {
-    private ulong _s0, _s1, _s2, _s3;
+    private ulong s0, s1, s2, s3;
 
     public WeightRandom(ulong seed)
     {
         // SplitMix64 spreads any seed over all 256 bits of state: an all-zero state would emit zeros forever.
-        _s0 = SplitMix64(ref seed);
-        _s1 = SplitMix64(ref seed);
-        _s2 = SplitMix64(ref seed);
-        _s3 = SplitMix64(ref seed);
+        s0 = SplitMix64(ref seed);
+        s1 = SplitMix64(ref seed);
+        s2 = SplitMix64(ref seed);
+        s3 = SplitMix64(ref seed);
     }
 
     public static ulong SplitMix64(ref ulong state)
@@ -47,14 +47,14 @@ internal struct WeightRandom
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong NextUInt64()
     {
-        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = ulong.RotateLeft(_s3, 45);
+        ulong result = ulong.RotateLeft(s1 * 5, 7) * 9;
+        ulong t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = ulong.RotateLeft(s3, 45);
         return result;
     }
 

@@ -15,8 +15,8 @@ internal sealed class WeightStore
     private const int LargeAlignment = 64 << 10;
     private const int SmallAlignment = 64;
 
-    private readonly Stream? _external;
-    private readonly string _location;
+    private readonly Stream? external;
+    private readonly string location;
 
     /// <param name="external">Where external data goes, or null to keep all weights inline.</param>
     /// <param name="location">The data file's name relative to model.onnx.</param>
@@ -24,8 +24,8 @@ internal sealed class WeightStore
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("ONNX raw_data is little-endian.");
-        _external = external;
-        _location = location;
+        this.external = external;
+        this.location = location;
     }
 
     public TensorProto Add<T>(string name, TensorProto.Types.DataType type, ReadOnlySpan<long> dims, ReadOnlySpan<T> values)
@@ -36,22 +36,22 @@ internal sealed class WeightStore
         foreach (long d in dims)
             tensor.Dims.Add(d);
 
-        if (_external is null)
+        if (external is null)
         {
             tensor.RawData = ByteString.CopyFrom(bytes);
             return tensor;
         }
 
         int alignment = bytes.Length >= LargeTensorBytes ? LargeAlignment : SmallAlignment;
-        long offset = (_external.Position + alignment - 1) / alignment * alignment;
+        long offset = (external.Position + alignment - 1) / alignment * alignment;
         Span<byte> zeros = stackalloc byte[256];
         zeros.Clear();
-        while (_external.Position < offset)
-            _external.Write(zeros[..(int)Math.Min(zeros.Length, offset - _external.Position)]);
-        _external.Write(bytes);
+        while (external.Position < offset)
+            external.Write(zeros[..(int)Math.Min(zeros.Length, offset - external.Position)]);
+        external.Write(bytes);
 
         tensor.DataLocation = TensorProto.Types.DataLocation.External;
-        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = _location });
+        tensor.ExternalData.Add(new StringStringEntryProto { Key = "location", Value = location });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = bytes.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         return tensor;

@@ -53,36 +53,36 @@ public unsafe class KvBlockCopyBenchmarks
     public void Restore_memcpy_per_slab()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            Buffer.MemoryCopy(BlockSlab(b, s), RowSlab(s, b * BlockSize), SlabBytes, SlabBytes);
+            for (int s = 0; s < Slabs; s++)
+                Buffer.MemoryCopy(BlockSlab(b, s), RowSlab(s, b * BlockSize), SlabBytes, SlabBytes);
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Restore")]
     public void Restore_per_position()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-        {
-            byte* src = BlockSlab(b, s);
-            for (int p = 0; p < BlockSize; p++)
-                Buffer.MemoryCopy(src + p * PositionBytes, RowSlab(s, b * BlockSize + p), PositionBytes, PositionBytes);
-        }
+            for (int s = 0; s < Slabs; s++)
+            {
+                byte* src = BlockSlab(b, s);
+                for (int p = 0; p < BlockSize; p++)
+                    Buffer.MemoryCopy(src + p * PositionBytes, RowSlab(s, b * BlockSize + p), PositionBytes, PositionBytes);
+            }
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Restore")]
     public void Restore_vector512_unrolled()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            SlabCopy.Vector512Unrolled(BlockSlab(b, s), RowSlab(s, b * BlockSize));
+            for (int s = 0; s < Slabs; s++)
+                SlabCopy.Vector512Unrolled(BlockSlab(b, s), RowSlab(s, b * BlockSize));
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Restore")]
     public void Restore_streaming_KvSlabCopy()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            KvSlabCopy.Copy(BlockSlab(b, s), RowSlab(s, b * BlockSize), SlabBytes);
+            for (int s = 0; s < Slabs; s++)
+                KvSlabCopy.Copy(BlockSlab(b, s), RowSlab(s, b * BlockSize), SlabBytes);
         KvSlabCopy.Fence();
     }
 
@@ -90,36 +90,36 @@ public unsafe class KvBlockCopyBenchmarks
     public void Commit_memcpy_per_slab()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            Buffer.MemoryCopy(RowSlab(s, b * BlockSize), BlockSlab(b, s), SlabBytes, SlabBytes);
+            for (int s = 0; s < Slabs; s++)
+                Buffer.MemoryCopy(RowSlab(s, b * BlockSize), BlockSlab(b, s), SlabBytes, SlabBytes);
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Commit")]
     public void Commit_per_position()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-        {
-            byte* dst = BlockSlab(b, s);
-            for (int p = 0; p < BlockSize; p++)
-                Buffer.MemoryCopy(RowSlab(s, b * BlockSize + p), dst + p * PositionBytes, PositionBytes, PositionBytes);
-        }
+            for (int s = 0; s < Slabs; s++)
+            {
+                byte* dst = BlockSlab(b, s);
+                for (int p = 0; p < BlockSize; p++)
+                    Buffer.MemoryCopy(RowSlab(s, b * BlockSize + p), dst + p * PositionBytes, PositionBytes, PositionBytes);
+            }
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Commit")]
     public void Commit_vector512_unrolled()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            SlabCopy.Vector512Unrolled(RowSlab(s, b * BlockSize), BlockSlab(b, s));
+            for (int s = 0; s < Slabs; s++)
+                SlabCopy.Vector512Unrolled(RowSlab(s, b * BlockSize), BlockSlab(b, s));
     }
 
     [Benchmark(OperationsPerInvoke = Blocks), BenchmarkCategory("Commit")]
     public void Commit_streaming_KvSlabCopy()
     {
         for (int b = 0; b < Blocks; b++)
-        for (int s = 0; s < Slabs; s++)
-            KvSlabCopy.Copy(RowSlab(s, b * BlockSize), BlockSlab(b, s), SlabBytes);
+            for (int s = 0; s < Slabs; s++)
+                KvSlabCopy.Copy(RowSlab(s, b * BlockSize), BlockSlab(b, s), SlabBytes);
         KvSlabCopy.Fence();
     }
 }

@@ -15,21 +15,21 @@ public class KvQuantizerBenchmarks
     const int SlabValues = 16 * 64;
     const int GroupSize = 64;
 
-    readonly KvQuantizer _quantizer = new(GroupSize, SlabValues);
-    float[] _source = [];
-    sbyte[] _values = [];
-    float[] _scales = [];
-    float[] _restored = [];
+    readonly KvQuantizer quantizer = new(GroupSize, SlabValues);
+    float[] source = [];
+    sbyte[] values = [];
+    float[] scales = [];
+    float[] restored = [];
 
     [GlobalSetup]
     public void Setup()
     {
         var random = new Random(5);
-        _source = new float[Slabs * SlabValues];
-        for (int i = 0; i < _source.Length; i++) _source[i] = (float)(random.NextDouble() * 4 - 2);
-        _values = new sbyte[_source.Length];
-        _scales = new float[Slabs * SlabValues / GroupSize];
-        _restored = new float[_source.Length];
+        source = new float[Slabs * SlabValues];
+        for (int i = 0; i < source.Length; i++) source[i] = (float)(random.NextDouble() * 4 - 2);
+        values = new sbyte[source.Length];
+        scales = new float[Slabs * SlabValues / GroupSize];
+        restored = new float[source.Length];
         Quantize_block();
     }
 
@@ -37,15 +37,15 @@ public class KvQuantizerBenchmarks
     public void Quantize_block()
     {
         for (int s = 0; s < Slabs; s++)
-            _quantizer.Quantize(_source.AsSpan(s * SlabValues, SlabValues), _values.AsSpan(s * SlabValues, SlabValues),
-                _scales.AsSpan(s * (SlabValues / GroupSize), SlabValues / GroupSize));
+            quantizer.Quantize(source.AsSpan(s * SlabValues, SlabValues), values.AsSpan(s * SlabValues, SlabValues),
+                scales.AsSpan(s * (SlabValues / GroupSize), SlabValues / GroupSize));
     }
 
     [Benchmark]
     public void Dequantize_block()
     {
         for (int s = 0; s < Slabs; s++)
-            KvQuantizer.Dequantize(_values.AsSpan(s * SlabValues, SlabValues), _scales.AsSpan(s * (SlabValues / GroupSize), SlabValues / GroupSize),
-                _restored.AsSpan(s * SlabValues, SlabValues), GroupSize);
+            KvQuantizer.Dequantize(values.AsSpan(s * SlabValues, SlabValues), scales.AsSpan(s * (SlabValues / GroupSize), SlabValues / GroupSize),
+                restored.AsSpan(s * SlabValues, SlabValues), GroupSize);
     }
 }

@@ -25,33 +25,33 @@ public unsafe class PrefixCacheBenchmarks
     [Params(32, 8)]
     public int Bits { get; set; }
 
-    ModelRunner _runner = null!;
-    PrefixCache _warm = null!;
-    PrefixCache _churn = null!;
-    readonly List<int> _held = new(PromptBlocks);
-    int[] _prompt = [];
-    readonly int[] _blockTokens = new int[BlockSize];
-    int _next;
+    ModelRunner runner = null!;
+    PrefixCache warm = null!;
+    PrefixCache churn = null!;
+    readonly List<int> held = new(PromptBlocks);
+    int[] prompt = [];
+    readonly int[] blockTokens = new int[BlockSize];
+    int next;
 
     [GlobalSetup]
     public void Setup()
     {
         string dir = KvShapeModel.Directory();
         var contract = ModelContract.Inspect(dir);
-        _runner = new ModelRunner(contract, slots: 1, maxLen: 2048, maxPrefillTokens: BlockSize, threads: 1);
-        FillRow(_runner, contract);
+        runner = new ModelRunner(contract, slots: 1, maxLen: 2048, maxPrefillTokens: BlockSize, threads: 1);
+        FillRow(runner, contract);
         var fingerprint = ModelFingerprint.Compute(contract, BlockSize, Bits);
         var probe = new KvBlockLayout(contract.Config.NumLayers, contract.Config.NumKvHeads, contract.Config.HeadSize, BlockSize,
             contract.KvElementSize, Bits, 64);
-        _warm = new PrefixCache(_runner, BlockSize, Bits, 64, probe.BlockBytes * (PromptBlocks + 8), fingerprint);
-        _churn = new PrefixCache(_runner, BlockSize, Bits, 64, probe.BlockBytes * 8, fingerprint);
+        warm = new PrefixCache(runner, BlockSize, Bits, 64, probe.BlockBytes * (PromptBlocks + 8), fingerprint);
+        churn = new PrefixCache(runner, BlockSize, Bits, 64, probe.BlockBytes * 8, fingerprint);
 
         var random = new Random(3);
-        _prompt = new int[PromptBlocks * BlockSize];
-        for (int i = 0; i < _prompt.Length; i++) _prompt[i] = random.Next(397);
+        prompt = new int[PromptBlocks * BlockSize];
+        for (int i = 0; i < prompt.Length; i++) prompt[i] = random.Next(397);
         for (int j = 0; j < PromptBlocks; j++)
-            if (!_warm.Commit(0, j, _prompt.AsSpan(j * BlockSize, BlockSize), _held)) throw new InvalidOperationException("commit failed");
-        _warm.ReleaseAll(_held);
+            if (!warm.Commit(0, j, prompt.AsSpan(j * BlockSize, BlockSize), held)) throw new InvalidOperationException("commit failed");
+        warm.ReleaseAll(held);
         if (Lookup_2048_tokens() != PromptBlocks) throw new InvalidOperationException("the warm pool does not hold the prompt");
         for (int i = 0; i < 16; i++) Commit_block();   // fill the churn pool: from here on every commit evicts
     }
@@ -59,35 +59,35 @@ public unsafe class PrefixCacheBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _warm.Dispose();
-        _churn.Dispose();
-        _runner.Dispose();
+        warm.Dispose();
+        churn.Dispose();
+        runner.Dispose();
     }
 
     [Benchmark]
     public int Lookup_2048_tokens()
     {
-        int found = _warm.Lookup(_prompt, PromptBlocks, _held);
-        _warm.ReleaseAll(_held);
+        int found = warm.Lookup(prompt, PromptBlocks, held);
+        warm.ReleaseAll(held);
         return found;
     }
 
     [Benchmark(OperationsPerInvoke = PromptBlocks)]
     public void Restore_block()
     {
-        _warm.Lookup(_prompt, PromptBlocks, _held);
-        _warm.Restore(0, _held, PromptBlocks);
-        _warm.ReleaseAll(_held);
+        warm.Lookup(prompt, PromptBlocks, held);
+        warm.Restore(0, held, PromptBlocks);
+        warm.ReleaseAll(held);
     }
 
     [Benchmark]
     public bool Commit_block()
     {
         // A block nobody has seen: distinct tokens give a distinct chain hash.
-        int n = ++_next;
-        for (int i = 0; i < BlockSize; i++) _blockTokens[i] = (n + i * 7919) & 0x7fffffff;
-        bool ok = _churn.Commit(0, 0, _blockTokens, _held);
-        _churn.ReleaseAll(_held);
+        int n = ++next;
+        for (int i = 0; i < BlockSize; i++) blockTokens[i] = (n + i * 7919) & 0x7fffffff;
+        bool ok = churn.Commit(0, 0, blockTokens, held);
+        churn.ReleaseAll(held);
         return ok;
     }
 
@@ -96,13 +96,13 @@ public unsafe class PrefixCacheBenchmarks
         var random = new Random(11);
         var c = contract.Config;
         for (int layer = 0; layer < c.NumLayers; layer++)
-        for (int kv = 0; kv < 2; kv++)
-        for (int h = 0; h < c.NumKvHeads; h++)
-        {
-            var bytes = runner.RowBytes(0, layer, kv == 1, h, runner.MaxLen);
-            if (contract.KvElementSize != 4) { random.NextBytes(bytes); continue; }
-            var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes);
-            for (int i = 0; i < values.Length; i++) values[i] = (float)(random.NextDouble() * 4 - 2);
-        }
+            for (int kv = 0; kv < 2; kv++)
+                for (int h = 0; h < c.NumKvHeads; h++)
+                {
+                    var bytes = runner.RowBytes(0, layer, kv == 1, h, runner.MaxLen);
+                    if (contract.KvElementSize != 4) { random.NextBytes(bytes); continue; }
+                    var values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes);
+                    for (int i = 0; i < values.Length; i++) values[i] = (float)(random.NextDouble() * 4 - 2);
+                }
     }
 }

@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
 using System.Text;
-using OnnxLm.Engine.Model;
 using OnnxLm.Builder;
+using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Scheduling;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
@@ -118,8 +118,13 @@ public static class ContextLengthBenchmark
                 int i = order[(k + r) % contexts.Length];
                 using var engine = InferenceEngine.Start(new EngineOptions
                 {
-                    ModelDirectory = dir, MaxBatchSize = slots, ContextLength = contexts[i], PrefixCache = false, SsdCache = false,
-                    Threads = Environment.ProcessorCount, PrefillStepSize = Math.Min(512, prompt.Length),
+                    ModelDirectory = dir,
+                    MaxBatchSize = slots,
+                    ContextLength = contexts[i],
+                    PrefixCache = false,
+                    SsdCache = false,
+                    Threads = Environment.ProcessorCount,
+                    PrefillStepSize = Math.Min(512, prompt.Length),
                 });
                 while (!engine.IsReady) Thread.Sleep(5);
                 Decode(engine, prompt, 16);   // warm-up

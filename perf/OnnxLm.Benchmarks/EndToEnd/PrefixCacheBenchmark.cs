@@ -50,8 +50,14 @@ public static class PrefixCacheBenchmark
 
         EngineOptions Options(bool cache, int bits = 0, string? ssdDir = null) => new()
         {
-            ModelDirectory = dir, MaxBatchSize = 8, PrefixCache = cache, KvBits = bits, KvCacheMemory = 2L << 30,
-            SsdCache = ssdDir is not null, KvCacheDir = ssdDir, Threads = 2,
+            ModelDirectory = dir,
+            MaxBatchSize = 8,
+            PrefixCache = cache,
+            KvBits = bits,
+            KvCacheMemory = 2L << 30,
+            SsdCache = ssdDir is not null,
+            KvCacheDir = ssdDir,
+            Threads = 2,
         };
 
         // 1. TTFT, 2,000-token prompt, 1,904 tokens cached.

@@ -32,8 +32,12 @@ public static class SsdTierBenchmark
 
         EngineOptions Options(bool ssd, bool writeThrough = false) => new()
         {
-            ModelDirectory = dir, MaxBatchSize = 8, KvCacheMemory = 2L << 30,
-            SsdCache = ssd, KvCacheDir = kvRoot, SsdWriteThrough = writeThrough,
+            ModelDirectory = dir,
+            MaxBatchSize = 8,
+            KvCacheMemory = 2L << 30,
+            SsdCache = ssd,
+            KvCacheDir = kvRoot,
+            SsdWriteThrough = writeThrough,
         };
 
         var cold = new List<double>();

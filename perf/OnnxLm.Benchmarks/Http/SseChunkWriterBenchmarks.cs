@@ -22,58 +22,58 @@ public class SseChunkWriterBenchmarks
     const int Tokens = 256;
     static readonly string[] Words = [" the", " quick", " brown", " fox", " jumps", " over", " lazy", " dog"];
 
-    Pipe _pipe = null!;
-    SseChunkWriter _chat = null!;
-    SseChunkWriter _text = null!;
-    GenerationRequest _request = null!;
-    TokenEvent[] _events = [];
-    TokenEvent[] _thoughts = [];
+    Pipe pipe = null!;
+    SseChunkWriter chat = null!;
+    SseChunkWriter text = null!;
+    GenerationRequest request = null!;
+    TokenEvent[] events = [];
+    TokenEvent[] thoughts = [];
 
     [GlobalSetup]
     public void Setup()
     {
         // No back-pressure: the reader drains after every flush, as a fast client would.
-        _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+        pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
         var vocabulary = TokenVocabulary.Parse(DetokenizerBenchmarks.BuildTokenizerJson(), "benchmark tokenizer.json");
         var id = JsonEncodedText.Encode("chatcmpl-0123456789abcdef0123456789abcdef");
         var model = JsonEncodedText.Encode("benchmark-fp32");
-        _chat = new SseChunkWriter(_pipe.Writer, chat: true, id, 1_764_000_000, model, includeUsage: true, vocabulary);
-        _text = new SseChunkWriter(_pipe.Writer, chat: false, id, 1_764_000_000, model, includeUsage: false, vocabulary);
-        _request = new GenerationRequest([1, 2, 3], SamplingParams.Greedy, Tokens);
-        _events = new TokenEvent[Tokens];
+        chat = new SseChunkWriter(pipe.Writer, chat: true, id, 1_764_000_000, model, includeUsage: true, vocabulary);
+        this.text = new SseChunkWriter(pipe.Writer, chat: false, id, 1_764_000_000, model, includeUsage: false, vocabulary);
+        request = new GenerationRequest([1, 2, 3], SamplingParams.Greedy, Tokens);
+        events = new TokenEvent[Tokens];
         for (int i = 0; i < Tokens; i++)
         {
             byte[] text = Encoding.UTF8.GetBytes(Words[i % Words.Length]);
             var ev = new TokenEvent { Kind = TokenEventKind.Token, TokenId = 256 + i % Words.Length, Index = i, TextLength = (byte)text.Length };
             text.CopyTo(ev.Text);
-            _events[i] = ev;
+            events[i] = ev;
         }
-        _thoughts = [.. _events];
-        for (int i = 0; i < Tokens; i++) _thoughts[i].Reasoning = true;
+        thoughts = [.. events];
+        for (int i = 0; i < Tokens; i++) thoughts[i].Reasoning = true;
         Chat_token_chunk();
         Completion_token_chunk();
         Chat_reasoning_token_chunk();
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Tokens)]
-    public long Chat_token_chunk() => Stream(_chat);
+    public long Chat_token_chunk() => Stream(chat);
 
     [Benchmark(OperationsPerInvoke = Tokens)]
-    public long Completion_token_chunk() => Stream(_text);
+    public long Completion_token_chunk() => Stream(text);
 
     /// <summary>A reasoning model's thought: the same chunk with <c>delta.reasoning_content</c>.</summary>
     [Benchmark(OperationsPerInvoke = Tokens)]
-    public long Chat_reasoning_token_chunk() => Stream(_chat, _thoughts);
+    public long Chat_reasoning_token_chunk() => Stream(chat, thoughts);
 
-    long Stream(SseChunkWriter writer) => Stream(writer, _events);
+    long Stream(SseChunkWriter writer) => Stream(writer, events);
 
     long Stream(SseChunkWriter writer, TokenEvent[] events)
     {
         long bytes = 0;
-        var reader = _pipe.Reader;
+        var reader = pipe.Reader;
         for (int i = 0; i < events.Length; i++)
         {
-            writer.WriteToken(0, in events[i], LogprobsMode.None, _request, 0, 0);
+            writer.WriteToken(0, in events[i], LogprobsMode.None, request, 0, 0);
             // Synchronous: no back-pressure and no reader waiting, so the flush completes inline.
             writer.FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
             if (!reader.TryRead(out ReadResult result)) throw new InvalidOperationException("nothing was written");

@@ -102,7 +102,8 @@ public static unsafe class BandwidthProbe
                         sums[id] += Sum(slice, perThread);
                         end.SignalAndWait();
                     }
-                }) { IsBackground = true, Name = $"bandwidth-{t}" };
+                })
+                { IsBackground = true, Name = $"bandwidth-{t}" };
                 workers[t].Start();
             }
             for (int r = 0; r <= repeats; r++)

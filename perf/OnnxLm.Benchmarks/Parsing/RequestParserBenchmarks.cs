@@ -16,27 +16,27 @@ namespace OnnxLm.Benchmarks.Parsing;
 [MemoryDiagnoser]
 public class RequestParserBenchmarks
 {
-    private byte[] _json = null!;
-    private readonly ChatCompletionBody _body = new();
+    private byte[] json = null!;
+    private readonly ChatCompletionBody body = new();
 
     [GlobalSetup]
     public void Setup()
     {
-        _json = TypicalChat();
-        if (!ChatCompletionBody.TryParse(_json, _body, out var error)) throw new InvalidOperationException(error.Message);
-        var poco = JsonSerializer.Deserialize(_json, StjRequestContext.Default.StjChatRequest)!;
-        if (poco.Messages!.Count != _body.Messages.Count) throw new InvalidOperationException("the two parsers disagree");
+        json = TypicalChat();
+        if (!ChatCompletionBody.TryParse(json, body, out var error)) throw new InvalidOperationException(error.Message);
+        var poco = JsonSerializer.Deserialize(json, StjRequestContext.Default.StjChatRequest)!;
+        if (poco.Messages!.Count != body.Messages.Count) throw new InvalidOperationException("the two parsers disagree");
     }
 
     [Benchmark(Baseline = true)]
     public int Generated()
     {
-        ChatCompletionBody.TryParse(_json, _body, out _);
-        return _body.Messages.Count;
+        ChatCompletionBody.TryParse(json, body, out _);
+        return body.Messages.Count;
     }
 
     [Benchmark]
-    public int SystemTextJson() => JsonSerializer.Deserialize(_json, StjRequestContext.Default.StjChatRequest)!.Messages!.Count;
+    public int SystemTextJson() => JsonSerializer.Deserialize(json, StjRequestContext.Default.StjChatRequest)!.Messages!.Count;
 
     /// <summary>Same shape as the parser tests' sample: escaped quotes and newlines in every turn.</summary>
     private static byte[] TypicalChat()

@@ -10,14 +10,14 @@ namespace OnnxLm.Benchmarks.Sampling;
 [MemoryDiagnoser]
 public class SamplerBenchmarks
 {
-    private float[] _logits = [];
-    private float[] _row = [];
-    private Sampler _sampler = null!;
-    private SequenceSampler _greedy = null!;
-    private SequenceSampler _topP = null!;
-    private SequenceSampler _topK = null!;
-    private SequenceSampler _penalties = null!;
-    private SequenceSampler _full = null!;
+    private float[] logits = [];
+    private float[] row = [];
+    private Sampler sampler = null!;
+    private SequenceSampler greedy = null!;
+    private SequenceSampler topP = null!;
+    private SequenceSampler topK = null!;
+    private SequenceSampler penalties = null!;
+    private SequenceSampler full = null!;
 
     [Params(32_000, 151_936)]
     public int Vocab { get; set; }
@@ -26,56 +26,60 @@ public class SamplerBenchmarks
     public void Setup()
     {
         var random = new Random(1234);
-        _logits = new float[Vocab];
+        logits = new float[Vocab];
         for (int i = 0; i < Vocab; i++)
         {
             double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            _logits[i] = (float)(3.0 * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+            logits[i] = (float)(3.0 * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
         }
-        _row = new float[Vocab];
-        _sampler = new Sampler(Vocab, engineSeed: 1);
+        row = new float[Vocab];
+        sampler = new Sampler(Vocab, engineSeed: 1);
         int[] prompt = new int[2000];
         for (int i = 0; i < prompt.Length; i++) prompt[i] = random.Next(Vocab);
-        _greedy = Sequence(SamplingParams.Greedy, prompt);
-        _topP = Sequence(new SamplingParams { Temperature = 0.8f, TopP = 0.9f, Seed = 1 }, prompt);
-        _topK = Sequence(new SamplingParams { Temperature = 0.8f, TopK = 40, Seed = 1 }, prompt);
-        _full = Sequence(new SamplingParams { Temperature = 1f, Seed = 1 }, prompt);
-        _penalties = Sequence(new SamplingParams
+        greedy = Sequence(SamplingParams.Greedy, prompt);
+        topP = Sequence(new SamplingParams { Temperature = 0.8f, TopP = 0.9f, Seed = 1 }, prompt);
+        topK = Sequence(new SamplingParams { Temperature = 0.8f, TopK = 40, Seed = 1 }, prompt);
+        full = Sequence(new SamplingParams { Temperature = 1f, Seed = 1 }, prompt);
+        penalties = Sequence(new SamplingParams
         {
-            Temperature = 0.8f, TopP = 0.9f, RepetitionPenalty = 1.1f, PresencePenalty = 0.5f, FrequencyPenalty = 0.5f,
+            Temperature = 0.8f,
+            TopP = 0.9f,
+            RepetitionPenalty = 1.1f,
+            PresencePenalty = 0.5f,
+            FrequencyPenalty = 0.5f,
             Seed = 1,
         }, prompt);
-        for (int i = 0; i < 200; i++) _penalties.Accept(random.Next(Vocab));
+        for (int i = 0; i < 200; i++) penalties.Accept(random.Next(Vocab));
     }
 
     private SequenceSampler Sequence(SamplingParams p, int[] prompt)
     {
-        SequenceSampler seq = _sampler.CreateSequence();
+        SequenceSampler seq = sampler.CreateSequence();
         seq.Reset(p, prompt);
         return seq;
     }
 
     [Benchmark(Baseline = true)]
-    public void Copy() => _logits.CopyTo(_row, 0);
+    public void Copy() => logits.CopyTo(row, 0);
 
     [Benchmark]
-    public int Greedy() => SampleOne(_greedy);
+    public int Greedy() => SampleOne(greedy);
 
     [Benchmark]
-    public int Temperature() => SampleOne(_full);
+    public int Temperature() => SampleOne(full);
 
     [Benchmark]
-    public int TemperatureTopP() => SampleOne(_topP);
+    public int TemperatureTopP() => SampleOne(topP);
 
     [Benchmark]
-    public int TopK40() => SampleOne(_topK);
+    public int TopK40() => SampleOne(topK);
 
     [Benchmark]
-    public int PenaltiesTopP() => SampleOne(_penalties);
+    public int PenaltiesTopP() => SampleOne(penalties);
 
     private int SampleOne(SequenceSampler seq)
     {
-        _logits.CopyTo(_row, 0);
-        return _sampler.Sample(_row, seq).TokenId;
+        logits.CopyTo(row, 0);
+        return sampler.Sample(row, seq).TokenId;
     }
 }

@@ -24,27 +24,27 @@ public class RingBenchmarks
     // Two producers: the target machines have few cores and the engine sees a handful of concurrent submitters.
     private const int Producers = 2;
 
-    private MpscRing<long> _mpsc = null!;
-    private EngineWakeup _wakeup = null!;
-    private SpscRing<long> _spsc = null!;
+    private MpscRing<long> mpsc = null!;
+    private EngineWakeup wakeup = null!;
+    private SpscRing<long> spsc = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _mpsc = new MpscRing<long>(Capacity);
-        _wakeup = new EngineWakeup();
-        _spsc = new SpscRing<long>(Capacity);
+        mpsc = new MpscRing<long>(Capacity);
+        wakeup = new EngineWakeup();
+        spsc = new SpscRing<long>(Capacity);
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _wakeup.Dispose();
+    public void Cleanup() => wakeup.Dispose();
 
     // ------------------------------------------------------------------ many producers → one consumer
 
     [Benchmark(OperationsPerInvoke = Items), BenchmarkCategory("MPSC")]
     public long Mpsc_ring_spinning_consumer()
     {
-        MpscRing<long> ring = _mpsc;
+        MpscRing<long> ring = mpsc;
         Thread[] producers = StartProducers(ring, static (r, v) => r.TryEnqueue(v), signal: null);
         long sum = 0;
         var spin = new SpinWait();
@@ -61,8 +61,8 @@ public class RingBenchmarks
     public long Mpsc_ring_wakeup_consumer()
     {
         // The engine's real pattern: producers Signal after each enqueue; the consumer drains, then sleeps on the wakeup.
-        MpscRing<long> ring = _mpsc;
-        EngineWakeup wakeup = _wakeup;
+        MpscRing<long> ring = mpsc;
+        EngineWakeup wakeup = this.wakeup;
         Thread[] producers = StartProducers(ring, static (r, v) => r.TryEnqueue(v), signal: wakeup);
         long sum = 0;
         for (int received = 0; received < Items;)
@@ -106,7 +106,7 @@ public class RingBenchmarks
     [Benchmark(OperationsPerInvoke = Items), BenchmarkCategory("SPSC")]
     public long Spsc_ring_async_reader()
     {
-        SpscRing<long> ring = _spsc;
+        SpscRing<long> ring = spsc;
         Thread producer = StartSingleProducer(ring, static (r, v) => r.TryWrite(v));
         long sum = DrainAsync(ring).GetAwaiter().GetResult();
         producer.Join();
@@ -126,7 +126,7 @@ public class RingBenchmarks
     [Benchmark(OperationsPerInvoke = RoundTrips), BenchmarkCategory("SPSC")]
     public long Spsc_ring_ping_pong()
     {
-        SpscRing<long> ring = _spsc;
+        SpscRing<long> ring = spsc;
         var consumed = new StrongBox<long>();
         Thread producer = StartPingPongProducer(ring, static (r, v) => r.TryWrite(v), consumed);
         long sum = PingPongReadAsync(ring, consumed).GetAwaiter().GetResult();
@@ -180,7 +180,8 @@ public class RingBenchmarks
                 var spin = new SpinWait();
                 while (Volatile.Read(ref consumed.Value) != v + 1) spin.SpinOnce(sleep1Threshold: -1);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         return thread;
     }
@@ -232,7 +233,8 @@ public class RingBenchmarks
                     spin.Reset();
                     signal?.Signal();
                 }
-            }) { IsBackground = true };
+            })
+            { IsBackground = true };
             threads[p].Start();
         }
         return threads;
@@ -248,7 +250,8 @@ public class RingBenchmarks
                 while (!tryAdd(queue, v)) spin.SpinOnce(sleep1Threshold: -1);
                 spin.Reset();
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         return thread;
     }

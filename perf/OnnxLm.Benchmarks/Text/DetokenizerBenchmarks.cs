@@ -18,16 +18,16 @@ public class DetokenizerBenchmarks
         [" the", " quick", " brown", " fox", " jumps", " over", " lazy", " dog", ".", ",", "\n", " café", " naïve"];
     private static readonly string[] Characters = ["€", "🙂", "中", "文", "é"];
 
-    private TokenVocabulary _vocabulary = null!;
-    private IncrementalDetokenizer _detokenizer = null!;
-    private StopMatchState _stopState = null!;
-    private StopMatchState _noStopState = null!;
-    private int[] _tokens = null!;
+    private TokenVocabulary vocabulary = null!;
+    private IncrementalDetokenizer detokenizer = null!;
+    private StopMatchState stopState = null!;
+    private StopMatchState noStopState = null!;
+    private int[] tokens = null!;
 
     [GlobalSetup]
     public void Setup()
     {
-        _vocabulary = TokenVocabulary.Parse(BuildTokenizerJson(), "benchmark tokenizer.json");
+        vocabulary = TokenVocabulary.Parse(BuildTokenizerJson(), "benchmark tokenizer.json");
         var random = new Random(7);
         var tokens = new List<int>(TokenCount);
         while (tokens.Count < TokenCount)
@@ -45,21 +45,21 @@ public class DetokenizerBenchmarks
                 tokens.Add(256 + random.Next(Words.Length));
             }
         }
-        _tokens = [.. tokens.Take(TokenCount)];
-        _detokenizer = new IncrementalDetokenizer(_vocabulary);
+        this.tokens = [.. tokens.Take(TokenCount)];
+        detokenizer = new IncrementalDetokenizer(vocabulary);
         // Stops that share prefixes with the text (" the" vs " th", "\n") but never complete: the worst case, full hold-back work.
-        _stopState = new StopMatchState(new StopMatcher([" thx", "\n\nUser:", "🙂🙂🙂"]));
-        _noStopState = new StopMatchState(StopMatcher.None);
+        stopState = new StopMatchState(new StopMatcher([" thx", "\n\nUser:", "🙂🙂🙂"]));
+        noStopState = new StopMatchState(StopMatcher.None);
         DetokenizeAndMatchStops(); // grow buffers before measurement
     }
 
     [Benchmark(Baseline = true)]
     public int Detokenize()
     {
-        IncrementalDetokenizer detokenizer = _detokenizer;
+        IncrementalDetokenizer detokenizer = this.detokenizer;
         detokenizer.Reset();
         int bytes = 0;
-        foreach (int token in _tokens)
+        foreach (int token in tokens)
         {
             detokenizer.Append(token, skipSpecial: true);
             bytes += detokenizer.TakeCompleted().Length;
@@ -68,18 +68,18 @@ public class DetokenizerBenchmarks
     }
 
     [Benchmark]
-    public int DetokenizeAndMatchStops() => Run(_stopState);
+    public int DetokenizeAndMatchStops() => Run(stopState);
 
     [Benchmark]
-    public int DetokenizeWithEmptyStopList() => Run(_noStopState);
+    public int DetokenizeWithEmptyStopList() => Run(noStopState);
 
     private int Run(StopMatchState state)
     {
-        IncrementalDetokenizer detokenizer = _detokenizer;
+        IncrementalDetokenizer detokenizer = this.detokenizer;
         detokenizer.Reset();
         state.Reset();
         int bytes = 0;
-        foreach (int token in _tokens)
+        foreach (int token in tokens)
         {
             detokenizer.Append(token, skipSpecial: true);
             if (state.Process(detokenizer.TakeCompleted(), out ReadOnlySpan<byte> emit))

@@ -92,7 +92,9 @@ public static class JsonReport
         {
             var start = new System.Diagnostics.ProcessStartInfo("git", "rev-parse HEAD")
             {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
             };
             using var git = System.Diagnostics.Process.Start(start)!;
             string text = git.StandardOutput.ReadToEnd().Trim();

@@ -245,19 +245,19 @@ public sealed unsafe class PrefixCache : IDisposable
         var l = Layout;
         byte* dst = BlockPointer(block);
         for (int layer = 0; layer < l.Layers; layer++)
-        for (int kv = 0; kv < 2; kv++)
-        for (int h = 0; h < l.KvHeads; h++)
-        {
-            byte* src = rows.SlabPointer(row, layer, kv == 1, h, position);
-            byte* slab = dst + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
-            if (!l.Quantized)
-            {
-                KvSlabCopy.Copy(src, slab, l.RowSlabBytes);
-                continue;
-            }
-            ReadOnlySpan<float> values = l.ElementSize == 4 ? new ReadOnlySpan<float>(src, l.SlabValues) : ToFloat(src);
-            quantizer!.Quantize(values, new Span<sbyte>(slab, l.SlabValues), new Span<float>(slab + l.SlabValues, l.GroupsPerSlab));
-        }
+            for (int kv = 0; kv < 2; kv++)
+                for (int h = 0; h < l.KvHeads; h++)
+                {
+                    byte* src = rows.SlabPointer(row, layer, kv == 1, h, position);
+                    byte* slab = dst + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
+                    if (!l.Quantized)
+                    {
+                        KvSlabCopy.Copy(src, slab, l.RowSlabBytes);
+                        continue;
+                    }
+                    ReadOnlySpan<float> values = l.ElementSize == 4 ? new ReadOnlySpan<float>(src, l.SlabValues) : ToFloat(src);
+                    quantizer!.Quantize(values, new Span<sbyte>(slab, l.SlabValues), new Span<float>(slab + l.SlabValues, l.GroupsPerSlab));
+                }
     }
 
     void CopyBlockToRow(int block, int row, int position)
@@ -265,25 +265,25 @@ public sealed unsafe class PrefixCache : IDisposable
         var l = Layout;
         byte* srcBlock = BlockPointer(block);
         for (int layer = 0; layer < l.Layers; layer++)
-        for (int kv = 0; kv < 2; kv++)
-        for (int h = 0; h < l.KvHeads; h++)
-        {
-            byte* dst = rows.SlabPointer(row, layer, kv == 1, h, position);
-            byte* slab = srcBlock + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
-            if (!l.Quantized)
-            {
-                KvSlabCopy.Copy(slab, dst, l.RowSlabBytes);
-                continue;
-            }
-            var values = new ReadOnlySpan<sbyte>(slab, l.SlabValues);
-            var scales = new ReadOnlySpan<float>(slab + l.SlabValues, l.GroupsPerSlab);
-            if (l.ElementSize == 4) KvQuantizer.Dequantize(values, scales, new Span<float>(dst, l.SlabValues), l.GroupSize);
-            else
-            {
-                KvQuantizer.Dequantize(values, scales, convert, l.GroupSize);
-                System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(convert, new Span<Half>(dst, l.SlabValues));
-            }
-        }
+            for (int kv = 0; kv < 2; kv++)
+                for (int h = 0; h < l.KvHeads; h++)
+                {
+                    byte* dst = rows.SlabPointer(row, layer, kv == 1, h, position);
+                    byte* slab = srcBlock + (long)l.SlabIndex(layer, kv == 1, h) * l.SlabBytes;
+                    if (!l.Quantized)
+                    {
+                        KvSlabCopy.Copy(slab, dst, l.RowSlabBytes);
+                        continue;
+                    }
+                    var values = new ReadOnlySpan<sbyte>(slab, l.SlabValues);
+                    var scales = new ReadOnlySpan<float>(slab + l.SlabValues, l.GroupsPerSlab);
+                    if (l.ElementSize == 4) KvQuantizer.Dequantize(values, scales, new Span<float>(dst, l.SlabValues), l.GroupSize);
+                    else
+                    {
+                        KvQuantizer.Dequantize(values, scales, convert, l.GroupSize);
+                        System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(convert, new Span<Half>(dst, l.SlabValues));
+                    }
+                }
     }
 
     ReadOnlySpan<float> ToFloat(byte* src)

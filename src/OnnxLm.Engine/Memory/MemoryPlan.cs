@@ -116,9 +116,17 @@ public sealed class MemoryPlan
         long fit = left == long.MaxValue ? modelMax : Math.Max(left, 0) / perPosition;
         var plan = new MemoryPlan
         {
-            BudgetBytes = budget, BudgetSource = source, ReserveBytes = reserve, WeightsBytes = weights, PrefixCacheBytes = pool,
-            BuffersBytes = buffers, KvBytesPerToken = kvPerToken, ScratchBytesPerPosition = scratch, Slots = slots,
-            ModelContextLength = modelMax, FitContextLength = fit,
+            BudgetBytes = budget,
+            BudgetSource = source,
+            ReserveBytes = reserve,
+            WeightsBytes = weights,
+            PrefixCacheBytes = pool,
+            BuffersBytes = buffers,
+            KvBytesPerToken = kvPerToken,
+            ScratchBytesPerPosition = scratch,
+            Slots = slots,
+            ModelContextLength = modelMax,
+            FitContextLength = fit,
         };
         int context;
         if (request.ContextLength is { } wanted)
@@ -134,9 +142,18 @@ public sealed class MemoryPlan
         }
         return new MemoryPlan
         {
-            BudgetBytes = budget, BudgetSource = source, ReserveBytes = reserve, WeightsBytes = weights, PrefixCacheBytes = pool,
-            BuffersBytes = buffers, KvBytesPerToken = kvPerToken, ScratchBytesPerPosition = scratch, Slots = slots,
-            ModelContextLength = modelMax, FitContextLength = fit, ContextLength = context,
+            BudgetBytes = budget,
+            BudgetSource = source,
+            ReserveBytes = reserve,
+            WeightsBytes = weights,
+            PrefixCacheBytes = pool,
+            BuffersBytes = buffers,
+            KvBytesPerToken = kvPerToken,
+            ScratchBytesPerPosition = scratch,
+            Slots = slots,
+            ModelContextLength = modelMax,
+            FitContextLength = fit,
+            ContextLength = context,
         };
     }
 

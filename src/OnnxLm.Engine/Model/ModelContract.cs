@@ -114,8 +114,12 @@ public sealed class ModelContract
             throw new ModelFormatException($"{ModelPath}: logits shape [{string.Join(",", ld)}] does not match vocab_size {c.VocabSize}");
         return new ModelContract
         {
-            Directory = Directory, Config = c, ModelPath = ModelPath, MaxPositions = MaxPositions,
-            KvType = kvType, LogitsType = logits.ElementDataType,
+            Directory = Directory,
+            Config = c,
+            ModelPath = ModelPath,
+            MaxPositions = MaxPositions,
+            KvType = kvType,
+            LogitsType = logits.ElementDataType,
         };
     }
 

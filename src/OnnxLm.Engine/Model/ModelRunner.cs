@@ -1,6 +1,6 @@
+using System.Numerics.Tensors;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using System.Numerics.Tensors;
 
 namespace OnnxLm.Engine.Model;
 

@@ -30,7 +30,7 @@ public sealed class OnnxGraphInspector
                 var (field, wire) = r.Tag();
                 if (field == 7 && wire == 2)
                 {
-                        inspector.ReadGraph(r, r.End());
+                    inspector.ReadGraph(r, r.End());
                     sawGraph = true;
                 }
                 else r.Skip(wire);
@@ -77,23 +77,23 @@ public sealed class OnnxGraphInspector
                 case 4 when wire == 2: op = r.String(); break;
                 case 7 when wire == 2: domain = r.String(); break;
                 case 5 when wire == 2:
-                {
-                    long attrEnd = r.End();
-                    string name = "";
-                    long i = 0;
-                    while (r.Position < attrEnd)
                     {
-                        var (af, aw) = r.Tag();
-                        if (af == 1 && aw == 2) name = r.String();
-                        else if (af == 3 && aw == 0) i = r.Varint();
-                        else r.Skip(aw);
+                        long attrEnd = r.End();
+                        string name = "";
+                        long i = 0;
+                        while (r.Position < attrEnd)
+                        {
+                            var (af, aw) = r.Tag();
+                            if (af == 1 && aw == 2) name = r.String();
+                            else if (af == 3 && aw == 0) i = r.Varint();
+                            else r.Skip(aw);
+                        }
+                        r.Expect(attrEnd);
+                        if (name == "num_heads") heads = i;
+                        else if (name == "kv_num_heads") kvHeads = i;
+                        else if (name == "do_rotary") rotary = i;
+                        break;
                     }
-                    r.Expect(attrEnd);
-                    if (name == "num_heads") heads = i;
-                    else if (name == "kv_num_heads") kvHeads = i;
-                    else if (name == "do_rotary") rotary = i;
-                    break;
-                }
                 default: r.Skip(wire); break;
             }
         }

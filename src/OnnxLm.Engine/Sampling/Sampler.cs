@@ -23,11 +23,11 @@ public sealed class Sampler
     // only if the narrow one holds too few tokens. Peaked LLM rows usually stop at the first rung.
     private static ReadOnlySpan<float> LogitLadder => [1f, 2f, 4f, 8f, 16f, 32f, 64f];
 
-    private readonly float[] _work;
-    private readonly float[] _candidateValues;
-    private readonly int[] _candidateIds;
-    private readonly double[] _blockSums;
-    private Xoshiro256StarStar _seeds;
+    private readonly float[] work;
+    private readonly float[] candidateValues;
+    private readonly int[] candidateIds;
+    private readonly double[] blockSums;
+    private Xoshiro256StarStar seeds;
 
     /// <param name="vocabSize">Largest logits row this sampler will see.</param>
     /// <param name="engineSeed">Seeds the generator that picks seeds for requests without one; null = OS entropy.</param>
@@ -35,13 +35,13 @@ public sealed class Sampler
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabSize, 1);
         VocabSize = vocabSize;
-        _work = new float[vocabSize];
-        _candidateValues = new float[vocabSize];
-        _candidateIds = new int[vocabSize];
-        _blockSums = new double[(vocabSize + DrawBlock - 1) / DrawBlock];
+        work = new float[vocabSize];
+        candidateValues = new float[vocabSize];
+        candidateIds = new int[vocabSize];
+        blockSums = new double[(vocabSize + DrawBlock - 1) / DrawBlock];
         Span<byte> entropy = stackalloc byte[8];
         if (engineSeed is null) RandomNumberGenerator.Fill(entropy);
-        _seeds = new Xoshiro256StarStar(engineSeed ?? BitConverter.ToUInt64(entropy));
+        seeds = new Xoshiro256StarStar(engineSeed ?? BitConverter.ToUInt64(entropy));
     }
 
     /// <summary>The largest vocabulary (logits row length) this sampler accepts.</summary>
@@ -50,7 +50,7 @@ public sealed class Sampler
     /// <summary>Creates per-request state bound to this sampler's seed source (pool and <c>Reset</c> it).</summary>
     public SequenceSampler CreateSequence() => new(this);
 
-    internal ulong NextEngineSeed() => _seeds.NextUInt64();
+    internal ulong NextEngineSeed() => seeds.NextUInt64();
 
     /// <summary>Samples the next token for <paramref name="sequence"/>, writing top-logprobs (if requested) into
     /// the sequence's own buffer (<see cref="SequenceSampler.TopLogprobs"/>). May modify <paramref name="logits"/>.</summary>
@@ -90,7 +90,7 @@ public sealed class Sampler
         int topCount = 0;
         if (p.Logprobs)
         {
-            logNormalizer = max + (float)Math.Log(SoftmaxKernel.ExpShifted(logits, max, 1f, _work));
+            logNormalizer = max + (float)Math.Log(SoftmaxKernel.ExpShifted(logits, max, 1f, work));
             int wanted = Math.Min(Math.Min(p.TopLogprobs, SamplingParams.MaxTopLogprobs), topLogprobs.Length);
             if (wanted > 0)
                 topCount = WriteTopLogprobs(logits, max, logNormalizer, topLogprobs[..wanted]);
@@ -133,8 +133,8 @@ public sealed class Sampler
     {
         int wanted = Math.Min(destination.Length, logits.Length);
         int m = GatherTopLogits(logits, max, wanted);
-        ReadOnlySpan<float> values = _candidateValues.AsSpan(0, m);
-        ReadOnlySpan<int> ids = _candidateIds.AsSpan(0, m);
+        ReadOnlySpan<float> values = candidateValues.AsSpan(0, m);
+        ReadOnlySpan<int> ids = candidateIds.AsSpan(0, m);
 
         // Bounded insertion sort: candidates arrive in id order and only a strictly larger logit moves ahead, so
         // equal logits stay lowest-id first.
@@ -169,7 +169,7 @@ public sealed class Sampler
                 break;
             }
         }
-        return ThresholdScan.GatherAtLeast(logits, threshold, _candidateValues, _candidateIds);
+        return ThresholdScan.GatherAtLeast(logits, threshold, candidateValues, candidateIds);
     }
 
     /// <summary>A weight threshold (relative to the max weight 1) whose survivors carry at least
@@ -196,8 +196,8 @@ public sealed class Sampler
         // Multiplying by 1/T instead of dividing differs by at most an ulp of the scaled logit, and lets the
         // shift, scale and exp run as one pass.
         float inverseTemperature = 1f / p.Temperature;
-        Span<float> values = _candidateValues;
-        Span<int> ids = _candidateIds;
+        Span<float> values = candidateValues;
+        Span<int> ids = candidateIds;
         int m; // candidates gathered into values/ids; -1 while the whole vocabulary (in _work) is still in play
         float denseTotal = 0f;
 
@@ -213,7 +213,7 @@ public sealed class Sampler
         }
         else
         {
-            denseTotal = SoftmaxKernel.ExpShifted(logits, max, inverseTemperature, _work);
+            denseTotal = SoftmaxKernel.ExpShifted(logits, max, inverseTemperature, this.work);
             m = -1;
         }
 
@@ -225,7 +225,7 @@ public sealed class Sampler
             float target;
             if (m < 0)
             {
-                ReadOnlySpan<float> work = _work.AsSpan(0, vocab);
+                ReadOnlySpan<float> work = this.work.AsSpan(0, vocab);
                 target = p.TopP * denseTotal;
                 // The nucleus is a prefix of the sorted order, so any threshold whose survivors already carry the
                 // target mass contains it: gather above such a rung, then search only the gathered set.
@@ -252,9 +252,9 @@ public sealed class Sampler
         }
 
         if (m < 0 && minPThreshold > 0f)
-            m = ThresholdScan.GatherAtLeast(_work.AsSpan(0, vocab), minPThreshold, values, ids);
+            m = ThresholdScan.GatherAtLeast(this.work.AsSpan(0, vocab), minPThreshold, values, ids);
 
-        int token = m < 0 ? DrawDense(_work.AsSpan(0, vocab), ref rng) : DrawKept(m, topPThreshold, minPThreshold, tiesAtTopP, ref rng);
+        int token = m < 0 ? DrawDense(this.work.AsSpan(0, vocab), ref rng) : DrawKept(m, topPThreshold, minPThreshold, tiesAtTopP, ref rng);
         // Only a row without positive finite mass (all -inf, NaN) gets here without a draw.
         return token >= 0 ? token : ArgMax(logits, max);
     }
@@ -264,8 +264,8 @@ public sealed class Sampler
         // min_p keeps every token at or above its threshold, so it limits ties only when it is the binding cut.
         float threshold = Math.Max(topPThreshold, minPThreshold);
         int tieLimit = minPThreshold > topPThreshold ? int.MaxValue : tiesAtTopP;
-        m = Compact(_candidateValues, _candidateIds, m, threshold, tieLimit, threshold);
-        return DrawSparse(_candidateValues.AsSpan(0, m), _candidateIds.AsSpan(0, m), ref rng);
+        m = Compact(candidateValues, candidateIds, m, threshold, tieLimit, threshold);
+        return DrawSparse(candidateValues.AsSpan(0, m), candidateIds.AsSpan(0, m), ref rng);
     }
 
     /// <summary>Keeps, in order, the candidates &gt;= <paramref name="threshold"/>, admitting at most
@@ -307,7 +307,7 @@ public sealed class Sampler
     private int DrawDense(ReadOnlySpan<float> weights, ref Xoshiro256StarStar rng)
     {
         int blocks = (weights.Length + DrawBlock - 1) / DrawBlock;
-        Span<double> blockSums = _blockSums.AsSpan(0, blocks);
+        Span<double> blockSums = this.blockSums.AsSpan(0, blocks);
         double total = 0;
         int lastPositiveBlock = 0;
         for (int b = 0; b < blocks; b++)

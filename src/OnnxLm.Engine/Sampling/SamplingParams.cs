@@ -36,13 +36,13 @@ public sealed record SamplingParams
     /// <summary>OpenAI: subtracted from a token's logit once per time it has been generated.</summary>
     public float FrequencyPenalty { get; init; }
 
-    private readonly ImmutableArray<TokenBias> _logitBias = ImmutableArray<TokenBias>.Empty;
+    private readonly ImmutableArray<TokenBias> logitBias = ImmutableArray<TokenBias>.Empty;
 
     /// <summary>Added to the raw logits before everything else (OpenAI <c>logit_bias</c>).</summary>
     public ImmutableArray<TokenBias> LogitBias
     {
-        get => _logitBias;
-        init => _logitBias = value.IsDefault ? ImmutableArray<TokenBias>.Empty : value;
+        get => logitBias;
+        init => logitBias = value.IsDefault ? ImmutableArray<TokenBias>.Empty : value;
     }
 
     /// <summary>Seeds the request's own generator; null draws a seed from the engine's generator.</summary>

@@ -7,15 +7,15 @@ namespace OnnxLm.Engine.Sampling;
 /// <summary>Per-request sampling state. Owned by the engine thread; not thread-safe.</summary>
 public sealed class SequenceSampler
 {
-    private readonly Sampler _owner;
-    private readonly TokenHistory _history = new();
-    private readonly TokenLogprob[] _topLogprobs = new TokenLogprob[SamplingParams.MaxTopLogprobs];
+    private readonly Sampler owner;
+    private readonly TokenHistory history = new();
+    private readonly TokenLogprob[] topLogprobs = new TokenLogprob[SamplingParams.MaxTopLogprobs];
     internal Xoshiro256StarStar Rng;
-    private int _topLogprobCount;
+    private int topLogprobCount;
 
     internal SequenceSampler(Sampler owner)
     {
-        _owner = owner;
+        this.owner = owner;
         Params = SamplingParams.Greedy;
     }
 
@@ -31,11 +31,11 @@ public sealed class SequenceSampler
 
     /// <summary>The top-logprobs written by the last <see cref="Sampler.Sample(Span{float}, SequenceSampler)"/>,
     /// most likely first; valid until the next call.</summary>
-    public ReadOnlySpan<TokenLogprob> TopLogprobs => _topLogprobs.AsSpan(0, _topLogprobCount);
+    public ReadOnlySpan<TokenLogprob> TopLogprobs => topLogprobs.AsSpan(0, topLogprobCount);
 
-    internal TokenHistory History => _history;
-    internal Span<TokenLogprob> TopLogprobBuffer => _topLogprobs;
-    internal void SetTopLogprobCount(int count) => _topLogprobCount = count;
+    internal TokenHistory History => history;
+    internal Span<TokenLogprob> TopLogprobBuffer => topLogprobs;
+    internal void SetTopLogprobCount(int count) => topLogprobCount = count;
 
     /// <summary>Starts a new request. Allocation-free once the history tables have grown to the largest prompt
     /// this instance has seen.</summary>
@@ -43,17 +43,17 @@ public sealed class SequenceSampler
     {
         ArgumentNullException.ThrowIfNull(parameters);
         Params = parameters;
-        Seed = parameters.Seed ?? _owner.NextEngineSeed();
+        Seed = parameters.Seed ?? owner.NextEngineSeed();
         Rng = new Xoshiro256StarStar(Seed);
         GeneratedCount = 0;
-        _topLogprobCount = 0;
-        _history.Clear();
+        topLogprobCount = 0;
+        history.Clear();
         // Only the repetition penalty looks at the prompt (OpenAI's presence/frequency count generated tokens
         // only); skip hashing a long prompt when it is off.
         if (parameters.RepetitionPenalty != 1f)
         {
             foreach (int token in promptTokens)
-                _history.AddSeen(token);
+                history.AddSeen(token);
         }
     }
 
@@ -62,6 +62,6 @@ public sealed class SequenceSampler
     {
         GeneratedCount++;
         if (Params.HasPenalties)
-            _history.AddGenerated(token);
+            history.AddGenerated(token);
     }
 }

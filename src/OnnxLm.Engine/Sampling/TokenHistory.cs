@@ -10,39 +10,39 @@ namespace OnnxLm.Engine.Sampling;
 /// <summary>Sparse token occurrence counts for repetition/presence/frequency penalties.</summary>
 internal sealed class TokenHistory
 {
-    private int[] _slots;
-    private int[] _ids;
-    private int[] _generated;
-    private int[] _slotOf; // where entry i lives in _slots, so Clear need not re-probe
-    private int _count;
+    private int[] slots;
+    private int[] ids;
+    private int[] generated;
+    private int[] slotOf; // where entry i lives in _slots, so Clear need not re-probe
+    private int count;
 
     public TokenHistory(int initialDistinct = 256)
     {
         // Powers of two throughout, so the slot table (twice the entries) can be indexed with a mask.
         int entries = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, initialDistinct));
-        _slots = new int[entries * 2];
-        _ids = new int[entries];
-        _generated = new int[entries];
-        _slotOf = new int[entries];
+        slots = new int[entries * 2];
+        ids = new int[entries];
+        generated = new int[entries];
+        slotOf = new int[entries];
     }
 
-    public int Count => _count;
-    public ReadOnlySpan<int> Ids => _ids.AsSpan(0, _count);
-    public ReadOnlySpan<int> GeneratedCounts => _generated.AsSpan(0, _count);
+    public int Count => count;
+    public ReadOnlySpan<int> Ids => ids.AsSpan(0, count);
+    public ReadOnlySpan<int> GeneratedCounts => generated.AsSpan(0, count);
 
     public void Clear()
     {
         // Wiping a few occupied slots beats Array.Clear of the whole table unless the table is mostly in use.
-        if (_count * 8 < _slots.Length)
+        if (count * 8 < slots.Length)
         {
-            foreach (int slot in _slotOf.AsSpan(0, _count))
-                _slots[slot] = 0;
+            foreach (int slot in slotOf.AsSpan(0, count))
+                slots[slot] = 0;
         }
         else
         {
-            Array.Clear(_slots);
+            Array.Clear(slots);
         }
-        _count = 0;
+        count = 0;
     }
 
     /// <summary>Marks the token as seen (prompt) without counting it as generated.</summary>
@@ -53,61 +53,61 @@ internal sealed class TokenHistory
     {
         // Not `_generated[GetOrAdd(token)]++`: C# would load the array before GetOrAdd could replace it by growing.
         int entry = GetOrAdd(token);
-        _generated[entry]++;
+        generated[entry]++;
     }
 
     /// <summary>Times the token was generated, or -1 if it was never seen at all.</summary>
     public int GeneratedCountOf(int token)
     {
-        int mask = _slots.Length - 1;
+        int mask = slots.Length - 1;
         for (int slot = Hash(token) & mask; ; slot = (slot + 1) & mask)
         {
-            int e = _slots[slot] - 1;
+            int e = slots[slot] - 1;
             if (e < 0) return -1;
-            if (_ids[e] == token) return _generated[e];
+            if (ids[e] == token) return generated[e];
         }
     }
 
     private int GetOrAdd(int token)
     {
-        int mask = _slots.Length - 1;
+        int mask = slots.Length - 1;
         int slot = Hash(token) & mask;
         while (true)
         {
-            int e = _slots[slot] - 1;
+            int e = slots[slot] - 1;
             if (e < 0) break;
-            if (_ids[e] == token) return e;
+            if (ids[e] == token) return e;
             slot = (slot + 1) & mask;
         }
 
-        if (_count == _ids.Length)
+        if (count == ids.Length)
         {
             // Growth allocates, but only until the pooled instance has seen its largest request.
             Grow();
             return GetOrAdd(token);
         }
-        int entry = _count++;
-        _ids[entry] = token;
-        _generated[entry] = 0;
-        _slotOf[entry] = slot;
-        _slots[slot] = entry + 1;
+        int entry = count++;
+        ids[entry] = token;
+        generated[entry] = 0;
+        slotOf[entry] = slot;
+        slots[slot] = entry + 1;
         return entry;
     }
 
     private void Grow()
     {
-        int entries = _ids.Length * 2;
-        Array.Resize(ref _ids, entries);
-        Array.Resize(ref _generated, entries);
-        Array.Resize(ref _slotOf, entries);
-        _slots = new int[entries * 2];
-        int mask = _slots.Length - 1;
-        for (int e = 0; e < _count; e++)
+        int entries = ids.Length * 2;
+        Array.Resize(ref ids, entries);
+        Array.Resize(ref generated, entries);
+        Array.Resize(ref slotOf, entries);
+        slots = new int[entries * 2];
+        int mask = slots.Length - 1;
+        for (int e = 0; e < count; e++)
         {
-            int slot = Hash(_ids[e]) & mask;
-            while (_slots[slot] != 0) slot = (slot + 1) & mask;
-            _slots[slot] = e + 1;
-            _slotOf[e] = slot;
+            int slot = Hash(ids[e]) & mask;
+            while (slots[slot] != 0) slot = (slot + 1) & mask;
+            slots[slot] = e + 1;
+            slotOf[e] = slot;
         }
     }
 

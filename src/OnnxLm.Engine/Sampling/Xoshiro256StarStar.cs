@@ -8,16 +8,16 @@ namespace OnnxLm.Engine.Sampling;
 /// <summary>xoshiro256** (Blackman &amp; Vigna), seeded through splitmix64 as its authors recommend.</summary>
 internal struct Xoshiro256StarStar
 {
-    private ulong _s0, _s1, _s2, _s3;
+    private ulong s0, s1, s2, s3;
 
     public Xoshiro256StarStar(ulong seed)
     {
         // splitmix64 spreads any seed (including 0 and small integers) over all 256 bits of state, which xoshiro
         // needs: an all-zero state would emit zeros forever.
-        _s0 = SplitMix64(ref seed);
-        _s1 = SplitMix64(ref seed);
-        _s2 = SplitMix64(ref seed);
-        _s3 = SplitMix64(ref seed);
+        s0 = SplitMix64(ref seed);
+        s1 = SplitMix64(ref seed);
+        s2 = SplitMix64(ref seed);
+        s3 = SplitMix64(ref seed);
     }
 
     internal static ulong SplitMix64(ref ulong state)
@@ -31,14 +31,14 @@ internal struct Xoshiro256StarStar
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong NextUInt64()
     {
-        ulong result = BitRotateLeft(_s1 * 5, 7) * 9;
-        ulong t = _s1 << 17;
-        _s2 ^= _s0;
-        _s3 ^= _s1;
-        _s1 ^= _s2;
-        _s0 ^= _s3;
-        _s2 ^= t;
-        _s3 = BitRotateLeft(_s3, 45);
+        ulong result = BitRotateLeft(s1 * 5, 7) * 9;
+        ulong t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = BitRotateLeft(s3, 45);
         return result;
     }
 

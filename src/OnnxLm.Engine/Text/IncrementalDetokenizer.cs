@@ -19,35 +19,35 @@ public sealed class IncrementalDetokenizer
 {
     private static ReadOnlySpan<byte> ReplacementCharacter => [0xEF, 0xBF, 0xBD];
 
-    private readonly TokenVocabulary _vocabulary;
-    private byte[] _pending;
-    private int _pendingLength;
-    private byte[] _output;
+    private readonly TokenVocabulary vocabulary;
+    private byte[] pending;
+    private int pendingLength;
+    private byte[] output;
     // True until the first token after Reset: Metaspace decodes it differently.
-    private bool _atFirstToken = true;
+    private bool atFirstToken = true;
     // True until the first byte after Reset: the SentencePiece Strip decoder removes one leading space of the sequence.
-    private bool _atStart = true;
+    private bool atStart = true;
 
     public IncrementalDetokenizer(TokenVocabulary vocabulary, int initialCapacity = 64)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         ArgumentOutOfRangeException.ThrowIfLessThan(initialCapacity, 4);
-        _vocabulary = vocabulary;
-        _pending = new byte[initialCapacity];
-        _output = new byte[initialCapacity * 3];
+        this.vocabulary = vocabulary;
+        pending = new byte[initialCapacity];
+        output = new byte[initialCapacity * 3];
     }
 
-    public TokenVocabulary Vocabulary => _vocabulary;
+    public TokenVocabulary Vocabulary => vocabulary;
 
     /// <summary>Bytes appended but not yet returned (an incomplete UTF-8 tail, or text not yet taken).</summary>
-    public int PendingByteCount => _pendingLength;
+    public int PendingByteCount => pendingLength;
 
     /// <summary>Starts a new sequence: drops pending bytes and re-arms the leading-space strip.</summary>
     public void Reset()
     {
-        _pendingLength = 0;
-        _atFirstToken = true;
-        _atStart = true;
+        pendingLength = 0;
+        atFirstToken = true;
+        atStart = true;
     }
 
     /// <summary>
@@ -56,39 +56,39 @@ public sealed class IncrementalDetokenizer
     /// </summary>
     public void Append(int tokenId, bool skipSpecial)
     {
-        if (!_vocabulary.IsDefined(tokenId) || (skipSpecial && _vocabulary.IsSpecial(tokenId)))
+        if (!vocabulary.IsDefined(tokenId) || (skipSpecial && vocabulary.IsSpecial(tokenId)))
         {
             return;
         }
         ReadOnlySpan<byte> bytes;
-        if (_atFirstToken)
+        if (atFirstToken)
         {
-            _atFirstToken = false;
-            bytes = _vocabulary.GetFirstTokenBytes(tokenId);
+            atFirstToken = false;
+            bytes = vocabulary.GetFirstTokenBytes(tokenId);
         }
         else
         {
-            bytes = _vocabulary.GetBytes(tokenId);
+            bytes = vocabulary.GetBytes(tokenId);
         }
         if (bytes.IsEmpty)
         {
             return;
         }
-        if (_atStart)
+        if (atStart)
         {
-            _atStart = false;
-            if (_vocabulary.StripsLeadingSpace && bytes[0] == (byte)' ')
+            atStart = false;
+            if (vocabulary.StripsLeadingSpace && bytes[0] == (byte)' ')
             {
                 bytes = bytes[1..];
             }
         }
-        int needed = _pendingLength + bytes.Length;
-        if (needed > _pending.Length)
+        int needed = pendingLength + bytes.Length;
+        if (needed > pending.Length)
         {
-            Array.Resize(ref _pending, Math.Max(needed, _pending.Length * 2));
+            Array.Resize(ref pending, Math.Max(needed, pending.Length * 2));
         }
-        bytes.CopyTo(_pending.AsSpan(_pendingLength));
-        _pendingLength = needed;
+        bytes.CopyTo(pending.AsSpan(pendingLength));
+        pendingLength = needed;
     }
 
     /// <summary>
@@ -102,14 +102,14 @@ public sealed class IncrementalDetokenizer
 
     private ReadOnlySpan<byte> Decode(bool final)
     {
-        ReadOnlySpan<byte> source = _pending.AsSpan(0, _pendingLength);
+        ReadOnlySpan<byte> source = pending.AsSpan(0, pendingLength);
         // Worst case every byte is invalid and becomes three.
         int capacity = source.Length * 3;
-        if (capacity > _output.Length)
+        if (capacity > this.output.Length)
         {
-            _output = new byte[Math.Max(capacity, _output.Length * 2)];
+            this.output = new byte[Math.Max(capacity, this.output.Length * 2)];
         }
-        Span<byte> output = _output;
+        Span<byte> output = this.output;
         int read = 0;
         int written = 0;
         while (read < source.Length)
@@ -151,9 +151,9 @@ public sealed class IncrementalDetokenizer
         int tail = source.Length - read;
         if (tail > 0)
         {
-            source[read..].CopyTo(_pending);
+            source[read..].CopyTo(pending);
         }
-        _pendingLength = tail;
+        pendingLength = tail;
         return output[..written];
     }
 }

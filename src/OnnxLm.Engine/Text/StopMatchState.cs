@@ -10,22 +10,22 @@ namespace OnnxLm.Engine.Text;
 /// </summary>
 public sealed class StopMatchState
 {
-    private StopMatcher _matcher;
-    private byte[] _held;
-    private int _heldLength;
+    private StopMatcher matcher;
+    private byte[] held;
+    private int heldLength;
     // Scratch for held + new text when something is held; returned spans may point into it.
-    private byte[] _work;
+    private byte[] work;
 
     public StopMatchState(StopMatcher matcher)
     {
         ArgumentNullException.ThrowIfNull(matcher);
-        _matcher = matcher;
-        _held = new byte[Math.Max(matcher.MaxLength, 16)];
-        _work = new byte[Math.Max(matcher.MaxLength * 2, 64)];
+        this.matcher = matcher;
+        held = new byte[Math.Max(matcher.MaxLength, 16)];
+        work = new byte[Math.Max(matcher.MaxLength * 2, 64)];
         StopIndex = -1;
     }
 
-    public StopMatcher Matcher => _matcher;
+    public StopMatcher Matcher => matcher;
 
     /// <summary>A stop string was found; further input is ignored.</summary>
     public bool IsStopped => StopIndex >= 0;
@@ -34,21 +34,21 @@ public sealed class StopMatchState
     public int StopIndex { get; private set; }
 
     /// <summary>Bytes currently held back as a possible stop-string prefix.</summary>
-    public int HeldByteCount => _heldLength;
+    public int HeldByteCount => heldLength;
 
     /// <summary>Starts a new request with the same stop strings.</summary>
-    public void Reset() => Reset(_matcher);
+    public void Reset() => Reset(matcher);
 
     /// <summary>Starts a new request with other stop strings (grows the hold-back buffer only if it must).</summary>
     public void Reset(StopMatcher matcher)
     {
         ArgumentNullException.ThrowIfNull(matcher);
-        _matcher = matcher;
-        if (_held.Length < matcher.MaxLength)
+        this.matcher = matcher;
+        if (held.Length < matcher.MaxLength)
         {
-            _held = new byte[matcher.MaxLength];
+            held = new byte[matcher.MaxLength];
         }
-        _heldLength = 0;
+        heldLength = 0;
         StopIndex = -1;
     }
 
@@ -64,37 +64,37 @@ public sealed class StopMatchState
             emit = default;
             return true;
         }
-        if (_matcher.Count == 0)
+        if (matcher.Count == 0)
         {
             emit = newText;
             return false;
         }
         ReadOnlySpan<byte> text = newText;
-        if (_heldLength > 0)
+        if (heldLength > 0)
         {
-            int length = _heldLength + newText.Length;
-            if (length > _work.Length)
+            int length = heldLength + newText.Length;
+            if (length > work.Length)
             {
-                _work = new byte[Math.Max(length, _work.Length * 2)];
+                work = new byte[Math.Max(length, work.Length * 2)];
             }
-            _held.AsSpan(0, _heldLength).CopyTo(_work);
-            newText.CopyTo(_work.AsSpan(_heldLength));
-            text = _work.AsSpan(0, length);
+            held.AsSpan(0, heldLength).CopyTo(work);
+            newText.CopyTo(work.AsSpan(heldLength));
+            text = work.AsSpan(0, length);
         }
         // Everything before `text` was emitted only because no stop string could start there, and no stop string has
         // completed yet, so the first one to complete in `text` is the first one overall.
-        int at = _matcher.FindFirstCompleted(text, out int stopIndex);
+        int at = matcher.FindFirstCompleted(text, out int stopIndex);
         if (at >= 0)
         {
             StopIndex = stopIndex;
-            _heldLength = 0;
+            heldLength = 0;
             emit = text[..at];
             return true;
         }
-        int hold = _matcher.LongestPendingPrefix(text);
-        // `text` never aliases `_held` (it is newText or _work), so this copy cannot clobber what it reads.
-        text[^hold..].CopyTo(_held);
-        _heldLength = hold;
+        int hold = matcher.LongestPendingPrefix(text);
+        // `text` never aliases `_held` (it is newText or work), so this copy cannot clobber what it reads.
+        text[^hold..].CopyTo(held);
+        heldLength = hold;
         emit = text[..^hold];
         return false;
     }
@@ -106,8 +106,8 @@ public sealed class StopMatchState
         {
             return default;
         }
-        int length = _heldLength;
-        _heldLength = 0;
-        return _held.AsSpan(0, length);
+        int length = heldLength;
+        heldLength = 0;
+        return held.AsSpan(0, length);
     }
 }

@@ -10,7 +10,7 @@ namespace OnnxLm.Engine.Text;
 /// </summary>
 public sealed class StopMatcher
 {
-    private readonly byte[][] _stops;
+    private readonly byte[][] stops;
 
     public StopMatcher(IEnumerable<string> stopStrings)
     {
@@ -25,18 +25,18 @@ public sealed class StopMatcher
                 MaxLength = Math.Max(MaxLength, stops[^1].Length);
             }
         }
-        _stops = [.. stops];
+        this.stops = [.. stops];
     }
 
     /// <summary>No stop strings: <see cref="StopMatchState.Process"/> passes text straight through.</summary>
     public static StopMatcher None { get; } = new([]);
 
-    public int Count => _stops.Length;
+    public int Count => stops.Length;
 
     /// <summary>Length in bytes of the longest stop string; a state holds back at most one byte less than this.</summary>
     public int MaxLength { get; }
 
-    public ReadOnlySpan<byte> GetStop(int index) => _stops[index];
+    public ReadOnlySpan<byte> GetStop(int index) => stops[index];
 
     /// <summary>
     /// Where the stop string that completes first in <paramref name="text"/> starts, or -1. "First to complete" (earliest
@@ -48,9 +48,9 @@ public sealed class StopMatcher
         int bestStart = -1;
         int bestEnd = int.MaxValue;
         stopIndex = -1;
-        for (int i = 0; i < _stops.Length; i++)
+        for (int i = 0; i < stops.Length; i++)
         {
-            byte[] stop = _stops[i];
+            byte[] stop = stops[i];
             // Only a match that ends no later than the current best can win, so search just that far.
             ReadOnlySpan<byte> window = bestStart < 0 ? text : text[..bestEnd];
             int at = window.IndexOf(stop);
@@ -74,7 +74,7 @@ public sealed class StopMatcher
         for (int start = Math.Max(0, text.Length - (MaxLength - 1)); start < text.Length; start++)
         {
             ReadOnlySpan<byte> suffix = text[start..];
-            foreach (byte[] stop in _stops)
+            foreach (byte[] stop in stops)
             {
                 if (stop.Length > suffix.Length && stop.AsSpan().StartsWith(suffix))
                 {

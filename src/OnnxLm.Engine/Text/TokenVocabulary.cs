@@ -19,29 +19,29 @@ public sealed class TokenVocabulary
     // Guards against a corrupt file asking for a multi-gigabyte table; real vocabularies are below 300k ids.
     private const int MaxTokenId = (1 << 24) - 1;
 
-    private readonly byte[] _bytes;
-    private readonly int[] _offsets;
-    private readonly byte[] _firstBytes;
-    private readonly int[] _firstOffsets;
-    private readonly ulong[] _defined;
-    private readonly ulong[] _special;
-    private readonly Dictionary<string, int> _addedTokens;
+    private readonly byte[] bytes;
+    private readonly int[] offsets;
+    private readonly byte[] firstBytes;
+    private readonly int[] firstOffsets;
+    private readonly ulong[] defined;
+    private readonly ulong[] special;
+    private readonly Dictionary<string, int> addedTokens;
 
     private TokenVocabulary(byte[] bytes, int[] offsets, byte[]? firstBytes, int[]? firstOffsets, ulong[] defined,
         ulong[] special, Dictionary<string, int> addedTokens, bool stripsLeadingSpace)
     {
-        _bytes = bytes;
-        _offsets = offsets;
-        _firstBytes = firstBytes ?? bytes;
-        _firstOffsets = firstOffsets ?? offsets;
-        _defined = defined;
-        _special = special;
-        _addedTokens = addedTokens;
+        this.bytes = bytes;
+        this.offsets = offsets;
+        this.firstBytes = firstBytes ?? bytes;
+        this.firstOffsets = firstOffsets ?? offsets;
+        this.defined = defined;
+        this.special = special;
+        this.addedTokens = addedTokens;
         StripsLeadingSpace = stripsLeadingSpace;
     }
 
     /// <summary>Number of ids: one more than the highest id defined by <c>model.vocab</c> or <c>added_tokens</c>.</summary>
-    public int Count => _offsets.Length - 1;
+    public int Count => offsets.Length - 1;
 
     /// <summary>
     /// The SentencePiece-style decoder ends with <c>Strip(" ", 1, 0)</c>: the first space of a decoded sequence is
@@ -50,7 +50,7 @@ public sealed class TokenVocabulary
     public bool StripsLeadingSpace { get; }
 
     /// <summary>Total bytes of all tokens (the size of the flat table).</summary>
-    public int TotalBytes => _bytes.Length;
+    public int TotalBytes => bytes.Length;
 
     public ReadOnlySpan<byte> GetBytes(int id)
     {
@@ -58,8 +58,8 @@ public sealed class TokenVocabulary
         {
             throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {Count}).");
         }
-        int start = _offsets[id];
-        return new ReadOnlySpan<byte>(_bytes, start, _offsets[id + 1] - start);
+        int start = offsets[id];
+        return new ReadOnlySpan<byte>(bytes, start, offsets[id + 1] - start);
     }
 
     /// <summary>
@@ -73,21 +73,21 @@ public sealed class TokenVocabulary
         {
             throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id must be in [0, {Count}).");
         }
-        int start = _firstOffsets[id];
-        return new ReadOnlySpan<byte>(_firstBytes, start, _firstOffsets[id + 1] - start);
+        int start = firstOffsets[id];
+        return new ReadOnlySpan<byte>(firstBytes, start, firstOffsets[id + 1] - start);
     }
 
     /// <summary>True for ids the file defines (in <c>model.vocab</c> or <c>added_tokens</c>); HF's decode drops the others.</summary>
-    public bool IsDefined(int id) => (uint)id < (uint)Count && (_defined[id >> 6] & (1UL << id)) != 0;
+    public bool IsDefined(int id) => (uint)id < (uint)Count && (defined[id >> 6] & (1UL << id)) != 0;
 
     /// <summary>
     /// True for <c>added_tokens</c> entries marked <c>"special": true</c>, and for any id spelled like one (HF skips
     /// special tokens by their text), skipped when asked to.
     /// </summary>
-    public bool IsSpecial(int id) => (uint)id < (uint)Count && (_special[id >> 6] & (1UL << id)) != 0;
+    public bool IsSpecial(int id) => (uint)id < (uint)Count && (special[id >> 6] & (1UL << id)) != 0;
 
     /// <summary>The id of the added token whose content is exactly <paramref name="content"/> (e.g. <c>&lt;|im_end|&gt;</c>).</summary>
-    public int? FindToken(string content) => _addedTokens.TryGetValue(content, out int id) ? id : null;
+    public int? FindToken(string content) => addedTokens.TryGetValue(content, out int id) ? id : null;
 
     public static TokenVocabulary Load(string tokenizerJsonPath)
     {
@@ -255,12 +255,12 @@ public sealed class TokenVocabulary
     /// </summary>
     private sealed class TableWriter(int count)
     {
-        private readonly int[] _starts = new int[count];
-        private readonly int[] _lengths = CreateLengths(count);
-        private readonly ArrayBufferWriter<byte> _scratch = new(Math.Max(256, count * 8));
-        private int[]? _firstStarts;
-        private int[]? _firstLengths;
-        private ArrayBufferWriter<byte>? _firstScratch;
+        private readonly int[] starts = new int[count];
+        private readonly int[] lengths = CreateLengths(count);
+        private readonly ArrayBufferWriter<byte> scratch = new(Math.Max(256, count * 8));
+        private int[]? firstStarts;
+        private int[]? firstLengths;
+        private ArrayBufferWriter<byte>? firstScratch;
 
         private static int[] CreateLengths(int count)
         {
@@ -269,38 +269,38 @@ public sealed class TokenVocabulary
             return lengths;
         }
 
-        public bool IsDefined(int id) => _lengths[id] >= 0;
+        public bool IsDefined(int id) => lengths[id] >= 0;
 
         public void Write(int id, string token, DecoderSpec decoder)
         {
-            _starts[id] = _scratch.WrittenCount;
-            _lengths[id] = WriteDecoded(token, decoder, _scratch);
+            starts[id] = scratch.WrittenCount;
+            lengths[id] = WriteDecoded(token, decoder, scratch);
             if (decoder.FirstTokenDrops is { } drop)
             {
-                _firstStarts ??= new int[_starts.Length];
-                _firstLengths ??= new int[_starts.Length];
-                _firstScratch ??= new ArrayBufferWriter<byte>(Math.Max(256, _starts.Length * 8));
-                _firstStarts[id] = _firstScratch.WrittenCount;
-                _firstLengths[id] = WriteDecoded(token.Replace(drop, "", StringComparison.Ordinal), decoder, _firstScratch);
+                firstStarts ??= new int[starts.Length];
+                firstLengths ??= new int[starts.Length];
+                firstScratch ??= new ArrayBufferWriter<byte>(Math.Max(256, starts.Length * 8));
+                firstStarts[id] = firstScratch.WrittenCount;
+                firstLengths[id] = WriteDecoded(token.Replace(drop, "", StringComparison.Ordinal), decoder, firstScratch);
             }
         }
 
         public (byte[] Bytes, int[] Offsets, byte[]? FirstBytes, int[]? FirstOffsets, ulong[] Defined) Compact()
         {
-            var defined = new ulong[(_lengths.Length + 63) >> 6];
-            for (int id = 0; id < _lengths.Length; id++)
+            var defined = new ulong[(lengths.Length + 63) >> 6];
+            for (int id = 0; id < lengths.Length; id++)
             {
-                if (_lengths[id] >= 0)
+                if (lengths[id] >= 0)
                 {
                     defined[id >> 6] |= 1UL << id;
                 }
             }
-            (byte[] bytes, int[] offsets) = Compact(_scratch.WrittenSpan, _starts, _lengths);
-            if (_firstScratch is null)
+            (byte[] bytes, int[] offsets) = Compact(scratch.WrittenSpan, starts, lengths);
+            if (firstScratch is null)
             {
                 return (bytes, offsets, null, null, defined);
             }
-            (byte[] firstBytes, int[] firstOffsets) = Compact(_firstScratch.WrittenSpan, _firstStarts!, _firstLengths!);
+            (byte[] firstBytes, int[] firstOffsets) = Compact(firstScratch.WrittenSpan, firstStarts!, firstLengths!);
             return (bytes, offsets, firstBytes, firstOffsets, defined);
         }
 

@@ -51,7 +51,10 @@ internal sealed class ServeOption
         {
             unit = char.ToUpperInvariant(v[^1]) switch
             {
-                'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, 'T' => 1L << 40,
+                'K' => 1L << 10,
+                'M' => 1L << 20,
+                'G' => 1L << 30,
+                'T' => 1L << 40,
                 _ => 0,
             };
             v = v[..^1];

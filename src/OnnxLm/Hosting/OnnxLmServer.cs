@@ -7,9 +7,9 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntimeGenAI;
 using OnnxLm.Engine;
 using OnnxLm.Engine.Model;
-using OnnxLm.Hub;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Http;
+using OnnxLm.Hub;
 
 namespace OnnxLm.Hosting;
 

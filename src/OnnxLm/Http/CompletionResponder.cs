@@ -109,20 +109,20 @@ internal sealed class CompletionResponder
         switch (ev.Kind)
         {
             case TokenEventKind.Token:
-            {
-                long now = Stopwatch.GetTimestamp();
-                var metrics = state.Metrics;
-                if (!firstTokenSeen)
                 {
-                    firstTokenSeen = true;
-                    firstTokenAt = now;
-                    metrics.TimeToFirstToken.Observe(now - arrival);
+                    long now = Stopwatch.GetTimestamp();
+                    var metrics = state.Metrics;
+                    if (!firstTokenSeen)
+                    {
+                        firstTokenSeen = true;
+                        firstTokenAt = now;
+                        metrics.TimeToFirstToken.Observe(now - arrival);
+                    }
+                    if (lastToken[member] != 0) metrics.InterTokenLatency.Observe(now - lastToken[member]);
+                    lastToken[member] = now;
+                    if (ev.Reasoning) usage = usage with { ReasoningTokens = usage.ReasoningTokens + 1 };
+                    break;
                 }
-                if (lastToken[member] != 0) metrics.InterTokenLatency.Observe(now - lastToken[member]);
-                lastToken[member] = now;
-                if (ev.Reasoning) usage = usage with { ReasoningTokens = usage.ReasoningTokens + 1 };
-                break;
-            }
             case TokenEventKind.Finished:
                 finish[member] = ev.Finish;
                 completionTokens[member] = ev.CompletionTokens;
@@ -275,14 +275,14 @@ internal sealed class CompletionResponder
                 switch (ev.Kind)
                 {
                     case TokenEventKind.Token:
-                    {
-                        var mode = IsLoggable(ev) ? logprobs : LogprobsMode.None;
-                        if (ev.TextLength == 0 && mode == LogprobsMode.None) break;
-                        sse.WriteToken(m, ev, mode, group[m], topLogprobs, textOffset[m]);
-                        textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
-                        wrote = true;
-                        break;
-                    }
+                        {
+                            var mode = IsLoggable(ev) ? logprobs : LogprobsMode.None;
+                            if (ev.TextLength == 0 && mode == LogprobsMode.None) break;
+                            sse.WriteToken(m, ev, mode, group[m], topLogprobs, textOffset[m]);
+                            textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
+                            wrote = true;
+                            break;
+                        }
                     case TokenEventKind.Text:
                         if (ev.TextLength == 0) break;
                         sse.WriteText(m, ev.TextBytes, ev.Reasoning);

@@ -56,14 +56,14 @@ internal static class RequestReader
             case PromptKind.Texts when prompt.Texts.Count > 1:
                 throw ApiError.BadRequest("several prompts in one request are not supported; send one prompt per request (n gives several completions)", param);
             case PromptKind.Tokens:
-            {
-                var ids = prompt.Tokens;
-                int vocab = engine.Vocabulary.Count;
-                for (int i = 0; i < ids.Length; i++)
-                    if ((uint)ids[i] >= (uint)vocab)
-                        throw ApiError.BadRequest($"{param}[{i}] = {ids[i]} is not a token id in [0, {vocab})", $"{param}[{i}]");
-                return ids.ToArray();
-            }
+                {
+                    var ids = prompt.Tokens;
+                    int vocab = engine.Vocabulary.Count;
+                    for (int i = 0; i < ids.Length; i++)
+                        if ((uint)ids[i] >= (uint)vocab)
+                            throw ApiError.BadRequest($"{param}[{i}] = {ids[i]} is not a token id in [0, {vocab})", $"{param}[{i}]");
+                    return ids.ToArray();
+                }
             default:
                 throw ApiError.BadRequest($"{param} must be a non-empty string, an array with one string, or an array of token ids", param);
         }

@@ -75,7 +75,8 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
         if (Memory is not { } gate || !gate.IsShort()) return;
         throw new ApiError(503,
             $"The server is short of memory ({gate.LastAvailableBytes >> 20} MiB available, below the {gate.MinAvailableBytes >> 20} MiB it keeps free). Retry shortly.",
-            "server_error", null, MemoryPressureCode) { RetryAfter = 5 };
+            "server_error", null, MemoryPressureCode)
+        { RetryAfter = 5 };
     }
 
     public const string MemoryPressureCode = "memory_pressure";

@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
-using System.Runtime.InteropServices;
 using System.Threading.Channels;
 
 namespace OnnxLm.Hub;

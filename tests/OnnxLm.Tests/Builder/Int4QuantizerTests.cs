@@ -45,13 +45,13 @@ public class Int4QuantizerTests
 
         double worst = 0;
         for (int c = 0; c < n; c++)
-        for (int r = 0; r < k; r++)
-        {
-            int b = r / 32, j = r % 32;
-            int q = (packed[(c * blocks + b) * 16 + j / 2] >> ((j & 1) * 4)) & 0xF;
-            float scale = scales[c * blocks + b];
-            worst = Math.Max(worst, Math.Abs((q - 8) * scale - weight[r * n + c]) / scale);
-        }
+            for (int r = 0; r < k; r++)
+            {
+                int b = r / 32, j = r % 32;
+                int q = (packed[(c * blocks + b) * 16 + j / 2] >> ((j & 1) * 4)) & 0xF;
+                float scale = scales[c * blocks + b];
+                worst = Math.Max(worst, Math.Abs((q - 8) * scale - weight[r * n + c]) / scale);
+            }
         await Assert.That(worst).IsLessThanOrEqualTo(0.5 + 1e-5);
     }
 }

@@ -50,8 +50,14 @@ public class MemoryBudgetStartTests
         var lines = new LogLines();
         var options = new ServeOptions
         {
-            Model = TestModels.Get(MemoryPlanTests.LongContextTiny), Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false,
-            MaxBatchSize = 8, MemoryBudget = 256L << 20, KvCacheMemory = 16L << 20,
+            Model = TestModels.Get(MemoryPlanTests.LongContextTiny),
+            Host = "127.0.0.1",
+            Port = 0,
+            Threads = 1,
+            SsdCache = false,
+            MaxBatchSize = 8,
+            MemoryBudget = 256L << 20,
+            KvCacheMemory = 16L << 20,
         };
         await using var server = await OnnxLmServer.StartAsync(options, lines);
         int context = server.Engine.ContextLength;

@@ -39,32 +39,32 @@ public class OpenAiSdkCancellationTests
         switch (how)
         {
             case StopListening.BreakOutOfStream:
-            {
-                int updates = 0;
-                await foreach (var update in client.CompleteChatStreamingAsync(messages, options))
-                    if (++updates == 4) break;
-                await Assert.That(updates).IsEqualTo(4);
-                break;
-            }
-            case StopListening.CancelStreamToken:
-            {
-                int updates = 0;
-                await Assert.That(async () =>
                 {
-                    await foreach (var update in client.CompleteChatStreamingAsync(messages, options, cts.Token))
-                        if (++updates == 4) await cts.CancelAsync();
-                }).Throws<OperationCanceledException>();
-                await Assert.That(updates).IsEqualTo(4);
-                break;
-            }
+                    int updates = 0;
+                    await foreach (var update in client.CompleteChatStreamingAsync(messages, options))
+                        if (++updates == 4) break;
+                    await Assert.That(updates).IsEqualTo(4);
+                    break;
+                }
+            case StopListening.CancelStreamToken:
+                {
+                    int updates = 0;
+                    await Assert.That(async () =>
+                    {
+                        await foreach (var update in client.CompleteChatStreamingAsync(messages, options, cts.Token))
+                            if (++updates == 4) await cts.CancelAsync();
+                    }).Throws<OperationCanceledException>();
+                    await Assert.That(updates).IsEqualTo(4);
+                    break;
+                }
             case StopListening.CancelNonStreamToken:
-            {
-                var call = client.CompleteChatAsync(messages, options, cts.Token);
-                await EngineIdle.UntilAsync(() => engine.GeneratedTokensTotal >= 3, "generation started");
-                await cts.CancelAsync();
-                await Assert.That(async () => await call).Throws<OperationCanceledException>();
-                break;
-            }
+                {
+                    var call = client.CompleteChatAsync(messages, options, cts.Token);
+                    await EngineIdle.UntilAsync(() => engine.GeneratedTokensTotal >= 3, "generation started");
+                    await cts.CancelAsync();
+                    await Assert.That(async () => await call).Throws<OperationCanceledException>();
+                    break;
+                }
         }
         await EngineIdle.WaitAsync(engine, "the client stopped listening");
         // Cut short, not run to max_tokens.

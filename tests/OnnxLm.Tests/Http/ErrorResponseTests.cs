@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using OnnxLm.Tests.Fixtures;
 using OnnxLm.Hosting;
+using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Http;
 

@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using OnnxLm.Cli;
-using OnnxLm.Hosting;
 using OnnxLm.Engine.Text;
+using OnnxLm.Hosting;
+using OnnxLm.Http;
 using OnnxLm.Tests.Fixtures;
 using TUnit.Core.Interfaces;
-using OnnxLm.Http;
 
 namespace OnnxLm.Tests.Http;
 

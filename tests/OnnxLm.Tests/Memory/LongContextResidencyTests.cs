@@ -21,8 +21,12 @@ public class LongContextResidencyTests
         long before = Rss();
         using var engine = InferenceEngine.Start(new EngineOptions
         {
-            ModelDirectory = dir, MaxBatchSize = 8, MemoryBudget = 8L << 30, KvCacheMemory = EngineDriver.TestCacheMemory,
-            SsdCache = false, Threads = 1,
+            ModelDirectory = dir,
+            MaxBatchSize = 8,
+            MemoryBudget = 8L << 30,
+            KvCacheMemory = EngineDriver.TestCacheMemory,
+            SsdCache = false,
+            Threads = 1,
         });
         while (!engine.IsReady) await Task.Delay(5);
         await Assert.That(engine.ContextLength).IsEqualTo(131072);

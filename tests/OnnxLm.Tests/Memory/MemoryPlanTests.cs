@@ -1,6 +1,6 @@
+using OnnxLm.Builder;
 using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Model;
-using OnnxLm.Builder;
 using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Memory;
@@ -19,8 +19,14 @@ public class MemoryPlanTests
 
     static MemoryPlanRequest Request(int slots = 8, int? context = null, long? budget = null, bool prefix = false, long? pool = null) => new()
     {
-        Slots = slots, PrefillStepSize = 512, ContextLength = context, BudgetBytes = budget, PrefixCache = prefix,
-        PrefixCacheBytes = pool, DefaultPrefixCacheBytes = 8L << 30, PrefixBlockBytes = 16 * 512,
+        Slots = slots,
+        PrefillStepSize = 512,
+        ContextLength = context,
+        BudgetBytes = budget,
+        PrefixCache = prefix,
+        PrefixCacheBytes = pool,
+        DefaultPrefixCacheBytes = 8L << 30,
+        PrefixBlockBytes = 16 * 512,
     };
 
     [Test]

@@ -21,8 +21,15 @@ public class SamplingParamsTests
     {
         var p = new SamplingParams
         {
-            Temperature = 2f, TopK = Vocab * 2, TopP = 1f, MinP = 1f, RepetitionPenalty = 0.5f,
-            PresencePenalty = -2f, FrequencyPenalty = 2f, Logprobs = true, TopLogprobs = 20,
+            Temperature = 2f,
+            TopK = Vocab * 2,
+            TopP = 1f,
+            MinP = 1f,
+            RepetitionPenalty = 0.5f,
+            PresencePenalty = -2f,
+            FrequencyPenalty = 2f,
+            Logprobs = true,
+            TopLogprobs = 20,
             LogitBias = [new TokenBias(0, -100f), new TokenBias(Vocab - 1, 100f)],
         };
         await Assert.That(p.Validate(Vocab)).IsNull();

@@ -57,7 +57,8 @@ public class EngineWakeupTests
                 }
                 if (!any && expected < RoundTrips) engineWakeup.Wait(Timeout.Infinite);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         var client = new Thread(() =>
         {
             for (int i = 0; i < RoundTrips; i++)
@@ -67,7 +68,8 @@ public class EngineWakeupTests
                 while (Volatile.Read(ref acknowledged) != i + 1)
                     clientWakeup.Wait(Timeout.Infinite);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
 
         string? stall = RunWithoutStall(() => Volatile.Read(ref acknowledged), RoundTrips, engine, client);
         await Assert.That(stall).IsNull();
@@ -93,7 +95,8 @@ public class EngineWakeupTests
                 while (ring.TryDequeue(out _)) { any = true; Volatile.Write(ref received, received + 1); }
                 if (!any && Volatile.Read(ref received) < Total) wakeup.Wait(Timeout.Infinite);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         var threads = new Thread[Producers + 1];
         threads[0] = engine;
         for (int p = 0; p < Producers; p++)
@@ -111,7 +114,8 @@ public class EngineWakeupTests
                     // Irregular gaps so the engine keeps falling asleep and being woken mid-burst.
                     if (random.Next(64) == 0) Thread.Sleep(0);
                 }
-            }) { IsBackground = true };
+            })
+            { IsBackground = true };
         }
 
         string? stall = RunWithoutStall(() => Volatile.Read(ref received), Total, threads);

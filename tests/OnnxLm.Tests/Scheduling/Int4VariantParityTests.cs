@@ -18,8 +18,14 @@ public sealed class Int4VariantParityTests
     {
         string dir = TestModels.Get(ModelBuilderOptions.Tiny with
         {
-            Weights = WeightFormat.Int4, HiddenSize = 128, HeadSize = 32, NumHeads = 4, NumKvHeads = 2, IntermediateSize = 256,
-            Int4BlockSize = v.Block, Int4AccuracyLevel = v.Accuracy,
+            Weights = WeightFormat.Int4,
+            HiddenSize = 128,
+            HeadSize = 32,
+            NumHeads = 4,
+            NumKvHeads = 2,
+            IntermediateSize = 256,
+            Int4BlockSize = v.Block,
+            Int4AccuracyLevel = v.Accuracy,
         });
         var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(dir, ModelBuilder.ModelFileName)));
         var matmuls = model.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();

@@ -79,7 +79,8 @@ public class MpscRingTests
                 nextExpected[t.Producer] = t.Sequence + 1;
                 received++;
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         var producers = new Thread[Producers];
         for (int p = 0; p < Producers; p++)
         {
@@ -92,7 +93,8 @@ public class MpscRingTests
                     while (!ring.TryEnqueue(new Tagged(id, i))) spin.SpinOnce();
                     spin.Reset();
                 }
-            }) { IsBackground = true };
+            })
+            { IsBackground = true };
         }
 
         consumer.Start();

@@ -59,7 +59,8 @@ public class SpscRingTests
                 }
             }
             ring.Complete();
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
 
         var reader = Task.Run(async () =>
         {
@@ -253,7 +254,8 @@ public class SpscRingTests
             }
             windowBytes[Windows - 1] = GC.GetTotalAllocatedBytes(precise: true) - windowStart;
             ring.Complete();
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         producer.Start();
         await reader.WaitAsync(TimeSpan.FromSeconds(120));
         producer.Join();

@@ -186,8 +186,8 @@ public class RealTokenizerTests
     /// <summary>One family's vocabulary, random sequences and reference decodes, shared by both tests.</summary>
     private sealed class FamilyRun
     {
-        private readonly int[] _firstTokenRuleSequence; // per sequence: index of its Rust-rule helper sequence, or -1
-        private readonly string _sentinel = "";
+        private readonly int[] firstTokenRuleSequence; // per sequence: index of its Rust-rule helper sequence, or -1
+        private readonly string sentinel = "";
 
         private FamilyRun(TokenVocabulary vocabulary, RawTokenizerFile raw, int[][] sequences, TokenizerReference reference,
             bool metaspace, int[] firstTokenRuleSequence, string sentinel)
@@ -197,8 +197,8 @@ public class RealTokenizerTests
             Sequences = sequences;
             Reference = reference;
             Metaspace = metaspace;
-            _firstTokenRuleSequence = firstTokenRuleSequence;
-            _sentinel = sentinel;
+            this.firstTokenRuleSequence = firstTokenRuleSequence;
+            this.sentinel = sentinel;
             DivergentSequences = firstTokenRuleSequence.Count(i => i >= 0);
             DivergentSingles = Enumerable.Range(0, vocabulary.Count).Count(id => metaspace && !raw.Special[id] && DivergesOnMetaspace(raw.Tokens[id]));
         }
@@ -221,7 +221,7 @@ public class RealTokenizerTests
 
         public string ExpectedSequence(int i)
         {
-            int helper = _firstTokenRuleSequence[i];
+            int helper = firstTokenRuleSequence[i];
             if (helper < 0)
             {
                 return Reference.Sequences[i];
@@ -230,7 +230,7 @@ public class RealTokenizerTests
             // behind a sentinel token without ▁, whose text is cut off again).
             int first = Array.FindIndex(Sequences[i], id => !Raw.Special[id]);
             string rest = Reference.Sequences[helper];
-            return RustFirstToken(Raw.Tokens[Sequences[i][first]]!) + rest[_sentinel.Length..];
+            return RustFirstToken(Raw.Tokens[Sequences[i][first]]!) + rest[sentinel.Length..];
         }
 
         // HF tokenizers' Metaspace::decode_chain (prepend scheme "first"/"always"): in the first token, every ▁ is dropped.

@@ -7,32 +7,32 @@ namespace OnnxLm.Http.Parsing;
 /// </summary>
 public sealed class PooledList<T> where T : class, new()
 {
-    T?[] _items = [];
-    int _count;
+    T?[] items = [];
+    int count;
 
-    public int Count => _count;
+    public int Count => count;
 
     /// <summary>True when the JSON had the array (possibly empty); false when absent or null.</summary>
     public bool IsPresent { get; private set; }
 
-    public T this[int index] => (uint)index < (uint)_count ? _items[index]! : throw new ArgumentOutOfRangeException(nameof(index));
+    public T this[int index] => (uint)index < (uint)count ? items[index]! : throw new ArgumentOutOfRangeException(nameof(index));
 
-    public ReadOnlySpan<T> AsSpan() => _items.AsSpan(0, _count)!;
+    public ReadOnlySpan<T> AsSpan() => items.AsSpan(0, count)!;
 
     public void MarkPresent() => IsPresent = true;
 
     /// <summary>Appends a parked instance (or a new one while warming up) and returns it.</summary>
     public T AddNew()
     {
-        if (_count == _items.Length) Array.Resize(ref _items, Math.Max(4, _items.Length * 2));
-        var item = _items[_count] ??= new T();
-        _count++;
+        if (count == items.Length) Array.Resize(ref items, Math.Max(4, items.Length * 2));
+        var item = items[count] ??= new T();
+        count++;
         return item;
     }
 
     public void Clear()
     {
-        _count = 0;
+        count = 0;
         IsPresent = false;
     }
 }

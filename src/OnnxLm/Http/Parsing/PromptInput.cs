@@ -6,8 +6,8 @@ namespace OnnxLm.Http.Parsing;
 /// </summary>
 public sealed class PromptInput
 {
-    int[] _tokens = [];
-    int _tokenCount;
+    int[] tokens = [];
+    int tokenCount;
 
     public PromptKind Kind { get; private set; }
 
@@ -16,20 +16,20 @@ public sealed class PromptInput
     /// <summary>The text(s) for <see cref="PromptKind.Text"/> (one slice) and <see cref="PromptKind.Texts"/>.</summary>
     public Utf8SliceList Texts { get; } = new();
 
-    public ReadOnlySpan<int> Tokens => _tokens.AsSpan(0, _tokenCount);
+    public ReadOnlySpan<int> Tokens => tokens.AsSpan(0, tokenCount);
 
     public void SetKind(PromptKind kind) => Kind = kind;
 
     public void AddToken(int token)
     {
-        if (_tokenCount == _tokens.Length) Array.Resize(ref _tokens, Math.Max(16, _tokens.Length * 2));
-        _tokens[_tokenCount++] = token;
+        if (tokenCount == tokens.Length) Array.Resize(ref tokens, Math.Max(16, tokens.Length * 2));
+        tokens[tokenCount++] = token;
     }
 
     public void Clear()
     {
         Kind = PromptKind.None;
-        _tokenCount = 0;
+        tokenCount = 0;
         Texts.Clear();
     }
 }

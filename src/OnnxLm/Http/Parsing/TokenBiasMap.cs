@@ -6,29 +6,29 @@ namespace OnnxLm.Http.Parsing;
 /// </summary>
 public sealed class TokenBiasMap
 {
-    KeyValuePair<int, float>[] _entries = [];
-    int _count;
+    KeyValuePair<int, float>[] entries = [];
+    int count;
 
-    public int Count => _count;
+    public int Count => count;
 
     /// <summary>True when the JSON had the object (possibly empty); false when absent or null.</summary>
     public bool IsPresent { get; private set; }
 
-    public KeyValuePair<int, float> this[int index] => (uint)index < (uint)_count ? _entries[index] : throw new ArgumentOutOfRangeException(nameof(index));
+    public KeyValuePair<int, float> this[int index] => (uint)index < (uint)count ? entries[index] : throw new ArgumentOutOfRangeException(nameof(index));
 
-    public ReadOnlySpan<KeyValuePair<int, float>> AsSpan() => _entries.AsSpan(0, _count);
+    public ReadOnlySpan<KeyValuePair<int, float>> AsSpan() => entries.AsSpan(0, count);
 
     public void MarkPresent() => IsPresent = true;
 
     public void Add(int token, float bias)
     {
-        if (_count == _entries.Length) Array.Resize(ref _entries, Math.Max(8, _entries.Length * 2));
-        _entries[_count++] = new(token, bias);
+        if (count == entries.Length) Array.Resize(ref entries, Math.Max(8, entries.Length * 2));
+        entries[count++] = new(token, bias);
     }
 
     public void Clear()
     {
-        _count = 0;
+        count = 0;
         IsPresent = false;
     }
 }

@@ -8,21 +8,21 @@ namespace OnnxLm.Http.Parsing;
 /// </summary>
 public sealed class UnescapeBuffer : IDisposable
 {
-    byte[] _buffer = [];
+    byte[] buffer = [];
 
     public ReadOnlySpan<byte> Unescape(ReadOnlySpan<byte> json, Utf8Slice slice)
     {
-        if (_buffer.Length < slice.Length)
+        if (buffer.Length < slice.Length)
         {
-            if (_buffer.Length != 0) ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = ArrayPool<byte>.Shared.Rent(slice.Length);
+            if (buffer.Length != 0) ArrayPool<byte>.Shared.Return(buffer);
+            buffer = ArrayPool<byte>.Shared.Rent(slice.Length);
         }
-        return _buffer.AsSpan(0, slice.CopyUnescaped(json, _buffer));
+        return buffer.AsSpan(0, slice.CopyUnescaped(json, buffer));
     }
 
     public void Dispose()
     {
-        if (_buffer.Length != 0) ArrayPool<byte>.Shared.Return(_buffer);
-        _buffer = [];
+        if (buffer.Length != 0) ArrayPool<byte>.Shared.Return(buffer);
+        buffer = [];
     }
 }

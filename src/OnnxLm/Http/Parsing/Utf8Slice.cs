@@ -13,26 +13,26 @@ namespace OnnxLm.Http.Parsing;
 public readonly struct Utf8Slice
 {
     const byte PresentFlag = 1, EscapedFlag = 2;
-    readonly int _start;
-    readonly int _length;
-    readonly byte _flags;
+    readonly int start;
+    readonly int length;
+    readonly byte flags;
 
     public Utf8Slice(int start, int length, bool needsUnescape)
     {
-        _start = start;
-        _length = length;
-        _flags = (byte)(PresentFlag | (needsUnescape ? EscapedFlag : 0));
+        this.start = start;
+        this.length = length;
+        flags = (byte)(PresentFlag | (needsUnescape ? EscapedFlag : 0));
     }
 
     /// <summary>False when the property was absent or null.</summary>
-    public bool HasValue => _flags != 0;
-    public int Start => _start;
+    public bool HasValue => flags != 0;
+    public int Start => start;
     /// <summary>Length of the text as written (escapes included); the unescaped text is never longer.</summary>
-    public int Length => _length;
-    public bool NeedsUnescape => (_flags & EscapedFlag) != 0;
+    public int Length => length;
+    public bool NeedsUnescape => (flags & EscapedFlag) != 0;
 
     /// <summary>The bytes as written in the JSON, escapes included.</summary>
-    public ReadOnlySpan<byte> RawBytes(ReadOnlySpan<byte> json) => json.Slice(_start, _length);
+    public ReadOnlySpan<byte> RawBytes(ReadOnlySpan<byte> json) => json.Slice(start, length);
 
     /// <summary>Writes the unescaped UTF-8 text into <paramref name="destination"/> (at least <see cref="Length"/> bytes).</summary>
     public int CopyUnescaped(ReadOnlySpan<byte> json, Span<byte> destination)
@@ -40,10 +40,10 @@ public readonly struct Utf8Slice
         if (!NeedsUnescape)
         {
             RawBytes(json).CopyTo(destination);
-            return _length;
+            return length;
         }
         // Re-read the quoted token: the reader's unescaper is the one that validated it, so the two cannot disagree.
-        var reader = new Utf8JsonReader(json.Slice(_start - 1, _length + 2));
+        var reader = new Utf8JsonReader(json.Slice(start - 1, length + 2));
         reader.Read();
         return reader.CopyString(destination);
     }
@@ -58,7 +58,7 @@ public readonly struct Utf8Slice
     {
         if (!HasValue) return "";
         if (!NeedsUnescape) return Encoding.UTF8.GetString(RawBytes(json));
-        var reader = new Utf8JsonReader(json.Slice(_start - 1, _length + 2));
+        var reader = new Utf8JsonReader(json.Slice(start - 1, length + 2));
         reader.Read();
         return reader.GetString()!;
     }
@@ -68,14 +68,14 @@ public readonly struct Utf8Slice
     {
         if (!HasValue) return false;
         if (!NeedsUnescape) return RawBytes(json).SequenceEqual(utf8);
-        if (_length > 256) return ValueEqualsLong(json, utf8);
+        if (length > 256) return ValueEqualsLong(json, utf8);
         Span<byte> text = stackalloc byte[256];
         return text[..CopyUnescaped(json, text)].SequenceEqual(utf8);
     }
 
     bool ValueEqualsLong(ReadOnlySpan<byte> json, ReadOnlySpan<byte> utf8)
     {
-        var reader = new Utf8JsonReader(json.Slice(_start - 1, _length + 2));
+        var reader = new Utf8JsonReader(json.Slice(start - 1, length + 2));
         reader.Read();
         return reader.ValueTextEquals(utf8);
     }

@@ -6,10 +6,10 @@ namespace OnnxLm.Http.Parsing;
 /// </summary>
 public sealed class Utf8SliceList
 {
-    Utf8Slice[] _items = [];
-    int _count;
+    Utf8Slice[] items = [];
+    int count;
 
-    public int Count => _count;
+    public int Count => count;
 
     /// <summary>True when the JSON had the value (a string or an array, possibly empty); false when absent or null.</summary>
     public bool IsPresent { get; private set; }
@@ -17,9 +17,9 @@ public sealed class Utf8SliceList
     /// <summary>True when the JSON had an array rather than a single string.</summary>
     public bool IsArray { get; private set; }
 
-    public Utf8Slice this[int index] => (uint)index < (uint)_count ? _items[index] : throw new ArgumentOutOfRangeException(nameof(index));
+    public Utf8Slice this[int index] => (uint)index < (uint)count ? items[index] : throw new ArgumentOutOfRangeException(nameof(index));
 
-    public ReadOnlySpan<Utf8Slice> AsSpan() => _items.AsSpan(0, _count);
+    public ReadOnlySpan<Utf8Slice> AsSpan() => items.AsSpan(0, count);
 
     public void MarkPresent(bool isArray)
     {
@@ -29,13 +29,13 @@ public sealed class Utf8SliceList
 
     public void Add(Utf8Slice slice)
     {
-        if (_count == _items.Length) Array.Resize(ref _items, Math.Max(4, _items.Length * 2));
-        _items[_count++] = slice;
+        if (count == items.Length) Array.Resize(ref items, Math.Max(4, items.Length * 2));
+        items[count++] = slice;
     }
 
     public void Clear()
     {
-        _count = 0;
+        count = 0;
         IsPresent = false;
         IsArray = false;
     }

@@ -1,6 +1,6 @@
 using OnnxLm.Engine.Cache;
-using OnnxLm.Engine.Model;
 using OnnxLm.Engine.Cache.Ssd;
+using OnnxLm.Engine.Model;
 using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Cache.Ssd;
