@@ -31,7 +31,8 @@ public class EngineIdleTests
                 for (int i = 0; i < before; i++)
                     if (!requests[i].Events.IsCompleted) { Interlocked.Increment(ref falseIdle); break; }
             }
-        }) { IsBackground = true, Name = "idle-observer" }).ToList();
+        })
+        { IsBackground = true, Name = "idle-observer" }).ToList();
         observers.ForEach(o => o.Start());
         var collectors = new List<Collector>(Requests);
         for (int i = 0; i < Requests; i++)
