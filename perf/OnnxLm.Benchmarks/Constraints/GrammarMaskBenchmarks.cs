@@ -1,7 +1,7 @@
 // One ComputeMask call per invocation, at a fixed matcher state of a realistic tool-argument schema, over real
 // vocabularies (Phi-3 32k SentencePiece, Qwen2.5 151k byte-level BPE, Gemma 3 262k SentencePiece) read from
 // ../shared/tokenizers. The states are where a constrained decode spends its steps: inside a free string (the plain-token
-// fast path), at a property key, inside a number, after a value. Expected allocation: 0 B for every case.
+// fast path), at a property key, inside a number, after a value, in a length-bounded string, in a format (email) string. Expected allocation: 0 B for every case.
 using System.Text;
 using BenchmarkDotNet.Attributes;
 using OnnxLm.Engine.Constraints;
@@ -18,7 +18,8 @@ public class GrammarMaskBenchmarks
           "unit":{"enum":["celsius","fahrenheit"]},
           "days":{"type":"integer","minimum":1,"maximum":14},
           "include":{"type":"array","items":{"enum":["hourly","daily","alerts"]},"maxItems":3},
-          "notes":{"type":["string","null"],"maxLength":200}},
+          "notes":{"type":["string","null"],"maxLength":200},
+          "contact":{"type":"string","format":"email"}},
          "required":["location","unit"],"additionalProperties":false}
         """;
 
@@ -27,6 +28,7 @@ public class GrammarMaskBenchmarks
     private GrammarMatcher _inNumber = null!;
     private GrammarMatcher _afterValue = null!;
     private GrammarMatcher _inBoundedString = null!;
+    private GrammarMatcher _inPattern = null!;
     private ulong[] _mask = [];
 
     [Params("phi3", "qwen25", "gemma3")]
@@ -48,6 +50,7 @@ public class GrammarMaskBenchmarks
         _inNumber = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":1""");
         _afterValue = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":12,"include":["daily"]""");
         _inBoundedString = At(grammar, trie, """{"location":"Paris","unit":"celsius","notes":"bring an umb""");
+        _inPattern = At(grammar, trie, """{"location":"Paris","unit":"celsius","contact":"ann.lee@exam""");
         _mask = new ulong[_inString.MaskWords];
     }
 
@@ -76,6 +79,10 @@ public class GrammarMaskBenchmarks
 
     [Benchmark]
     public void Mask_in_bounded_string() => _inBoundedString.ComputeMask(_mask);
+
+    /// <summary>A format string (email): a DFA state, walked over the whole trie.</summary>
+    [Benchmark]
+    public void Mask_in_pattern() => _inPattern.ComputeMask(_mask);
 }
 
 /// <summary>Schema compile time (no vocabulary involved): the benchmark schema, and a recursive one with $defs.</summary>

@@ -206,11 +206,35 @@ public sealed class GrammarMatcher
             }
             Walk(_trie.NotPlain, allowedBits);
         }
+        else if (node.Kind == GrammarNodeKind.Pattern && top.Phase == 1
+            && _grammar.Patterns[node.A] is { StateCount: <= TokenTrie.MaxCachedPatternStates } dfa)
+        {
+            // Inside a pattern string, a token without a quote stays in the string, so whether it is allowed depends on
+            // the DFA state alone: cache that set per state and walk only the tokens with a quote.
+            ulong[]?[] cache = _trie.PatternMasks(dfa);
+            ulong[]? cached = cache[top.A];
+            if (cached is null)
+            {
+                _quoteEndsWalk = true;
+                Walk(_trie.All, allowedBits); // warm-up of this state: allocates its mask once per model
+                _quoteEndsWalk = false;
+                cached = allowedBits[..MaskWords].ToArray();
+                cache[top.A] = cached;
+            }
+            else
+            {
+                cached.CopyTo(allowedBits);
+            }
+            Walk(_trie.WithQuote, allowedBits);
+        }
         else
         {
             Walk(_trie.All, allowedBits);
         }
     }
+
+    // Set while filling a pattern-state cache: a quote is refused so only quote-free tokens are collected.
+    private bool _quoteEndsWalk;
 
     private void Walk(TokenTrie.Layout trie, Span<ulong> bits)
     {
@@ -500,7 +524,7 @@ public sealed class GrammarMatcher
         }
         if (b == '"')
         {
-            if (!dfa.Accepting[f.A])
+            if (_quoteEndsWalk || !dfa.Accepting[f.A])
             {
                 return false;
             }

@@ -651,6 +651,8 @@ public static class JsonSchemaCompiler
             ["uri"] = @"^https?://[a-z0-9](?:[a-z0-9\-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,30}[a-z0-9])?)*(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/\-]*)?(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?\-]*)?(?:#[A-Za-z0-9._~!$&'()*+,;=:@/?\-]*)?$",
         };
 
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, RegexDfa> FormatDfas = new(StringComparer.Ordinal);
+
         private const string DatePattern =
             @"[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)";
 
@@ -688,7 +690,10 @@ public static class JsonSchemaCompiler
                         throw Refuse("format", pointer, $"format '{name}' is not enforced (supported: {string.Join(", ", Formats.Keys)}).");
                     }
                 }
-                RegexDfa dfa = RegexDfa.Compile(regex, keywordName, pointer);
+                // Format automata are the same for every schema: build each once per process.
+                RegexDfa dfa = hasPattern
+                    ? RegexDfa.Compile(regex, keywordName, pointer)
+                    : FormatDfas.GetOrAdd(regex, static r => RegexDfa.Compile(r, "format", ""));
                 int patternNode = NewNode(dfa.IsEmpty ? BKind.Never : BKind.Pattern, pointer);
                 _nodes[patternNode].Dfa = dfa;
                 return patternNode;

@@ -15,6 +15,9 @@ public sealed class TokenTrie
 {
     internal readonly Layout All;
     internal readonly Layout NotPlain;
+    /// <summary>Tokens containing a <c>"</c>: the only ones that can leave a pattern string (see <see cref="PatternMasks"/>).</summary>
+    internal readonly Layout WithQuote;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegexDfa, ulong[]?[]> _patternMasks = new();
     internal readonly ulong[] PlainBits;
 
     /// <summary>Plain tokens of at most <c>k</c> characters, for k in [0, <see cref="ShortPlainChars"/>]: the mask of a
@@ -39,6 +42,7 @@ public sealed class TokenTrie
         VocabularySize = vocabulary.Count;
         var ids = new List<int>(vocabulary.Count);
         var notPlain = new List<int>();
+        var withQuote = new List<int>();
         var plainChars = new List<(int Id, int Chars)>();
         PlainBits = new ulong[(vocabulary.Count + 63) >> 6];
         int longest = 0;
@@ -50,6 +54,10 @@ public sealed class TokenTrie
                 continue;
             }
             ids.Add(id);
+            if (bytes.Contains((byte)'"'))
+            {
+                withQuote.Add(id);
+            }
             longest = Math.Max(longest, bytes.Length);
             if (IsPlainStringText(bytes))
             {
@@ -91,7 +99,18 @@ public sealed class TokenTrie
         LongPlainChars = [.. longChars];
         All = Layout.Build(vocabulary, ids);
         NotPlain = Layout.Build(vocabulary, notPlain);
+        WithQuote = Layout.Build(vocabulary, withQuote);
     }
+
+    /// <summary>Automata with at most this many states get per-state token masks (memory: states × vocabulary / 8 bytes).</summary>
+    internal const int MaxCachedPatternStates = 256;
+
+    /// <summary>
+    /// Per DFA state, the tokens without a quote that keep a pattern string alive from that state, filled on first
+    /// use of each state (one trie walk, then a copy): the state's mask is that set plus a walk of <see cref="WithQuote"/>.
+    /// A slot is published whole (a reference write), so racing fills are harmless.
+    /// </summary>
+    internal ulong[]?[] PatternMasks(RegexDfa dfa) => _patternMasks.GetValue(dfa, d => new ulong[]?[d.StateCount]);
 
     /// <summary>True when the bytes are whole UTF-8 characters allowed unescaped in a JSON string.</summary>
     internal static bool IsPlainStringText(ReadOnlySpan<byte> bytes)

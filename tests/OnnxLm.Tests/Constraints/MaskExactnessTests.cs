@@ -54,6 +54,10 @@ public class MaskExactnessTests
             matcher.Reset();
             await Assert.That(matcher.TryAdvanceBytes(bytes.AsSpan(0, cut))).IsTrue();
             matcher.ComputeMask(mask);
+            // A second mask at the same state comes from the per-state caches (pattern strings): it must not differ.
+            var again = new ulong[mask.Length];
+            matcher.ComputeMask(again);
+            await Assert.That(again.AsSpan().SequenceEqual(mask)).IsTrue();
             int allowed = 0;
             for (int id = 0; id < trie.VocabularySize; id++)
             {

@@ -65,6 +65,11 @@ internal sealed class ReferenceValidator(JsonElement root)
                 int length = value.GetString()!.EnumerateRunes().Count();
                 if (schema.TryGetProperty("minLength", out JsonElement minL) && length < minL.GetInt32()) return false;
                 if (schema.TryGetProperty("maxLength", out JsonElement maxL) && length > maxL.GetInt32()) return false;
+                if (schema.TryGetProperty("pattern", out JsonElement pattern)
+                    && !System.Text.RegularExpressions.Regex.IsMatch(value.GetString()!, pattern.GetString()!, System.Text.RegularExpressions.RegexOptions.ECMAScript))
+                {
+                    return false;
+                }
                 break;
             case JsonValueKind.Number:
                 double d = value.GetDouble();

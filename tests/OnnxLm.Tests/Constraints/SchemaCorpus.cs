@@ -58,5 +58,7 @@ internal static class SchemaCorpus
         ("array_of_enums", """{"type":"array","items":{"enum":["a","ab","abc",1,12,true]},"maxItems":5}""", """["ab",12,true,1]"""),
         ("deep_optional_tree", """{"$defs":{"t":{"type":"object","properties":{"l":{"$ref":"#/$defs/t"},"r":{"$ref":"#/$defs/t"},"v":{"type":"integer","minimum":-1000,"maximum":1000}}}},"$ref":"#/$defs/t"}""",
             """{"l":{"v":-999},"r":{"l":{},"v":0},"v":1000}"""),
+        ("contact_card", """{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"email":{"type":"string","format":"email"},"born":{"type":"string","format":"date"},"phone":{"type":"string","pattern":"^\\+?[0-9]{7,12}$"},"code":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"},"site":{"type":"string","format":"uri"},"rating":{"type":"number","minimum":0,"maximum":5}},"required":["id","email","phone","code"],"additionalProperties":false}""",
+            """{"id":"123e4567-e89b-12d3-a456-426614174000","email":"a@b.io","phone":"+4930123456","code":"AB-12","rating":4.5}"""),
     ];
 }
