@@ -168,7 +168,7 @@ internal static class ServeOptionTable
         new()
         {
             Name = "chat-template", Kind = OptionKind.Value, ValueName = "FILE",
-            Help = "Jinja chat template to use instead of the model's own (tokenizer_config.json, else chat_template.jinja)",
+            Help = "Jinja chat template to use instead of the model's own (chat_template.jinja, else tokenizer_config.json)",
             DefaultText = "the model's",
             Apply = (o, v) => o.ChatTemplate = ServeOption.NonEmpty(v), Show = o => o.ChatTemplate ?? "(the model's)",
         },

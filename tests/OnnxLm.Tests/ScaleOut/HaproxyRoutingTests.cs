@@ -59,6 +59,23 @@ public sealed class HaproxyRoutingTests(HaproxyCluster cluster)
     }
 
     [Test]
+    public async Task A_key_after_a_long_chat_in_the_body_still_routes()
+    {
+        // Clients put messages first: the key of a long conversation sits after ~64 KiB of text, inside HAProxy's buffer.
+        string history = string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog. ", 1600));
+        for (int k = 0; k < 6; k++)
+        {
+            string key = $"long-chat-{k}";
+            string small = await ReplicaFor($$"""{"prompt":"x","max_tokens":1,"prompt_cache_key":"{{key}}"}""");
+            using var request = OpenAiWire.Post("/v1/chat/completions",
+                $$"""{"messages":[{"role":"user","content":"{{history}}"},{"role":"user","content":"and?"}],"max_tokens":1,"prompt_cache_key":"{{key}}"}""");
+            await Assert.That(request.Content!.Headers.ContentLength ?? (await request.Content.ReadAsByteArrayAsync()).Length).IsGreaterThan(64 * 1024);
+            using var response = await cluster.Client.SendAsync(request);
+            await Assert.That(response.Headers.GetValues("X-Onnxlm-Replica").Single()).IsEqualTo(small).Because(key);
+        }
+    }
+
+    [Test]
     public async Task A_hot_key_spills_to_another_replica_under_bounded_load()
     {
         // One sequence at a time per replica: 9 long requests of one key pile up where the key hashes, until HAProxy's
