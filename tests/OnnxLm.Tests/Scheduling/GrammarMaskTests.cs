@@ -1,0 +1,67 @@
+using System.Text;
+using System.Text.Json;
+using OnnxLm.Engine.Constraints;
+using OnnxLm.Engine.Sampling;
+using OnnxLm.Engine.Scheduling;
+using OnnxLm.Tests.Constraints;
+using OnnxLm.Tests.Fixtures;
+
+namespace OnnxLm.Tests.Scheduling;
+
+/// <summary>Structured output through the engine: a random-weight model's every finished output is a valid document,
+/// and one cut by max_tokens is a prefix the grammar still accepts.</summary>
+public class GrammarMaskTests
+{
+    const string Schema = """
+        {"type":"object","properties":{"name":{"type":"string","maxLength":12},"age":{"type":"integer","minimum":0,"maximum":150},
+         "tags":{"type":"array","items":{"enum":["a","b","c"]},"maxItems":3},"ok":{"type":"boolean"}},
+         "required":["name","age","tags","ok"],"additionalProperties":false}
+        """;
+
+    static JsonGrammar Grammar => JsonSchemaCompiler.Compile(Encoding.UTF8.GetBytes(Schema));
+
+    [Test]
+    public async Task Greedy_and_temperature_1_outputs_validate_against_the_schema_including_n_group_forks()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4);
+        var validator = new ReferenceValidator(JsonDocument.Parse(Schema).RootElement);
+        int stops = 0;
+        for (int seed = 0; seed < 4; seed++)
+        {
+            var prompt = EngineDriver.RandomPrompt(100 + seed, 10);
+            var greedy = await EngineDriver.RunAsync(engine, new GenerationRequest(prompt, new SamplingParams { Temperature = 0f }, 400) { Grammar = Grammar });
+            var group = Enumerable.Range(0, 3)
+                .Select(i => new GenerationRequest(prompt, new SamplingParams { Temperature = 1f, TopP = 0.9f, Seed = (ulong)(seed * 10 + i) }, 400) { Grammar = Grammar })
+                .ToArray();
+            await Assert.That(engine.TrySubmitGroup(group)).IsTrue();
+            var sampled = await Task.WhenAll(group.Select(r => new Collector(r).Completion));
+            foreach (var r in sampled.Prepend(greedy))
+            {
+                await Assert.That(r.Error).IsNull();
+                if (r.Finish == FinishReason.Stop)
+                {
+                    stops++;
+                    using var doc = JsonDocument.Parse(r.Text);
+                    await Assert.That(validator.IsValid(doc.RootElement)).IsTrue().Because(r.Text);
+                }
+                else
+                {
+                    await Assert.That(r.Finish).IsEqualTo(FinishReason.Length);
+                    var matcher = new GrammarMatcher(Grammar, engine.GrammarTrie);
+                    await Assert.That(matcher.TryAdvanceBytes(Encoding.UTF8.GetBytes(r.Text))).IsTrue().Because(r.Text);
+                }
+            }
+        }
+        await Assert.That(stops).IsGreaterThan(0);
+    }
+
+    [Test]
+    public async Task A_length_cut_leaves_a_viable_prefix()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 2);
+        var r = await EngineDriver.RunAsync(engine, new GenerationRequest(EngineDriver.RandomPrompt(5, 8), new SamplingParams { Temperature = 1f, Seed = 3 }, 3) { Grammar = Grammar });
+        await Assert.That(r.Finish).IsEqualTo(FinishReason.Length);
+        await Assert.That(r.Text).StartsWith("{");
+        await Assert.That(new GrammarMatcher(Grammar, engine.GrammarTrie).TryAdvanceBytes(Encoding.UTF8.GetBytes(r.Text))).IsTrue();
+    }
+}
