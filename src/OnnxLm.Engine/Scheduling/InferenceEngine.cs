@@ -76,6 +76,9 @@ public sealed class InferenceEngine : IDisposable
     internal Func<GenerationRequest, int, int?>? TokenScript { get => pipeline.TokenScript; set => pipeline.TokenScript = value; }
 
     /// <summary>Constrained decoding's hook between logits and sampling (<see cref="TokenPipeline.Next"/>); null: none.</summary>
+    /// <summary>Compiled <c>response_format</c> schemas by schema text (thread-safe; request threads compile, not the engine).</summary>
+    public Constraints.JsonGrammarCache Grammars { get; } = new();
+
     /// <summary>The vocabulary's byte trie constrained decoding walks (built on first use; tests check outputs with it).</summary>
     internal Constraints.TokenTrie GrammarTrie => pipeline.Grammar.Trie;
 
