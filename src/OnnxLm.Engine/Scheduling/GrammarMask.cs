@@ -8,9 +8,9 @@ namespace OnnxLm.Engine.Scheduling;
 /// Constrained decoding in <see cref="TokenPipeline.Next"/>: before sampling, every id the sequence's
 /// <see cref="GrammarMatcher"/> forbids gets negative infinity (so temperature, top-k/p, min-p and logprobs only ever
 /// see allowed ids); EOS stays allowed only while the output is a complete document. The pipeline advances the matcher
-/// with the accepted token. Invariant: after the first constrained request (which builds the vocabulary's
-/// <see cref="TokenTrie"/> once) a step allocates nothing: the allowed-bit buffer and the saved EOS logits are reused.
-/// Engine thread only.
+/// with the accepted token. Invariant: after a sequence's matcher exists (the vocabulary's <see cref="TokenTrie"/>
+/// is built once, off the engine thread) a step allocates nothing: the allowed-bit buffer and the saved EOS logits are reused.
+/// <see cref="Apply"/> and <see cref="NewMatcher"/>: engine thread only; <see cref="Trie"/>: any thread.
 /// </summary>
 internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> eosTokenIds)
 {
@@ -19,8 +19,9 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     TokenTrie? trie;
     ulong[] allowed = [];
 
-    /// <summary>The vocabulary's byte trie, built on first use (the same bytes the detokenizer writes).</summary>
-    public TokenTrie Trie => trie ??= new TokenTrie(vocabulary);
+    /// <summary>The vocabulary's byte trie, built on first use (the same bytes the detokenizer writes). Thread-safe: the
+    /// request thread that compiles the first schema builds it, so the engine thread never stalls on it.</summary>
+    public TokenTrie Trie => LazyInitializer.EnsureInitialized(ref trie, () => new TokenTrie(vocabulary));
 
     /// <summary>A matcher at the start of <paramref name="grammar"/> for one new sequence.</summary>
     public GrammarMatcher NewMatcher(JsonGrammar grammar)

@@ -79,8 +79,8 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>Compiled <c>response_format</c> schemas by schema text (thread-safe; request threads compile, not the engine).</summary>
     public Constraints.JsonGrammarCache Grammars { get; } = new();
 
-    /// <summary>The vocabulary's byte trie constrained decoding walks (built on first use; tests check outputs with it).</summary>
-    internal Constraints.TokenTrie GrammarTrie => pipeline.Grammar.Trie;
+    /// <summary>The vocabulary's byte trie constrained decoding walks (built on first use, thread-safe).</summary>
+    public Constraints.TokenTrie GrammarTrie => pipeline.Grammar.Trie;
 
     internal ILogitMask? LogitMask { get => pipeline.Mask; set => pipeline.Mask = value; }
 

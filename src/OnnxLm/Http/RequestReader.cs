@@ -61,7 +61,9 @@ internal static class RequestReader
                 "response_format.type", "invalid_value");
         try
         {
-            return engine.Grammars.GetOrCompile(schema);
+            var grammar = engine.Grammars.GetOrCompile(schema);
+            _ = engine.GrammarTrie;   // built here, on the first constrained request, rather than on the engine thread
+            return grammar;
         }
         catch (SchemaNotSupportedException e)
         {

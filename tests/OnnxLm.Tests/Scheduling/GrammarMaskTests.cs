@@ -65,3 +65,38 @@ public class GrammarMaskTests
         await Assert.That(new GrammarMatcher(Grammar, engine.GrammarTrie).TryAdvanceBytes(Encoding.UTF8.GetBytes(r.Text))).IsTrue();
     }
 }
+
+/// <summary>A constrained step (mask, then advance by the best allowed token) allocates nothing once the matcher exists.</summary>
+public class GrammarMaskAllocationTests
+{
+    [Test]
+    public async Task A_constrained_step_allocates_nothing()
+    {
+        var trie = ConstraintFixtures.Bytes;
+        var mask = new GrammarMask(trie.Vocabulary, [ConstraintFixtures.ByteEos]);
+        var grammar = JsonSchemaCompiler.Compile("""{"type":"object","properties":{"a":{"type":"string","maxLength":40},"b":{"type":"integer"}},"required":["a","b"]}"""u8.ToArray());
+        var logits = new float[trie.VocabularySize + 5];
+        var rng = new Random(1);
+        var matcher = mask.NewMatcher(grammar);
+        Step(mask, matcher, logits, rng);   // warm-up: JIT and first-use paths
+        matcher.Reset();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int steps = 0;
+        while (steps < 200 && Step(mask, matcher, logits, rng)) steps++;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await Assert.That(steps).IsGreaterThan(5);
+        await Assert.That(allocated).IsEqualTo(0L);
+    }
+
+    /// <summary>Masks random logits, takes the best allowed id and advances; false once EOS (or nothing) is allowed best.</summary>
+    static bool Step(GrammarMask mask, GrammarMatcher matcher, float[] logits, Random rng)
+    {
+        for (int i = 0; i < logits.Length; i++) logits[i] = (float)rng.NextDouble();
+        mask.Apply(matcher, ignoreEos: false, logits);
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++) if (logits[i] > logits[best]) best = i;
+        if (float.IsNegativeInfinity(logits[best]) || best == ConstraintFixtures.ByteEos) return false;
+        if (best >= matcher.Trie.VocabularySize) throw new InvalidOperationException("a padded id survived the mask");
+        return matcher.TryAdvance(best) ? true : throw new InvalidOperationException($"masked-in token {best} was refused");
+    }
+}
