@@ -33,8 +33,10 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
 
     /// <summary>Sets the logits of the ids <paramref name="matcher"/> forbids (and of EOS unless the output is complete
     /// and EOS ends it) to negative infinity.</summary>
-    public void Apply(GrammarMatcher matcher, bool ignoreEos, Span<float> logits)
+    /// <param name="alsoAllow">An id kept as it is whatever the grammar says (a reasoning model's opening tag), or -1.</param>
+    public void Apply(GrammarMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
     {
+        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
         var bits = allowed.AsSpan(0, matcher.MaskWords);
         matcher.ComputeMask(bits);
         bool eosAllowed = !ignoreEos && matcher.IsAccepting;
@@ -59,5 +61,13 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
         if (eosAllowed)
             for (int i = 0; i < eos.Length; i++)
                 if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosLogits[i];
+        if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
+    }
+
+    /// <summary>Inside a thought: any text, but no EOS (the answer the grammar requires has not started).</summary>
+    public void ForbidEos(Span<float> logits)
+    {
+        foreach (int id in eos)
+            if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
     }
 }

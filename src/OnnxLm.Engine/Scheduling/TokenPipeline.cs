@@ -50,7 +50,14 @@ internal sealed class TokenPipeline
     /// </summary>
     public void Next(Sequence seq, Span<float> logits)
     {
-        if (seq.Matcher is { } matcher) Grammar.Apply(matcher, seq.Request.IgnoreEos, logits);
+        if (seq.Matcher is { } matcher)
+        {
+            // The grammar governs the answer only: a thought is free text (but cannot end the output), and before a
+            // possible thought its opening tag stays allowed next to the answer's first tokens.
+            if (seq.Reasoning == ReasoningPhase.Thinking) Grammar.ForbidEos(logits);
+            else Grammar.Apply(matcher, seq.Request.IgnoreEos, logits,
+                seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1);
+        }
         Mask?.Apply(seq.Request, seq.Generated, logits);
         var token = sampler.Sample(logits, seq.Sampler);
         Interlocked.Increment(ref counters.GeneratedTokens);
@@ -66,8 +73,11 @@ internal sealed class TokenPipeline
         var req = seq.Request;
         bool isEos = !req.IgnoreEos && eos.Contains(token);
         var matcher = seq.Matcher;
-        // Only a scripted token (or a mask that left nothing) can break the grammar: never let it reach the client.
-        if (matcher is not null && !isEos && !matcher.TryAdvance(token))
+        // Only answer tokens advance the grammar (a thought's tokens and the reasoning tags do not). Only a scripted
+        // token (or a mask that left nothing) can break it: never let such a token reach the client.
+        if (matcher is not null && !isEos && seq.Reasoning != ReasoningPhase.Thinking
+            && !(seq.Reasoning != ReasoningPhase.Off && req.Reasoning.GetValueOrDefault().IsTag(token))
+            && !matcher.TryAdvance(token))
         {
             Fail(seq, $"constrained decoding: token {token} does not continue the required JSON");
             return;

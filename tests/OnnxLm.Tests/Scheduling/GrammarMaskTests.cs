@@ -3,6 +3,7 @@ using System.Text.Json;
 using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 using OnnxLm.Tests.Constraints;
 using OnnxLm.Tests.Fixtures;
 
@@ -51,6 +52,48 @@ public class GrammarMaskTests
                     await Assert.That(matcher.TryAdvanceBytes(Encoding.UTF8.GetBytes(r.Text))).IsTrue().Because(r.Text);
                 }
             }
+        }
+        await Assert.That(stops).IsGreaterThan(0);
+    }
+
+    [Test]
+    public async Task A_thought_is_free_text_and_the_answer_after_it_follows_the_grammar()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 2);
+        var eos = engine.Contract.Config.EosTokenIds;
+        // The tiny vocabulary has one special token besides EOS: it closes the thought; the prompt opens it.
+        int close = Enumerable.Range(0, engine.Vocabulary.Count).First(id => engine.Vocabulary.IsSpecial(id) && !eos.Contains(id));
+        var tags = new ReasoningTags(EngineDriver.RandomPrompt(77, 1)[0], close);
+        var validator = new ReferenceValidator(JsonDocument.Parse(Schema).RootElement);
+        int[] thought = [.. EngineDriver.RandomPrompt(9, 4), tags.Close];
+        engine.TokenScript = (request, index) => index < thought.Length ? thought[index] : null;
+        int stops = 0;
+        for (int seed = 0; seed < 4; seed++)
+        {
+            var request = new GenerationRequest([.. EngineDriver.RandomPrompt(20 + seed, 8), tags.Open], new SamplingParams { Temperature = 1f, Seed = (ulong)seed }, 300)
+            {
+                Grammar = Grammar, Reasoning = tags, PromptOpensReasoning = true,
+            };
+            await Assert.That(engine.TrySubmit(request)).IsTrue();
+            var reasoning = new List<byte>();
+            var content = new List<byte>();
+            TokenEvent last = default;
+            while (true)
+            {
+                if (!request.Events.TryRead(out var ev)) { await Task.Delay(1); continue; }
+                if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text) (ev.Reasoning ? reasoning : content).AddRange(ev.TextBytes.ToArray());
+                if (ev.Kind is TokenEventKind.Finished or TokenEventKind.Error) { last = ev; break; }
+            }
+            await Assert.That(last.Kind).IsEqualTo(TokenEventKind.Finished);
+            await Assert.That(reasoning.Count).IsGreaterThan(0);
+            string answer = Encoding.UTF8.GetString(content.ToArray());
+            if (last.Finish == FinishReason.Stop)
+            {
+                stops++;
+                using var doc = JsonDocument.Parse(answer);
+                await Assert.That(validator.IsValid(doc.RootElement)).IsTrue().Because(answer);
+            }
+            else await Assert.That(new GrammarMatcher(Grammar, engine.GrammarTrie).TryAdvanceBytes(Encoding.UTF8.GetBytes(answer))).IsTrue();
         }
         await Assert.That(stops).IsGreaterThan(0);
     }
