@@ -72,6 +72,36 @@ public class ResponseFormatTests(ServerFixture fixture)
     }
 
     [Test]
+    public async Task Streamed_deltas_concatenate_to_the_same_valid_document_as_the_non_streamed_answer()
+    {
+        string schemaText = Schemas[0];
+        using var schemaDoc = JsonDocument.Parse(schemaText);
+        var grammar = JsonSchemaCompiler.Compile(Encoding.UTF8.GetBytes(schemaText));
+        string Body(bool stream) => $"{{\"messages\":{User},\"max_tokens\":160,\"temperature\":0,\"stream\":{(stream ? "true" : "false")}," +
+            $"\"response_format\":{{\"type\":\"json_schema\",\"json_schema\":{{\"name\":\"answer\",\"schema\":{schemaText}}}}}}}";
+        var (status, whole) = await OpenAiWire.PostJsonAsync(fixture.Client, Chat, Body(false));
+        await Assert.That(status).IsEqualTo(200);
+        await CheckChoices(whole, schemaDoc.RootElement, grammar);
+
+        using var response = await OpenAiWire.PostAsync(fixture.Client, Chat, Body(true));
+        var text = new StringBuilder();
+        string? finish = null;
+        foreach (var data in OpenAiWire.DataEvents(await response.Content.ReadAsStringAsync()))
+        {
+            if (data == "[DONE]") break;
+            using var chunk = JsonDocument.Parse(data);
+            foreach (var choice in chunk.RootElement.GetProperty("choices").EnumerateArray())
+            {
+                if (choice.GetProperty("delta").TryGetProperty("content", out var c) && c.ValueKind == JsonValueKind.String) text.Append(c.GetString());
+                if (choice.TryGetProperty("finish_reason", out var f) && f.ValueKind == JsonValueKind.String) finish = f.GetString();
+            }
+        }
+        var choice0 = whole.GetProperty("choices")[0];
+        await Assert.That(text.ToString()).IsEqualTo(choice0.GetProperty("message").GetProperty("content").GetString());
+        await Assert.That(finish).IsEqualTo(choice0.GetProperty("finish_reason").GetString());
+    }
+
+    [Test]
     public async Task Json_object_outputs_are_objects()
     {
         var grammar = JsonSchemaCompiler.Compile("{\"type\":\"object\"}"u8.ToArray());
