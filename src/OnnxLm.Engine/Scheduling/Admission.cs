@@ -114,7 +114,10 @@ internal sealed class Admission
         }
     }
 
-    Sequence NewSequence(GenerationRequest request) => new(request, vocabulary, sampler, maxLen, prefixes.BlockSize);
+    Sequence NewSequence(GenerationRequest request) => new(request, vocabulary, sampler, maxLen, prefixes.BlockSize)
+    {
+        Matcher = request.Grammar is { } grammar ? pipeline.Grammar.NewMatcher(grammar) : null,
+    };
 
     /// <summary>Ends every cancelled sequence, wherever it is: waiting, prefilling, decoding or draining.</summary>
     public void ApplyCancellations()

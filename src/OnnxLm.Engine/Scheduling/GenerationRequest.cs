@@ -1,3 +1,4 @@
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
 
@@ -50,6 +51,10 @@ public sealed class GenerationRequest
     public string[] Stop { get; }
     public bool IgnoreEos { get; }
     public SpscRing<TokenEvent> Events { get; }
+
+    /// <summary>Structured output: every generated token keeps the text a prefix of a document this grammar accepts, EOS
+    /// comes only once it is complete, and a complete document nothing can extend finishes with <c>stop</c>. Null: free text.</summary>
+    public JsonGrammar? Grammar { get; init; }
 
     /// <summary>The reasoning tags to split the output on (events carry <see cref="TokenEvent.Reasoning"/>), or null: no
     /// split, the tags are text like any other added token.</summary>

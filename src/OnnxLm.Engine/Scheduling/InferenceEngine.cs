@@ -76,6 +76,12 @@ public sealed class InferenceEngine : IDisposable
     internal Func<GenerationRequest, int, int?>? TokenScript { get => pipeline.TokenScript; set => pipeline.TokenScript = value; }
 
     /// <summary>Constrained decoding's hook between logits and sampling (<see cref="TokenPipeline.Next"/>); null: none.</summary>
+    /// <summary>Compiled <c>response_format</c> schemas by schema text (thread-safe; request threads compile, not the engine).</summary>
+    public Constraints.JsonGrammarCache Grammars { get; } = new();
+
+    /// <summary>The vocabulary's byte trie constrained decoding walks (built on first use, thread-safe).</summary>
+    public Constraints.TokenTrie GrammarTrie => pipeline.Grammar.Trie;
+
     internal ILogitMask? LogitMask { get => pipeline.Mask; set => pipeline.Mask = value; }
 
     /// <summary>Bytes of process memory (mostly the weights) collapsed into transparent huge pages at start.</summary>
@@ -92,7 +98,8 @@ public sealed class InferenceEngine : IDisposable
         counters = new EngineCounters(cache, ssd);
         rows = new SlotRowTable(runner, options.MaxBatchSize, keepResident: cache is not null);
         prefixes = new PrefixReuse(cache, ssd, options.SsdWriteThrough, runner.MaxLen, wakeup, counters);
-        pipeline = new TokenPipeline(sampler, runner.Contract.Config.EosTokenIds, runner.MaxLen, prefixes, counters);
+        pipeline = new TokenPipeline(sampler, runner.Contract.Config.EosTokenIds, runner.MaxLen, prefixes, counters,
+            new GrammarMask(vocabulary, runner.Contract.Config.EosTokenIds));
         admission = new Admission(options, wakeup, counters, rows, prefixes, pipeline, vocabulary, sampler, runner.MaxLen, runner.MaxPrefillTokens);
         forkLogits = new float[runner.VocabSize];
         forkWork = new float[runner.VocabSize];

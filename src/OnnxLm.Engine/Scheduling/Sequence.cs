@@ -1,3 +1,4 @@
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Text;
 
@@ -29,6 +30,10 @@ internal sealed class Sequence
     public SequenceSampler Sampler { get; }
     public IncrementalDetokenizer Detokenizer { get; }
     public StopMatchState Stops { get; }
+    /// <summary>Where the output stands in the request's <see cref="GenerationRequest.Grammar"/>, or null (unconstrained).
+    /// One per sequence: siblings of an n-group are separate requests, each forked before its first token, so each starts
+    /// its own matcher at the root.</summary>
+    public GrammarMatcher? Matcher;
 
     /// <summary>Slot row holding this sequence's KV, or -1 while waiting.</summary>
     public int Row = -1;

@@ -1,3 +1,4 @@
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Sampling;
 
 namespace OnnxLm.Engine.Scheduling;
@@ -19,10 +20,12 @@ internal sealed class TokenPipeline
     readonly EngineCounters counters;
     readonly List<Sequence> draining = [];
 
-    public TokenPipeline(Sampler sampler, IEnumerable<int> eosTokenIds, int maxLen, PrefixReuse prefixes, EngineCounters counters)
+    public TokenPipeline(Sampler sampler, IEnumerable<int> eosTokenIds, int maxLen, PrefixReuse prefixes, EngineCounters counters,
+        GrammarMask grammar)
     {
         this.sampler = sampler;
         eos = [.. eosTokenIds];
+        Grammar = grammar;
         this.maxLen = maxLen;
         this.prefixes = prefixes;
         this.counters = counters;
@@ -30,6 +33,9 @@ internal sealed class TokenPipeline
 
     /// <summary>Finished sequences whose last events wait for room in their ring.</summary>
     public List<Sequence> Draining => draining;
+
+    /// <summary>Structured output: masks the tokens of sequences that carry a <see cref="Sequence.Matcher"/>.</summary>
+    public GrammarMask Grammar { get; }
 
     /// <summary>Extension point for constrained decoding: edits logits before sampling. Null (the default) costs one test.</summary>
     public ILogitMask? Mask { get; set; }
@@ -44,6 +50,14 @@ internal sealed class TokenPipeline
     /// </summary>
     public void Next(Sequence seq, Span<float> logits)
     {
+        if (seq.Matcher is { } matcher)
+        {
+            // The grammar governs the answer only: a thought is free text (but cannot end the output), and before a
+            // possible thought its opening tag stays allowed next to the answer's first tokens.
+            if (seq.Reasoning == ReasoningPhase.Thinking) Grammar.ForbidEos(logits);
+            else Grammar.Apply(matcher, seq.Request.IgnoreEos, logits,
+                seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1);
+        }
         Mask?.Apply(seq.Request, seq.Generated, logits);
         var token = sampler.Sample(logits, seq.Sampler);
         Interlocked.Increment(ref counters.GeneratedTokens);
@@ -56,6 +70,18 @@ internal sealed class TokenPipeline
         if (TokenScript is { } script && script(seq.Request, seq.Generated) is int scripted) sampled = sampled with { TokenId = scripted };
         int token = sampled.TokenId;
         int index = seq.Generated;
+        var req = seq.Request;
+        bool isEos = !req.IgnoreEos && eos.Contains(token);
+        var matcher = seq.Matcher;
+        // Only answer tokens advance the grammar (a thought's tokens and the reasoning tags do not). Only a scripted
+        // token (or a mask that left nothing) can break it: never let such a token reach the client.
+        if (matcher is not null && !isEos && seq.Reasoning != ReasoningPhase.Thinking
+            && !(seq.Reasoning != ReasoningPhase.Off && req.Reasoning.GetValueOrDefault().IsTag(token))
+            && !matcher.TryAdvance(token))
+        {
+            Fail(seq, $"constrained decoding: token {token} does not continue the required JSON");
+            return;
+        }
         byte topCount = (byte)sampled.TopLogprobCount;
         if (topCount > 0)
             seq.Sampler.TopLogprobs.CopyTo(seq.Request.TopLogprobSlot(index));
@@ -63,8 +89,7 @@ internal sealed class TokenPipeline
         if (seq.TokenCount < seq.Tokens.Length) seq.Tokens[seq.TokenCount++] = token;
         seq.Sampler.Accept(token);
         seq.NextToken = token;
-        var req = seq.Request;
-        if (!req.IgnoreEos && eos.Contains(token))
+        if (isEos)
         {
             PublishToken(seq, token, index, logprob, topCount, []);
             Finish(seq, FinishReason.Stop);
@@ -83,6 +108,13 @@ internal sealed class TokenPipeline
         if (stopped)
         {
             Finish(seq, FinishReason.Stop, flushText: false);
+            return;
+        }
+        // A complete document that nothing can extend (a closed root object, array or string) ends here, without the
+        // forward pass an EOS would cost.
+        if (matcher is not null && matcher.IsAccepting && !matcher.CanContinue)
+        {
+            Finish(seq, FinishReason.Stop);
             return;
         }
         // Prompt + generated tokens never exceed the context: the last token is sampled but never needs a KV position.

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Engine.Text;
 using OnnxLm.Http.Parsing;
@@ -149,10 +150,11 @@ internal static class OpenAiEndpoints
                 log.CacheKey = RequestLogEntry.Digest(System.Text.Encoding.UTF8.GetBytes(r.PromptCacheKey.GetString(json)));
             int[] prompt = TEndpoint.Prompt(engine, json, r);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
+            var grammar = TEndpoint.Grammar(engine, json, r);
             var (mode, top) = TEndpoint.Logprobs(r);
             // Only chat splits reasoning: a text completion is the raw continuation of its prompt.
             var group = RequestReader.Build(engine, json, r, prompt, TEndpoint.MaxCompletionTokens(r), TEndpoint.PromptParam,
-                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null);
+                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null, grammar);
             return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top);
         }
         finally
@@ -173,6 +175,8 @@ internal static class OpenAiEndpoints
         static abstract void Reset(TBody body);
         static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
         static abstract int? MaxCompletionTokens(TBody body);
+        /// <summary>The grammar the output must follow (<c>response_format</c>), or null.</summary>
+        static abstract JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
         static abstract (LogprobsMode Mode, int Top) Logprobs(TBody body);
     }
 
@@ -184,6 +188,7 @@ internal static class OpenAiEndpoints
         public static void Reset(ChatCompletionBody body) => body.Reset();
         public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ChatPrompt(engine, json, body);
         public static int? MaxCompletionTokens(ChatCompletionBody body) => body.MaxCompletionTokens;
+        public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ResponseGrammar(engine, json, body);
         public static (LogprobsMode, int) Logprobs(ChatCompletionBody body) =>
             (body.Logprobs == true ? LogprobsMode.Chat : LogprobsMode.None, body.TopLogprobs ?? 0);
     }
@@ -196,6 +201,7 @@ internal static class OpenAiEndpoints
         public static void Reset(CompletionBody body) => body.Reset();
         public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => RequestReader.CompletionPrompt(engine, json, body);
         public static int? MaxCompletionTokens(CompletionBody body) => null;   // legacy completions have only max_tokens
+        public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => null;
         /// <summary>Legacy <c>logprobs</c> is a count of alternatives, and asking for 0 still returns the chosen token's.</summary>
         public static (LogprobsMode, int) Logprobs(CompletionBody body) =>
             (body.Logprobs is not null ? LogprobsMode.Legacy : LogprobsMode.None, body.Logprobs ?? 0);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Sampling;
 using OnnxLm.Engine.Scheduling;
 using OnnxLm.Engine.Text;
@@ -22,14 +23,66 @@ internal static class RequestReader
         // tools: a non-empty value is refused by the parser ([Unsupported]); tool_choice "none" means "no tools" and is fine.
         if (r.ToolChoice.HasValue && !(r.ToolChoice.TokenType == System.Text.Json.JsonTokenType.String && r.ToolChoice.RawBytes(json).SequenceEqual("\"none\""u8)))
             throw ApiError.BadRequest("tool_choice other than \"none\" is not supported by this server yet", "tool_choice");
-        if (r.ResponseFormat is { } format && !format.Type.ValueEquals(json, "text"u8))
-            throw ApiError.BadRequest($"response_format type '{format.Type.GetString(json)}' is not supported (only \"text\" is)", "response_format");
         if (r.TopLogprobs is int top && (top < 0 || top > MaxTopLogprobs))
             throw ApiError.BadRequest($"top_logprobs must be between 0 and {MaxTopLogprobs}", "top_logprobs");
         if (r.TopLogprobs is > 0 && r.Logprobs != true)
             throw ApiError.BadRequest("top_logprobs requires logprobs to be true", "top_logprobs");
         string text = Http.ChatPrompt.Render(engine, json, r.Messages);
         return engine.Prompts.Encode(text);
+    }
+
+    /// <summary>Any JSON object: what <c>json_object</c> asks for.</summary>
+    static ReadOnlySpan<byte> AnyObjectSchema => "{\"type\":\"object\"}"u8;
+
+    /// <summary>
+    /// The grammar <c>response_format</c> asks for, or null for free text. A schema keyword the compiler cannot enforce
+    /// is a 400 naming the keyword and its JSON pointer (never a silent skip); missing fields get OpenAI's messages.
+    /// </summary>
+    public static JsonGrammar? ResponseGrammar(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r)
+    {
+        if (r.ResponseFormat is not { } format || format.Type.ValueEquals(json, "text"u8)) return null;
+        ReadOnlySpan<byte> schema;
+        if (format.Type.ValueEquals(json, "json_object"u8)) schema = AnyObjectSchema;
+        else if (format.Type.ValueEquals(json, "json_schema"u8))
+        {
+            if (format.JsonSchema is not { } spec) throw Missing("response_format.json_schema");
+            if (!spec.Name.HasValue) throw Missing("response_format.json_schema.name");
+            if (!ValidName(spec.Name.RawBytes(json)))
+                throw ApiError.BadRequest("Invalid 'response_format.json_schema.name': must match ^[a-zA-Z0-9_-]{1,64}$.",
+                    "response_format.json_schema.name", "invalid_value");
+            if (!spec.Schema.HasValue) throw Missing("response_format.json_schema.schema");
+            if (spec.Schema.TokenType != System.Text.Json.JsonTokenType.StartObject)
+                throw ApiError.BadRequest("Invalid type for 'response_format.json_schema.schema': expected an object.",
+                    "response_format.json_schema.schema", "invalid_type");
+            schema = spec.Schema.RawBytes(json);
+        }
+        else
+            throw ApiError.BadRequest($"Invalid value: '{format.Type.GetString(json)}'. Supported values are: 'text', 'json_object' and 'json_schema'.",
+                "response_format.type", "invalid_value");
+        try
+        {
+            var grammar = engine.Grammars.GetOrCompile(schema);
+            _ = engine.GrammarTrie;   // built here, on the first constrained request, rather than on the engine thread
+            return grammar;
+        }
+        catch (SchemaNotSupportedException e)
+        {
+            string pointer = e.Pointer.Length == 0 ? "#" : "#" + e.Pointer;
+            throw ApiError.BadRequest($"Invalid schema for response_format: '{e.Keyword}' at {pointer} cannot be enforced: {e.Reason}",
+                "response_format", "invalid_json_schema");
+        }
+
+        static ApiError Missing(string param) => ApiError.BadRequest($"Missing required parameter: '{param}'.", param, "missing_required_parameter");
+    }
+
+    /// <summary>OpenAI's rule for a format name: 1 to 64 of a-z, A-Z, 0-9, '_' and '-' (raw bytes: an escape is refused).</summary>
+    static bool ValidName(ReadOnlySpan<byte> name)
+    {
+        if (name.Length is 0 or > 64) return false;
+        foreach (byte b in name)
+            if (!(b is (>= (byte)'a' and <= (byte)'z') or (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'0' and <= (byte)'9') or (byte)'_' or (byte)'-'))
+                return false;
+        return true;
     }
 
     /// <summary>Checks the text-completion-only parameters and returns the prompt tokens.</summary>
@@ -75,7 +128,7 @@ internal static class RequestReader
     /// every choice splits its thought from its answer on those tags.
     /// </summary>
     public static GenerationRequest[] Build(InferenceEngine engine, ReadOnlySpan<byte> json, ICompletionFields r, int[] prompt,
-        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs, ReasoningTags? reasoning = null)
+        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs, ReasoningTags? reasoning = null, JsonGrammar? grammar = null)
     {
         int n = r.N ?? 1;
         if (n < 1) throw ApiError.BadRequest("n must be at least 1", "n");
@@ -112,7 +165,7 @@ internal static class RequestReader
         for (int i = 0; i < n; i++)
         {
             var memberSampling = i == 0 || sampling.Seed is not ulong seed ? sampling : sampling with { Seed = unchecked(seed + (ulong)i) };
-            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos) { Reasoning = reasoning, PromptOpensReasoning = opened };
+            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos) { Reasoning = reasoning, PromptOpensReasoning = opened, Grammar = grammar };
         }
         return group;
     }

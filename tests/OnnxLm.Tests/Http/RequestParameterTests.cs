@@ -155,8 +155,6 @@ public class RequestParameterTests(ServerFixture fixture)
     }
 
     [Test]
-    [Arguments("\"response_format\":{\"type\":\"json_object\"}", "response_format")]
-    [Arguments("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{}}}", "response_format")]
     [Arguments("\"tool_choice\":\"auto\"", "tool_choice")]
     [Arguments("\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}}", "tool_choice")]
     [Arguments("\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}", "audio")]

@@ -1,0 +1,73 @@
+using System.Numerics;
+using OnnxLm.Engine.Constraints;
+using OnnxLm.Engine.Text;
+
+namespace OnnxLm.Engine.Scheduling;
+
+/// <summary>
+/// Constrained decoding in <see cref="TokenPipeline.Next"/>: before sampling, every id the sequence's
+/// <see cref="GrammarMatcher"/> forbids gets negative infinity (so temperature, top-k/p, min-p and logprobs only ever
+/// see allowed ids); EOS stays allowed only while the output is a complete document. The pipeline advances the matcher
+/// with the accepted token. Invariant: after a sequence's matcher exists (the vocabulary's <see cref="TokenTrie"/>
+/// is built once, off the engine thread) a step allocates nothing: the allowed-bit buffer and the saved EOS logits are reused.
+/// <see cref="Apply"/> and <see cref="NewMatcher"/>: engine thread only; <see cref="Trie"/>: any thread.
+/// </summary>
+internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> eosTokenIds)
+{
+    readonly int[] eos = [.. eosTokenIds.Distinct()];
+    readonly float[] eosLogits = new float[eosTokenIds.Distinct().Count()];
+    TokenTrie? trie;
+    ulong[] allowed = [];
+
+    /// <summary>The vocabulary's byte trie, built on first use (the same bytes the detokenizer writes). Thread-safe: the
+    /// request thread that compiles the first schema builds it, so the engine thread never stalls on it.</summary>
+    public TokenTrie Trie => LazyInitializer.EnsureInitialized(ref trie, () => new TokenTrie(vocabulary));
+
+    /// <summary>A matcher at the start of <paramref name="grammar"/> for one new sequence.</summary>
+    public GrammarMatcher NewMatcher(JsonGrammar grammar)
+    {
+        var matcher = new GrammarMatcher(grammar, Trie);
+        if (allowed.Length < matcher.MaskWords) allowed = new ulong[matcher.MaskWords];
+        return matcher;
+    }
+
+    /// <summary>Sets the logits of the ids <paramref name="matcher"/> forbids (and of EOS unless the output is complete
+    /// and EOS ends it) to negative infinity.</summary>
+    /// <param name="alsoAllow">An id kept as it is whatever the grammar says (a reasoning model's opening tag), or -1.</param>
+    public void Apply(GrammarMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
+    {
+        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
+        var bits = allowed.AsSpan(0, matcher.MaskWords);
+        matcher.ComputeMask(bits);
+        bool eosAllowed = !ignoreEos && matcher.IsAccepting;
+        if (eosAllowed)
+            for (int i = 0; i < eos.Length; i++) eosLogits[i] = (uint)eos[i] < (uint)logits.Length ? logits[eos[i]] : float.NegativeInfinity;
+        for (int w = 0; w < bits.Length; w++)
+        {
+            // Walk the cleared bits only: inside a string most of the vocabulary is allowed.
+            ulong forbidden = ~bits[w];
+            int baseId = w << 6;
+            while (forbidden != 0)
+            {
+                int id = baseId + BitOperations.TrailingZeroCount(forbidden);
+                if (id >= logits.Length) break;
+                logits[id] = float.NegativeInfinity;
+                forbidden &= forbidden - 1;
+            }
+        }
+        // Rows past the vocabulary (a padded output layer) are never text.
+        int covered = bits.Length << 6;
+        if (covered < logits.Length) logits[covered..].Fill(float.NegativeInfinity);
+        if (eosAllowed)
+            for (int i = 0; i < eos.Length; i++)
+                if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosLogits[i];
+        if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
+    }
+
+    /// <summary>Inside a thought: any text, but no EOS (the answer the grammar requires has not started).</summary>
+    public void ForbidEos(Span<float> logits)
+    {
+        foreach (int id in eos)
+            if ((uint)id < (uint)logits.Length) logits[id] = float.NegativeInfinity;
+    }
+}
