@@ -140,13 +140,13 @@ internal sealed class TokenPipeline
                 PublishToken(seq, token, index, logprob, topCount, []);
                 return false;
             case ReasoningPhase.Thinking when token == tags.Close:
-            {
-                bool stopped = seq.Stops.Process(seq.Detokenizer.Flush(), out var emit);
-                PublishToken(seq, token, index, logprob, topCount, emit);
-                if (!stopped) PublishText(seq, seq.Stops.Flush());
-                seq.Reasoning = ReasoningPhase.Answer;
-                return stopped;
-            }
+                {
+                    bool stopped = seq.Stops.Process(seq.Detokenizer.Flush(), out var emit);
+                    PublishToken(seq, token, index, logprob, topCount, emit);
+                    if (!stopped) PublishText(seq, seq.Stops.Flush());
+                    seq.Reasoning = ReasoningPhase.Answer;
+                    return stopped;
+                }
             default:
                 PublishToken(seq, token, index, logprob, topCount, []);
                 if (seq.Reasoning == ReasoningPhase.BeforeThought) seq.Reasoning = ReasoningPhase.Answer;
@@ -170,8 +170,11 @@ internal sealed class TokenPipeline
         counters.Publish();   // a client that saw its request finish then reads statistics that include it
         var ev = new TokenEvent
         {
-            Kind = TokenEventKind.Finished, Finish = reason,
-            PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated, CachedTokens = seq.CachedTokens,
+            Kind = TokenEventKind.Finished,
+            Finish = reason,
+            PromptTokens = seq.PromptLength,
+            CompletionTokens = seq.Generated,
+            CachedTokens = seq.CachedTokens,
         };
         Publish(seq, ev);
         Complete(seq);
@@ -209,7 +212,11 @@ internal sealed class TokenPipeline
     {
         var ev = new TokenEvent
         {
-            Kind = TokenEventKind.Token, TokenId = token, Index = index, Logprob = logprob, TopLogprobCount = topCount,
+            Kind = TokenEventKind.Token,
+            TokenId = token,
+            Index = index,
+            Logprob = logprob,
+            TopLogprobCount = topCount,
             Reasoning = seq.Reasoning == ReasoningPhase.Thinking,
         };
         int n = Math.Min(text.Length, TokenEvent.InlineTextBytes);
