@@ -23,13 +23,13 @@ public class GrammarMaskBenchmarks
          "required":["location","unit"],"additionalProperties":false}
         """;
 
-    private GrammarMatcher _inString = null!;
-    private GrammarMatcher _atKey = null!;
-    private GrammarMatcher _inNumber = null!;
-    private GrammarMatcher _afterValue = null!;
-    private GrammarMatcher _inBoundedString = null!;
-    private GrammarMatcher _inPattern = null!;
-    private ulong[] _mask = [];
+    private GrammarMatcher inString = null!;
+    private GrammarMatcher atKey = null!;
+    private GrammarMatcher inNumber = null!;
+    private GrammarMatcher afterValue = null!;
+    private GrammarMatcher inBoundedString = null!;
+    private GrammarMatcher inPattern = null!;
+    private ulong[] mask = [];
 
     [Params("phi3", "qwen25", "gemma3")]
     public string Vocabulary { get; set; } = "qwen25";
@@ -45,13 +45,13 @@ public class GrammarMaskBenchmarks
         };
         var trie = new TokenTrie(TokenVocabulary.Load(Path.Combine(SharedTokenizers.Folder, folder, "tokenizer.json")));
         JsonGrammar grammar = JsonSchemaCompiler.Compile(Encoding.UTF8.GetBytes(Schema));
-        _inString = At(grammar, trie, """{"location":"San Fr""");
-        _atKey = At(grammar, trie, """{"location":"Paris","unit":"celsius","d""");
-        _inNumber = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":1""");
-        _afterValue = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":12,"include":["daily"]""");
-        _inBoundedString = At(grammar, trie, """{"location":"Paris","unit":"celsius","notes":"bring an umb""");
-        _inPattern = At(grammar, trie, """{"location":"Paris","unit":"celsius","contact":"ann.lee@exam""");
-        _mask = new ulong[_inString.MaskWords];
+        inString = At(grammar, trie, """{"location":"San Fr""");
+        atKey = At(grammar, trie, """{"location":"Paris","unit":"celsius","d""");
+        inNumber = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":1""");
+        afterValue = At(grammar, trie, """{"location":"Paris","unit":"celsius","days":12,"include":["daily"]""");
+        inBoundedString = At(grammar, trie, """{"location":"Paris","unit":"celsius","notes":"bring an umb""");
+        inPattern = At(grammar, trie, """{"location":"Paris","unit":"celsius","contact":"ann.lee@exam""");
+        mask = new ulong[inString.MaskWords];
     }
 
     private static GrammarMatcher At(JsonGrammar grammar, TokenTrie trie, string prefix)
@@ -66,23 +66,23 @@ public class GrammarMaskBenchmarks
     }
 
     [Benchmark]
-    public void Mask_in_string() => _inString.ComputeMask(_mask);
+    public void Mask_in_string() => inString.ComputeMask(mask);
 
     [Benchmark]
-    public void Mask_at_key() => _atKey.ComputeMask(_mask);
+    public void Mask_at_key() => atKey.ComputeMask(mask);
 
     [Benchmark]
-    public void Mask_in_number() => _inNumber.ComputeMask(_mask);
+    public void Mask_in_number() => inNumber.ComputeMask(mask);
 
     [Benchmark]
-    public void Mask_after_value() => _afterValue.ComputeMask(_mask);
+    public void Mask_after_value() => afterValue.ComputeMask(mask);
 
     [Benchmark]
-    public void Mask_in_bounded_string() => _inBoundedString.ComputeMask(_mask);
+    public void Mask_in_bounded_string() => inBoundedString.ComputeMask(mask);
 
     /// <summary>A format string (email): a DFA state, walked over the whole trie.</summary>
     [Benchmark]
-    public void Mask_in_pattern() => _inPattern.ComputeMask(_mask);
+    public void Mask_in_pattern() => inPattern.ComputeMask(mask);
 }
 
 /// <summary>Schema compile time (no vocabulary involved): the benchmark schema, and a recursive one with $defs.</summary>

@@ -76,8 +76,16 @@ public static class MaskLatencyRun
             times.Sort();
             double mean = times.Average(), p50 = times[times.Count / 2], p99 = times[(int)(times.Count * 0.99)], max = times[^1];
             Console.WriteLine($"{name,-10} {times.Count,7} {mean,9:F1} {p50,8:F1} {p99,9:F1} {max,9:F1}");
-            results.Add(new Dictionary<string, object> { ["vocabulary"] = name, ["vocabularySize"] = trie.VocabularySize, ["masks"] = times.Count,
-                ["meanMicros"] = mean, ["p50Micros"] = p50, ["p99Micros"] = p99, ["maxMicros"] = max });
+            results.Add(new Dictionary<string, object>
+            {
+                ["vocabulary"] = name,
+                ["vocabularySize"] = trie.VocabularySize,
+                ["masks"] = times.Count,
+                ["meanMicros"] = mean,
+                ["p50Micros"] = p50,
+                ["p99Micros"] = p99,
+                ["maxMicros"] = max
+            });
         }
         compileMicros.Sort();
         Console.WriteLine($"compile: {schemas.Count} schemas, p50 {compileMicros[compileMicros.Count / 2]:F1} µs, max {compileMicros[^1]:F1} µs");

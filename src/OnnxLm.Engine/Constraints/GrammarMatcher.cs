@@ -28,41 +28,41 @@ public sealed class GrammarMatcher
     private const int MaxDepth = JsonGrammar.MaxDepth;
     private const long MagnitudeCap = 999_999_999_999_999_999;
 
-    private JsonGrammar _grammar;
-    private readonly TokenTrie _trie;
-    private readonly Frame[] _stack = new Frame[MaxDepth];
-    private int _depth;
+    private JsonGrammar activeGrammar;
+    private readonly TokenTrie tokenTrie;
+    private readonly Frame[] frameStack = new Frame[MaxDepth];
+    private int stackDepth;
 
     // Undo log: slot and previous contents of every frame written since the last commit.
-    private Frame[] _logFrames;
-    private int[] _logSlots;
-    private int _logCount;
+    private Frame[] logFrames;
+    private int[] logSlots;
+    private int logCount;
 
     // Per trie level during a walk: the stack depth and log length after consuming that many bytes.
-    private readonly int[] _levelDepth;
-    private readonly int[] _levelLog;
+    private readonly int[] levelDepth;
+    private readonly int[] levelLog;
 
     public GrammarMatcher(JsonGrammar grammar, TokenTrie trie)
     {
-        _grammar = grammar;
-        _trie = trie;
+        activeGrammar = grammar;
+        tokenTrie = trie;
         int capacity = (trie.MaxTokenBytes + 2) * 8;
-        _logFrames = new Frame[capacity];
-        _logSlots = new int[capacity];
-        _levelDepth = new int[trie.MaxTokenBytes + 2];
-        _levelLog = new int[trie.MaxTokenBytes + 2];
+        logFrames = new Frame[capacity];
+        logSlots = new int[capacity];
+        levelDepth = new int[trie.MaxTokenBytes + 2];
+        levelLog = new int[trie.MaxTokenBytes + 2];
         Reset();
     }
 
-    public JsonGrammar Grammar => _grammar;
+    public JsonGrammar Grammar => activeGrammar;
 
-    public TokenTrie Trie => _trie;
+    public TokenTrie Trie => tokenTrie;
 
     /// <summary>Words a mask needs for this vocabulary (bit <c>id</c> is word <c>id / 64</c>, bit <c>id % 64</c>).</summary>
-    public int MaskWords => (_trie.VocabularySize + 63) >> 6;
+    public int MaskWords => (tokenTrie.VocabularySize + 63) >> 6;
 
     /// <summary>The output so far is a complete document: EOS (or the end of a tool call) may be emitted now.</summary>
-    public bool IsAccepting => _depth == 0 || (_depth == 1 && CanEnd(in _stack[0]));
+    public bool IsAccepting => stackDepth == 0 || (stackDepth == 1 && CanEnd(in frameStack[0]));
 
     /// <summary>Some byte can still extend the output (false after a closed root object/array/string: an accepting
     /// state with no continuation ends the sequence without another forward pass).</summary>
@@ -70,16 +70,16 @@ public sealed class GrammarMatcher
     {
         get
         {
-            if (_depth == 0)
+            if (stackDepth == 0)
             {
                 return false;
             }
-            int depth = _depth;
+            int depth = stackDepth;
             for (int b = 0; b < 256; b++)
             {
                 bool ok = Step((byte)b);
                 Rollback(0);
-                _depth = depth;
+                stackDepth = depth;
                 if (ok)
                 {
                     return true;
@@ -94,17 +94,17 @@ public sealed class GrammarMatcher
     {
         if (grammar is not null)
         {
-            _grammar = grammar;
+            activeGrammar = grammar;
         }
-        _logCount = 0;
-        _depth = 1;
-        _stack[0] = new Frame { Node = _grammar.Root };
+        logCount = 0;
+        stackDepth = 1;
+        frameStack[0] = new Frame { Node = activeGrammar.Root };
     }
 
     /// <summary>A copy at the same position (for an n &gt; 1 fork); allocates the new matcher.</summary>
     public GrammarMatcher Clone()
     {
-        var clone = new GrammarMatcher(_grammar, _trie);
+        var clone = new GrammarMatcher(activeGrammar, tokenTrie);
         clone.CopyFrom(this);
         return clone;
     }
@@ -112,24 +112,24 @@ public sealed class GrammarMatcher
     /// <summary>Takes <paramref name="other"/>'s grammar and position without allocating (pooled forks).</summary>
     public void CopyFrom(GrammarMatcher other)
     {
-        if (!ReferenceEquals(other._trie, _trie))
+        if (!ReferenceEquals(other.tokenTrie, tokenTrie))
         {
             throw new ArgumentException("Matchers over different vocabularies.", nameof(other));
         }
-        _grammar = other._grammar;
-        _depth = other._depth;
-        Array.Copy(other._stack, _stack, _depth);
-        _logCount = 0;
+        activeGrammar = other.activeGrammar;
+        stackDepth = other.stackDepth;
+        Array.Copy(other.frameStack, frameStack, stackDepth);
+        logCount = 0;
     }
 
     /// <summary>Advances by a sampled token; false (and no change) when the token is not allowed here.</summary>
     public bool TryAdvance(int tokenId)
     {
-        if ((uint)tokenId >= (uint)_trie.VocabularySize || !_trie.Vocabulary.IsDefined(tokenId) || _trie.Vocabulary.IsSpecial(tokenId))
+        if ((uint)tokenId >= (uint)tokenTrie.VocabularySize || !tokenTrie.Vocabulary.IsDefined(tokenId) || tokenTrie.Vocabulary.IsSpecial(tokenId))
         {
             return false;
         }
-        ReadOnlySpan<byte> bytes = _trie.Vocabulary.GetBytes(tokenId);
+        ReadOnlySpan<byte> bytes = tokenTrie.Vocabulary.GetBytes(tokenId);
         return !bytes.IsEmpty && TryAdvanceBytes(bytes);
     }
 
@@ -145,17 +145,17 @@ public sealed class GrammarMatcher
     /// <summary>Advances by raw bytes (forced text, tests); false (and no change) when they do not fit.</summary>
     public bool TryAdvanceBytes(ReadOnlySpan<byte> bytes)
     {
-        int depth = _depth;
+        int depth = stackDepth;
         foreach (byte b in bytes)
         {
             if (!Step(b))
             {
                 Rollback(0);
-                _depth = depth;
+                stackDepth = depth;
                 return false;
             }
         }
-        _logCount = 0;
+        logCount = 0;
         return true;
     }
 
@@ -171,31 +171,31 @@ public sealed class GrammarMatcher
             throw new ArgumentException($"The mask needs {MaskWords} words.", nameof(allowedBits));
         }
         allowedBits.Clear();
-        if (_depth == 0)
+        if (stackDepth == 0)
         {
             return;
         }
-        ref Frame top = ref _stack[_depth - 1];
-        ref GrammarNode node = ref _grammar.Nodes[top.Node];
+        ref Frame top = ref frameStack[stackDepth - 1];
+        ref GrammarNode node = ref activeGrammar.Nodes[top.Node];
         if (node.Kind == GrammarNodeKind.String && top.Phase == 1 && top.B == 0 && top.C == 0)
         {
             // Inside a string at a character boundary every plain-text token (no quote, backslash, control byte or split
             // character) stays inside it, if the length bound leaves room for its characters: take those as a block
             // and walk only the other tokens.
             int room = node.Max == int.MaxValue ? int.MaxValue : node.Max - top.A;
-            if (room >= _trie.MaxPlainChars)
+            if (room >= tokenTrie.MaxPlainChars)
             {
-                _trie.PlainBits.CopyTo(allowedBits);
+                tokenTrie.PlainBits.CopyTo(allowedBits);
             }
             else if (room <= TokenTrie.ShortPlainChars)
             {
-                _trie.PlainUpTo[room].CopyTo(allowedBits);
+                tokenTrie.PlainUpTo[room].CopyTo(allowedBits);
             }
             else
             {
-                _trie.PlainUpTo[TokenTrie.ShortPlainChars].CopyTo(allowedBits);
-                int[] ids = _trie.LongPlainIds;
-                int[] chars = _trie.LongPlainChars;
+                tokenTrie.PlainUpTo[TokenTrie.ShortPlainChars].CopyTo(allowedBits);
+                int[] ids = tokenTrie.LongPlainIds;
+                int[] chars = tokenTrie.LongPlainChars;
                 for (int i = 0; i < ids.Length; i++)
                 {
                     if (chars[i] <= room)
@@ -204,20 +204,20 @@ public sealed class GrammarMatcher
                     }
                 }
             }
-            Walk(_trie.NotPlain, allowedBits);
+            Walk(tokenTrie.NotPlain, allowedBits);
         }
         else if (node.Kind == GrammarNodeKind.Pattern && top.Phase == 1
-            && _grammar.Patterns[node.A] is { StateCount: <= TokenTrie.MaxCachedPatternStates } dfa)
+            && activeGrammar.Patterns[node.A] is { StateCount: <= TokenTrie.MaxCachedPatternStates } dfa)
         {
             // Inside a pattern string, a token without a quote stays in the string, so whether it is allowed depends on
             // the DFA state alone: cache that set per state and walk only the tokens with a quote.
-            ulong[]?[] cache = _trie.PatternMasks(dfa);
+            ulong[]?[] cache = tokenTrie.PatternMasks(dfa);
             ulong[]? cached = cache[top.A];
             if (cached is null)
             {
-                _quoteEndsWalk = true;
-                Walk(_trie.All, allowedBits); // warm-up of this state: allocates its mask once per model
-                _quoteEndsWalk = false;
+                quoteEndsWalk = true;
+                Walk(tokenTrie.All, allowedBits); // warm-up of this state: allocates its mask once per model
+                quoteEndsWalk = false;
                 cached = allowedBits[..MaskWords].ToArray();
                 cache[top.A] = cached;
             }
@@ -225,16 +225,16 @@ public sealed class GrammarMatcher
             {
                 cached.CopyTo(allowedBits);
             }
-            Walk(_trie.WithQuote, allowedBits);
+            Walk(tokenTrie.WithQuote, allowedBits);
         }
         else
         {
-            Walk(_trie.All, allowedBits);
+            Walk(tokenTrie.All, allowedBits);
         }
     }
 
     // Set while filling a pattern-state cache: a quote is refused so only quote-free tokens are collected.
-    private bool _quoteEndsWalk;
+    private bool quoteEndsWalk;
 
     private void Walk(TokenTrie.Layout trie, Span<ulong> bits)
     {
@@ -244,8 +244,8 @@ public sealed class GrammarMatcher
         int[] tokenStart = trie.TokenStart;
         int[] tokenCount = trie.TokenCount;
         int[] ids = trie.Ids;
-        _levelDepth[0] = _depth;
-        _levelLog[0] = _logCount;
+        levelDepth[0] = stackDepth;
+        levelLog[0] = logCount;
         int n = edge.Length;
         int i = 1;
         while (i < n)
@@ -254,8 +254,8 @@ public sealed class GrammarMatcher
             RestoreLevel(d - 1);
             if (Step(edge[i]))
             {
-                _levelDepth[d] = _depth;
-                _levelLog[d] = _logCount;
+                levelDepth[d] = stackDepth;
+                levelLog[d] = logCount;
                 int count = tokenCount[i];
                 for (int k = tokenStart[i], end = k + count; k < end; k++)
                 {
@@ -275,16 +275,16 @@ public sealed class GrammarMatcher
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void RestoreLevel(int level)
     {
-        Rollback(_levelLog[level]);
-        _depth = _levelDepth[level];
+        Rollback(levelLog[level]);
+        stackDepth = levelDepth[level];
     }
 
     private void Rollback(int toLog)
     {
-        while (_logCount > toLog)
+        while (logCount > toLog)
         {
-            _logCount--;
-            _stack[_logSlots[_logCount]] = _logFrames[_logCount];
+            logCount--;
+            frameStack[logSlots[logCount]] = logFrames[logCount];
         }
     }
 
@@ -292,32 +292,32 @@ public sealed class GrammarMatcher
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref Frame Modify()
     {
-        int slot = _depth - 1;
+        int slot = stackDepth - 1;
         Log(slot);
-        return ref _stack[slot];
+        return ref frameStack[slot];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Log(int slot)
     {
-        if (_logCount == _logFrames.Length)
+        if (logCount == logFrames.Length)
         {
-            Array.Resize(ref _logFrames, _logFrames.Length * 2); // warm-up only: bounded by the longest token
-            Array.Resize(ref _logSlots, _logSlots.Length * 2);
+            Array.Resize(ref logFrames, logFrames.Length * 2); // warm-up only: bounded by the longest token
+            Array.Resize(ref logSlots, logSlots.Length * 2);
         }
-        _logSlots[_logCount] = slot;
-        _logFrames[_logCount] = _stack[slot];
-        _logCount++;
+        logSlots[logCount] = slot;
+        logFrames[logCount] = frameStack[slot];
+        logCount++;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Fits(int node) => node >= 0 && _depth + _grammar.Nodes[node].MinDepth <= MaxDepth;
+    private bool Fits(int node) => node >= 0 && stackDepth + activeGrammar.Nodes[node].MinDepth <= MaxDepth;
 
     private void Push(int node)
     {
-        Log(_depth);
-        _stack[_depth] = new Frame { Node = node };
-        _depth++;
+        Log(stackDepth);
+        frameStack[stackDepth] = new Frame { Node = node };
+        stackDepth++;
     }
 
     /// <summary>Consumes one byte; false when no accepted document continues with it (the stack may then be
@@ -326,12 +326,12 @@ public sealed class GrammarMatcher
     {
         while (true)
         {
-            if (_depth == 0)
+            if (stackDepth == 0)
             {
                 return false; // the document is complete: nothing may follow
             }
-            ref Frame f = ref _stack[_depth - 1];
-            ref GrammarNode n = ref _grammar.Nodes[f.Node];
+            ref Frame f = ref frameStack[stackDepth - 1];
+            ref GrammarNode n = ref activeGrammar.Nodes[f.Node];
             switch (n.Kind)
             {
                 case GrammarNodeKind.String:
@@ -387,9 +387,9 @@ public sealed class GrammarMatcher
                     }
                 case GrammarNodeKind.Union:
                     {
-                        int branch = _grammar.Dispatch[n.A + b];
+                        int branch = activeGrammar.Dispatch[n.A + b];
                         // The union's frame becomes the branch's frame (same depth).
-                        if (branch < 0 || _depth - 1 + _grammar.Nodes[branch].MinDepth > MaxDepth)
+                        if (branch < 0 || stackDepth - 1 + activeGrammar.Nodes[branch].MinDepth > MaxDepth)
                         {
                             return false;
                         }
@@ -405,7 +405,7 @@ public sealed class GrammarMatcher
 
     private bool StepString(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         if (f.Phase == 0)
         {
             if (b != '"')
@@ -479,7 +479,7 @@ public sealed class GrammarMatcher
             {
                 return false;
             }
-            _depth--;
+            stackDepth--;
             return true;
         }
         if (count >= n.Max || b < 0x20)
@@ -509,8 +509,8 @@ public sealed class GrammarMatcher
     // quote, backslash or control byte), so a quote always ends the string.
     private bool StepPattern(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
-        RegexDfa dfa = _grammar.Patterns[n.A];
+        ref Frame f = ref frameStack[stackDepth - 1];
+        RegexDfa dfa = activeGrammar.Patterns[n.A];
         if (f.Phase == 0)
         {
             if (b != '"')
@@ -524,11 +524,11 @@ public sealed class GrammarMatcher
         }
         if (b == '"')
         {
-            if (_quoteEndsWalk || !dfa.Accepting[f.A])
+            if (quoteEndsWalk || !dfa.Accepting[f.A])
             {
                 return false;
             }
-            _depth--;
+            stackDepth--;
             return true;
         }
         int next = dfa.Transitions[f.A * 256 + b];
@@ -553,7 +553,7 @@ public sealed class GrammarMatcher
     // map key. Property indexes are relative to the object's first.
     private bool StepObject(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         bool map = n.C >= 0;
         switch (f.Phase)
         {
@@ -575,8 +575,8 @@ public sealed class GrammarMatcher
                             return false;
                         }
                         Modify().Phase = 7;
-                        Push(_grammar.FreeString);
-                        _stack[_depth - 1].Phase = 1; // the key's opening quote is this byte
+                        Push(activeGrammar.FreeString);
+                        frameStack[stackDepth - 1].Phase = 1; // the key's opening quote is this byte
                         return true;
                     }
                     if (!HasFittingProperty(ref n, f.A))
@@ -591,7 +591,7 @@ public sealed class GrammarMatcher
                 }
                 if (b == '}' && f.Phase == 1 && (map || NoRequiredFrom(ref n, f.A)))
                 {
-                    _depth--;
+                    stackDepth--;
                     return true;
                 }
                 return false;
@@ -607,7 +607,7 @@ public sealed class GrammarMatcher
                     ref Frame m = ref Modify();
                     m.Phase = 4;
                     m.A = property + 1;
-                    Push(_grammar.PropertyNode[n.A + property]);
+                    Push(activeGrammar.PropertyNode[n.A + property]);
                     return true;
                 }
             case 4:
@@ -622,7 +622,7 @@ public sealed class GrammarMatcher
                 }
                 if (b == '}' && (map || NoRequiredFrom(ref n, f.A)))
                 {
-                    _depth--;
+                    stackDepth--;
                     return true;
                 }
                 return false;
@@ -640,18 +640,18 @@ public sealed class GrammarMatcher
     }
 
     private bool NoRequiredFrom(ref GrammarNode n, int from) =>
-        from >= n.B || _grammar.NextRequired[n.A + from] == n.A + n.B;
+        from >= n.B || activeGrammar.NextRequired[n.A + from] == n.A + n.B;
 
     /// <summary>Last property index a key may name from <paramref name="from"/>: keys may skip optional properties, never a required one.</summary>
     private int LastCandidate(ref GrammarNode n, int from) =>
-        from >= n.B ? -1 : Math.Min(_grammar.NextRequired[n.A + from] - n.A, n.B - 1);
+        from >= n.B ? -1 : Math.Min(activeGrammar.NextRequired[n.A + from] - n.A, n.B - 1);
 
     private bool HasFittingProperty(ref GrammarNode n, int from)
     {
         int last = LastCandidate(ref n, from);
         for (int j = from; j <= last; j++)
         {
-            if (Fits(_grammar.PropertyNode[n.A + j]))
+            if (Fits(activeGrammar.PropertyNode[n.A + j]))
             {
                 return true;
             }
@@ -661,16 +661,16 @@ public sealed class GrammarMatcher
 
     private bool StepKey(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         int offset = f.B;
         int current = f.C;
         int last = LastCandidate(ref n, f.A);
-        ReadOnlySpan<byte> matched = _grammar.Key(n.A + current)[..offset];
+        ReadOnlySpan<byte> matched = activeGrammar.Key(n.A + current)[..offset];
         for (int j = current; j <= last; j++)
         {
-            ReadOnlySpan<byte> key = _grammar.Key(n.A + j);
+            ReadOnlySpan<byte> key = activeGrammar.Key(n.A + j);
             if (key.Length < offset || (j != current && !key[..offset].SequenceEqual(matched))
-                || !Fits(_grammar.PropertyNode[n.A + j]))
+                || !Fits(activeGrammar.PropertyNode[n.A + j]))
             {
                 continue;
             }
@@ -698,7 +698,7 @@ public sealed class GrammarMatcher
     // Returns 1 consumed, 0 rejected, -1 an element was pushed and takes the byte.
     private int StepArray(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         switch (f.Phase)
         {
             case 0:
@@ -716,7 +716,7 @@ public sealed class GrammarMatcher
                     {
                         return 0;
                     }
-                    _depth--;
+                    stackDepth--;
                     return 1;
                 }
                 {
@@ -744,7 +744,7 @@ public sealed class GrammarMatcher
                 }
                 if (b == ']' && f.A >= n.D)
                 {
-                    _depth--;
+                    stackDepth--;
                     return 1;
                 }
                 return 0;
@@ -754,14 +754,14 @@ public sealed class GrammarMatcher
     }
 
     private int ElementNode(ref GrammarNode n, int index) =>
-        index >= n.Max ? -1 : index < n.B ? _grammar.PrefixNodes[n.A + index] : n.C;
+        index >= n.Max ? -1 : index < n.B ? activeGrammar.PrefixNodes[n.A + index] : n.C;
 
     // Number phases: 0 start; 1 after '-'; 2 after a leading 0; 3 integer digits; 4 after '.'; 5 fraction digits;
     // 6 after 'e'; 7 after the exponent sign; 8 exponent digits. Final: 2, 3, 5, 8.
     // Returns 1 consumed, 0 rejected, -1 the number ended before this byte (popped; the parent takes it).
     private int StepNumber(byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         bool digit = b is >= (byte)'0' and <= (byte)'9';
         int next = f.Phase switch
         {
@@ -786,7 +786,7 @@ public sealed class GrammarMatcher
         }
         if (f.Phase is 2 or 3 or 5 or 8)
         {
-            _depth--;
+            stackDepth--;
             return -1;
         }
         return 0;
@@ -796,7 +796,7 @@ public sealed class GrammarMatcher
     // A | B << 32, C = 1 when negative, and every digit keeps some value of the prefix's completions within [Lo, Hi].
     private int StepInteger(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         bool bounded = n.A == 1;
         int digit = b - '0';
         bool isDigit = (uint)digit <= 9;
@@ -840,7 +840,7 @@ public sealed class GrammarMatcher
                 }
                 return isDigit ? (SetMagnitude(ref n, bounded, negative: true, digit) ? 1 : 0) : 0;
             case 2:
-                _depth--;
+                stackDepth--;
                 return -1;
             case 3:
                 if (isDigit)
@@ -860,7 +860,7 @@ public sealed class GrammarMatcher
                 {
                     return 0;
                 }
-                _depth--;
+                stackDepth--;
                 return -1;
             default:
                 return 0;
@@ -917,7 +917,7 @@ public sealed class GrammarMatcher
 
     private int StepBoundedNumber(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         int digit = b - '0';
         bool isDigit = (uint)digit <= 9;
         bool negative = f.C == 1;
@@ -988,7 +988,7 @@ public sealed class GrammarMatcher
         {
             return 0;
         }
-        _depth--;
+        stackDepth--;
         return -1;
     }
 
@@ -1052,13 +1052,13 @@ public sealed class GrammarMatcher
     // Literal: B = bytes matched, C = smallest literal (relative index) with that prefix.
     private int StepLiteral(ref GrammarNode n, byte b)
     {
-        ref Frame f = ref _stack[_depth - 1];
+        ref Frame f = ref frameStack[stackDepth - 1];
         int offset = f.B;
         int current = f.C;
-        ReadOnlySpan<byte> matched = _grammar.Literal(n.A + current)[..offset];
+        ReadOnlySpan<byte> matched = activeGrammar.Literal(n.A + current)[..offset];
         for (int j = current; j < n.B; j++)
         {
-            ReadOnlySpan<byte> literal = _grammar.Literal(n.A + j);
+            ReadOnlySpan<byte> literal = activeGrammar.Literal(n.A + j);
             if (literal.Length > offset && literal[offset] == b && (j == current || literal[..offset].SequenceEqual(matched)))
             {
                 ref Frame m = ref Modify();
@@ -1067,9 +1067,9 @@ public sealed class GrammarMatcher
                 return 1;
             }
         }
-        if (_grammar.Literal(n.A + current).Length == offset)
+        if (activeGrammar.Literal(n.A + current).Length == offset)
         {
-            _depth--;
+            stackDepth--;
             return -1;
         }
         return 0;
@@ -1077,13 +1077,13 @@ public sealed class GrammarMatcher
 
     private bool CanEnd(in Frame f)
     {
-        ref GrammarNode n = ref _grammar.Nodes[f.Node];
+        ref GrammarNode n = ref activeGrammar.Nodes[f.Node];
         return n.Kind switch
         {
             GrammarNodeKind.Number => f.Phase is 2 or 3 or 5 or 8,
             GrammarNodeKind.BoundedNumber => f.Phase is 2 or 3 or 5 && (f.C == 1 ? -f.L : f.L) >= n.Lo && (f.C == 1 ? -f.L : f.L) <= n.Hi,
             GrammarNodeKind.Integer => f.Phase == 2 || (f.Phase == 3 && (n.A == 0 || InRange(ref n, f))),
-            GrammarNodeKind.Literal => f.B > 0 && _grammar.Literal(n.A + f.C).Length == f.B,
+            GrammarNodeKind.Literal => f.B > 0 && activeGrammar.Literal(n.A + f.C).Length == f.B,
             _ => false,
         };
     }

@@ -7,17 +7,17 @@ namespace OnnxLm.Engine.Constraints;
 /// </summary>
 public sealed class GrammarMatcherPool(TokenTrie trie, int maxRetained = 256)
 {
-    private readonly Stack<GrammarMatcher> _free = new();
-    private readonly Lock _lock = new();
+    private readonly Stack<GrammarMatcher> free = new();
+    private readonly Lock gate = new();
 
     public TokenTrie Trie => trie;
 
     /// <summary>A matcher at the start of a document of <paramref name="grammar"/>.</summary>
     public GrammarMatcher Rent(JsonGrammar grammar)
     {
-        lock (_lock)
+        lock (gate)
         {
-            if (_free.TryPop(out GrammarMatcher? matcher))
+            if (free.TryPop(out GrammarMatcher? matcher))
             {
                 matcher.Reset(grammar);
                 return matcher;
@@ -40,11 +40,11 @@ public sealed class GrammarMatcherPool(TokenTrie trie, int maxRetained = 256)
         {
             throw new ArgumentException("The matcher belongs to another vocabulary's pool.", nameof(matcher));
         }
-        lock (_lock)
+        lock (gate)
         {
-            if (_free.Count < maxRetained)
+            if (free.Count < maxRetained)
             {
-                _free.Push(matcher);
+                free.Push(matcher);
             }
         }
     }

@@ -12,24 +12,24 @@ public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptio
 {
     private sealed record Entry(byte[] Schema, JsonGrammar? Grammar, SchemaNotSupportedException? Refusal);
 
-    private readonly ConcurrentDictionary<UInt128, Entry> _entries = new();
-    private long _hits;
-    private long _misses;
+    private readonly ConcurrentDictionary<UInt128, Entry> entries = new();
+    private long hits;
+    private long misses;
 
-    public long Hits => Interlocked.Read(ref _hits);
+    public long Hits => Interlocked.Read(ref hits);
 
-    public long Misses => Interlocked.Read(ref _misses);
+    public long Misses => Interlocked.Read(ref misses);
 
     /// <summary>The grammar for <paramref name="utf8Schema"/>, compiled on first use; throws the cached refusal.</summary>
     public JsonGrammar GetOrCompile(ReadOnlySpan<byte> utf8Schema)
     {
         UInt128 hash = XxHash128.HashToUInt128(utf8Schema);
-        if (_entries.TryGetValue(hash, out Entry? entry) && entry.Schema.AsSpan().SequenceEqual(utf8Schema))
+        if (entries.TryGetValue(hash, out Entry? entry) && entry.Schema.AsSpan().SequenceEqual(utf8Schema))
         {
-            Interlocked.Increment(ref _hits);
+            Interlocked.Increment(ref hits);
             return entry.Grammar ?? throw entry.Refusal!;
         }
-        Interlocked.Increment(ref _misses);
+        Interlocked.Increment(ref misses);
         byte[] schema = utf8Schema.ToArray();
         try
         {
@@ -46,10 +46,10 @@ public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptio
 
     private void Store(UInt128 hash, Entry entry)
     {
-        if (_entries.Count >= capacity)
+        if (entries.Count >= capacity)
         {
-            _entries.Clear();
+            entries.Clear();
         }
-        _entries[hash] = entry;
+        entries[hash] = entry;
     }
 }

@@ -125,10 +125,10 @@ public static class JsonSchemaCompiler
         private const long MagnitudeCap = 999_999_999_999_999_999;
         private const int Unproductive = int.MaxValue / 4;
 
-        private readonly List<BNode> _nodes = [];
-        private readonly Dictionary<string, int> _byPointer = new(StringComparer.Ordinal);
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private int _anyValue = -1;
+        private readonly List<BNode> nodeList = [];
+        private readonly Dictionary<string, int> byPointer = new(StringComparer.Ordinal);
+        private readonly Stopwatch clock = Stopwatch.StartNew();
+        private int anyValue = -1;
 
         public JsonGrammar Build()
         {
@@ -162,51 +162,51 @@ public static class JsonSchemaCompiler
 
         private int NewNode(BKind kind, string pointer)
         {
-            if (_nodes.Count >= options.MaxNodes)
+            if (nodeList.Count >= options.MaxNodes)
             {
                 throw new SchemaNotSupportedException("maxNodes", pointer, $"the schema compiles to more than {options.MaxNodes} nodes.");
             }
-            if (_clock.Elapsed > options.MaxCompileTime)
+            if (clock.Elapsed > options.MaxCompileTime)
             {
                 throw new SchemaNotSupportedException("maxCompileTime", pointer, $"compiling took longer than {options.MaxCompileTime.TotalMilliseconds} ms.");
             }
-            _nodes.Add(new BNode { Kind = kind, Pointer = pointer });
-            return _nodes.Count - 1;
+            nodeList.Add(new BNode { Kind = kind, Pointer = pointer });
+            return nodeList.Count - 1;
         }
 
         private int AnyValue()
         {
-            if (_anyValue >= 0)
+            if (anyValue >= 0)
             {
-                return _anyValue;
+                return anyValue;
             }
-            _anyValue = NewNode(BKind.Union, "");
+            anyValue = NewNode(BKind.Union, "");
             int obj = NewNode(BKind.Object, "");
-            _nodes[obj].Properties = [];
-            _nodes[obj].Additional = _anyValue;
+            nodeList[obj].Properties = [];
+            nodeList[obj].Additional = anyValue;
             int arr = NewNode(BKind.Array, "");
-            _nodes[arr].Prefix = [];
-            _nodes[arr].Items = _anyValue;
+            nodeList[arr].Prefix = [];
+            nodeList[arr].Items = anyValue;
             int str = NewNode(BKind.String, "");
             int num = NewNode(BKind.Number, "");
             int lit = NewNode(BKind.Literal, "");
-            _nodes[lit].Literals = ["true"u8.ToArray(), "false"u8.ToArray(), "null"u8.ToArray()];
-            _nodes[_anyValue].Branches = [obj, arr, str, num, lit];
-            return _anyValue;
+            nodeList[lit].Literals = ["true"u8.ToArray(), "false"u8.ToArray(), "null"u8.ToArray()];
+            nodeList[anyValue].Branches = [obj, arr, str, num, lit];
+            return anyValue;
         }
 
         /// <summary>Compiles the schema at <paramref name="pointer"/> once; a second reach (a <c>$ref</c>, recursion)
         /// gets the same node id, allocated before the body is compiled.</summary>
         private int CompileAt(JsonElement schema, string pointer)
         {
-            if (_byPointer.TryGetValue(pointer, out int existing))
+            if (byPointer.TryGetValue(pointer, out int existing))
             {
                 return existing;
             }
             int id = NewNode(BKind.Alias, pointer);
-            _byPointer[pointer] = id;
+            byPointer[pointer] = id;
             int body = CompileSchema(schema, pointer);
-            _nodes[id].Target = body;
+            nodeList[id].Target = body;
             return id;
         }
 
@@ -284,7 +284,7 @@ public static class JsonSchemaCompiler
                     {
                         list.Add(CompileAt(branch, $"{pointer}/{combinator}/{i++}"));
                     }
-                    _nodes[union].Branches = list;
+                    nodeList[union].Branches = list;
                     return union;
                 }
             }
@@ -422,7 +422,7 @@ public static class JsonSchemaCompiler
                     return NewNode(BKind.Never, pointer);
                 }
                 int literal = NewNode(BKind.Literal, pointer);
-                _nodes[literal].Literals = literals;
+                nodeList[literal].Literals = literals;
                 return literal;
             }
 
@@ -430,14 +430,14 @@ public static class JsonSchemaCompiler
             if ((types & (Types.Null | Types.Boolean)) != 0)
             {
                 int literal = NewNode(BKind.Literal, pointer);
-                _nodes[literal].Literals = [];
+                nodeList[literal].Literals = [];
                 if ((types & Types.Null) != 0)
                 {
-                    _nodes[literal].Literals!.Add("null"u8.ToArray());
+                    nodeList[literal].Literals!.Add("null"u8.ToArray());
                 }
                 if ((types & Types.Boolean) != 0)
                 {
-                    _nodes[literal].Literals!.AddRange(["true"u8.ToArray(), "false"u8.ToArray()]);
+                    nodeList[literal].Literals!.AddRange(["true"u8.ToArray(), "false"u8.ToArray()]);
                 }
                 branches.Add(literal);
             }
@@ -466,7 +466,7 @@ public static class JsonSchemaCompiler
                 return NewNode(BKind.Never, pointer);
             }
             int union = NewNode(BKind.Union, pointer + "/type");
-            _nodes[union].Branches = branches;
+            nodeList[union].Branches = branches;
             return union;
         }
 
@@ -542,7 +542,7 @@ public static class JsonSchemaCompiler
                     {
                         if (additionalFalse)
                         {
-                            _nodes[node].Kind = BKind.Never; // a required key that may not appear: unsatisfiable
+                            nodeList[node].Kind = BKind.Never; // a required key that may not appear: unsatisfiable
                             return node;
                         }
                         int value = hasAdditional ? CompileAt(additional, pointer + "/additionalProperties") : AnyValue();
@@ -558,7 +558,7 @@ public static class JsonSchemaCompiler
             bool mapMode = properties.Count == 0 && !additionalFalse;
             if (mapMode)
             {
-                _nodes[node].Additional = hasAdditional ? CompileAt(additional, pointer + "/additionalProperties") : AnyValue();
+                nodeList[node].Additional = hasAdditional ? CompileAt(additional, pointer + "/additionalProperties") : AnyValue();
             }
             int maxKeys = mapMode ? int.MaxValue : properties.Count;
             int minKeys = 0;
@@ -574,7 +574,7 @@ public static class JsonSchemaCompiler
             {
                 throw Refuse("maxProperties", pointer, "only enforced when the declared properties already imply it.");
             }
-            _nodes[node].Properties = properties;
+            nodeList[node].Properties = properties;
             return node;
         }
 
@@ -620,18 +620,18 @@ public static class JsonSchemaCompiler
             {
                 items = CompileAt(additionalItems, pointer + "/additionalItems");
             }
-            _nodes[node].Prefix = prefix;
-            _nodes[node].Items = items == -2 ? AnyValue() : items;
-            _nodes[node].MinItems = ReadCount(schema, "minItems", pointer, 0);
-            _nodes[node].MaxItems = ReadCount(schema, "maxItems", pointer, int.MaxValue);
+            nodeList[node].Prefix = prefix;
+            nodeList[node].Items = items == -2 ? AnyValue() : items;
+            nodeList[node].MinItems = ReadCount(schema, "minItems", pointer, 0);
+            nodeList[node].MaxItems = ReadCount(schema, "maxItems", pointer, int.MaxValue);
             if (schema.TryGetProperty("uniqueItems", out JsonElement unique) && unique.ValueKind == JsonValueKind.True
-                && _nodes[node].MaxItems > 1)
+                && nodeList[node].MaxItems > 1)
             {
                 throw Refuse("uniqueItems", pointer, "unique items are not enforced (allowed only with maxItems <= 1).");
             }
-            if (_nodes[node].MinItems > _nodes[node].MaxItems)
+            if (nodeList[node].MinItems > nodeList[node].MaxItems)
             {
-                _nodes[node].Kind = BKind.Never;
+                nodeList[node].Kind = BKind.Never;
             }
             return node;
         }
@@ -695,15 +695,15 @@ public static class JsonSchemaCompiler
                     ? RegexDfa.Compile(regex, keywordName, pointer)
                     : FormatDfas.GetOrAdd(regex, static r => RegexDfa.Compile(r, "format", ""));
                 int patternNode = NewNode(dfa.IsEmpty ? BKind.Never : BKind.Pattern, pointer);
-                _nodes[patternNode].Dfa = dfa;
+                nodeList[patternNode].Dfa = dfa;
                 return patternNode;
             }
             int node = NewNode(BKind.String, pointer);
-            _nodes[node].MinLength = ReadCount(schema, "minLength", pointer, 0);
-            _nodes[node].MaxLength = ReadCount(schema, "maxLength", pointer, int.MaxValue);
-            if (_nodes[node].MinLength > _nodes[node].MaxLength)
+            nodeList[node].MinLength = ReadCount(schema, "minLength", pointer, 0);
+            nodeList[node].MaxLength = ReadCount(schema, "maxLength", pointer, int.MaxValue);
+            if (nodeList[node].MinLength > nodeList[node].MaxLength)
             {
-                _nodes[node].Kind = BKind.Never;
+                nodeList[node].Kind = BKind.Never;
             }
             return node;
         }
@@ -757,12 +757,12 @@ public static class JsonSchemaCompiler
             hi = Math.Min(hi, MagnitudeCap);
             if (lo > hi)
             {
-                _nodes[node].Kind = BKind.Never;
+                nodeList[node].Kind = BKind.Never;
                 return node;
             }
-            _nodes[node].HasLo = _nodes[node].HasHi = true;
-            _nodes[node].Lo = (long)lo;
-            _nodes[node].Hi = (long)hi;
+            nodeList[node].HasLo = nodeList[node].HasHi = true;
+            nodeList[node].Lo = (long)lo;
+            nodeList[node].Hi = (long)hi;
             return node;
         }
 
@@ -792,8 +792,8 @@ public static class JsonSchemaCompiler
                 hi = Math.Min(hi, Nano(exMax, "exclusiveMaximum", pointer) - 1);
             }
             int node = NewNode(lo > hi ? BKind.Never : BKind.BoundedNumber, pointer);
-            _nodes[node].Lo = lo;
-            _nodes[node].Hi = hi;
+            nodeList[node].Lo = lo;
+            nodeList[node].Hi = hi;
             return node;
         }
 
@@ -837,20 +837,20 @@ public static class JsonSchemaCompiler
         private int Resolve(int id)
         {
             int steps = 0;
-            while (id >= 0 && _nodes[id].Kind == BKind.Alias)
+            while (id >= 0 && nodeList[id].Kind == BKind.Alias)
             {
-                if (++steps > _nodes.Count)
+                if (++steps > nodeList.Count)
                 {
-                    throw Refuse("$ref", _nodes[id].Pointer, "references form a cycle that never reaches a schema.");
+                    throw Refuse("$ref", nodeList[id].Pointer, "references form a cycle that never reaches a schema.");
                 }
-                id = _nodes[id].Target;
+                id = nodeList[id].Target;
             }
             return id;
         }
 
         private void ResolveAliases()
         {
-            foreach (BNode node in _nodes)
+            foreach (BNode node in nodeList)
             {
                 if (node.Properties is { } properties)
                 {
@@ -881,9 +881,9 @@ public static class JsonSchemaCompiler
         /// <summary>Flattens each union into kind-disjoint branches and a first-byte dispatch table; refuses overlaps.</summary>
         private void BuildUnions()
         {
-            for (int id = 0; id < _nodes.Count; id++)
+            for (int id = 0; id < nodeList.Count; id++)
             {
-                BNode union = _nodes[id];
+                BNode union = nodeList[id];
                 if (union.Kind != BKind.Union)
                 {
                     continue;
@@ -892,11 +892,11 @@ public static class JsonSchemaCompiler
                 Flatten(id, flat, new HashSet<int>(), union.Pointer);
                 // Literal sets merge; a plain number subsumes integers.
                 var literals = new List<byte[]>();
-                bool hasNumber = flat.Exists(b => _nodes[b].Kind == BKind.Number);
+                bool hasNumber = flat.Exists(b => nodeList[b].Kind == BKind.Number);
                 var kept = new List<int>();
                 foreach (int branch in flat)
                 {
-                    BNode b = _nodes[branch];
+                    BNode b = nodeList[branch];
                     if (b.Kind == BKind.Literal)
                     {
                         foreach (byte[] literal in b.Literals!)
@@ -911,7 +911,7 @@ public static class JsonSchemaCompiler
                     {
                         continue;
                     }
-                    else if (!(b.Kind == BKind.Number && kept.Exists(k => _nodes[k].Kind == BKind.Number)))
+                    else if (!(b.Kind == BKind.Number && kept.Exists(k => nodeList[k].Kind == BKind.Number)))
                     {
                         kept.Add(branch);
                     }
@@ -919,14 +919,14 @@ public static class JsonSchemaCompiler
                 if (literals.Count > 0)
                 {
                     int literal = NewNode(BKind.Literal, union.Pointer);
-                    _nodes[literal].Literals = literals;
+                    nodeList[literal].Literals = literals;
                     kept.Add(literal);
                 }
                 var dispatch = new int[256];
                 Array.Fill(dispatch, -1);
                 foreach (int branch in kept)
                 {
-                    foreach (byte first in FirstBytes(_nodes[branch]))
+                    foreach (byte first in FirstBytes(nodeList[branch]))
                     {
                         if (dispatch[first] >= 0)
                         {
@@ -949,9 +949,9 @@ public static class JsonSchemaCompiler
             {
                 throw Refuse("$ref", pointer, "an alternative refers back to itself without consuming input.");
             }
-            foreach (int branch in _nodes[id].Branches!)
+            foreach (int branch in nodeList[id].Branches!)
             {
-                if (_nodes[branch].Kind == BKind.Union)
+                if (nodeList[branch].Kind == BKind.Union)
                 {
                     Flatten(branch, into, visiting, pointer);
                 }
@@ -988,15 +988,15 @@ public static class JsonSchemaCompiler
         /// <summary>Fewest frames each node needs to complete (Bellman-Ford style, from "unproductive" down).</summary>
         private int[] ComputeMinDepth()
         {
-            var depth = new int[_nodes.Count];
+            var depth = new int[nodeList.Count];
             Array.Fill(depth, Unproductive);
             bool changed = true;
             while (changed)
             {
                 changed = false;
-                for (int id = 0; id < _nodes.Count; id++)
+                for (int id = 0; id < nodeList.Count; id++)
                 {
-                    BNode n = _nodes[id];
+                    BNode n = nodeList[id];
                     int d = n.Kind switch
                     {
                         BKind.String or BKind.Number or BKind.Integer or BKind.Literal or BKind.Pattern or BKind.BoundedNumber => 1,
@@ -1012,7 +1012,7 @@ public static class JsonSchemaCompiler
                         changed = true;
                     }
                 }
-                if (_clock.Elapsed > options.MaxCompileTime)
+                if (clock.Elapsed > options.MaxCompileTime)
                 {
                     throw new SchemaNotSupportedException("maxCompileTime", "", $"compiling took longer than {options.MaxCompileTime.TotalMilliseconds} ms.");
                 }
@@ -1065,7 +1065,7 @@ public static class JsonSchemaCompiler
         private JsonGrammar Emit(int rootNode, int[] minDepth)
         {
             // One extra node at the end: the unconstrained string used for map keys.
-            var nodes = new GrammarNode[_nodes.Count + 1];
+            var nodes = new GrammarNode[nodeList.Count + 1];
             nodes[^1] = new GrammarNode { Kind = GrammarNodeKind.String, MinDepth = 1, Max = int.MaxValue };
             var keyBytes = new List<byte>();
             var keyStart = new List<int>();
@@ -1078,9 +1078,9 @@ public static class JsonSchemaCompiler
             var literalLength = new List<int>();
             var dispatch = new List<int>();
             var patterns = new List<RegexDfa>();
-            for (int id = 0; id < _nodes.Count; id++)
+            for (int id = 0; id < nodeList.Count; id++)
             {
-                BNode n = _nodes[id];
+                BNode n = nodeList[id];
                 ref GrammarNode g = ref nodes[id];
                 g.MinDepth = Math.Min(minDepth[id], Unproductive);
                 switch (n.Kind)

@@ -206,7 +206,7 @@ public sealed class RegexDfa
 
     private sealed class Parser(string pattern, Nfa nfa, string keyword, string pointer)
     {
-        private int _pos;
+        private int pos;
 
         private SchemaNotSupportedException Refuse(string why) => new(keyword, pointer, $"{why} (in /{pattern}/).");
 
@@ -217,12 +217,12 @@ public sealed class RegexDfa
             bool anchoredEnd = body.EndsWith('$') && !EndsWithEscapedDollar(body);
             int from = anchoredStart ? 1 : 0;
             int to = anchoredEnd ? body.Length - 1 : body.Length;
-            _pos = from;
-            _end = to;
+            pos = from;
+            endPosition = to;
             Node node = ParseAlternation();
-            if (_pos != to)
+            if (pos != to)
             {
-                throw Refuse($"unexpected '{pattern[_pos]}' at {_pos}");
+                throw Refuse($"unexpected '{pattern[pos]}' at {pos}");
             }
             if ((anchoredStart || anchoredEnd) && node is Alt)
             {
@@ -241,7 +241,7 @@ public sealed class RegexDfa
             return Build(new Seq(parts));
         }
 
-        private int _end;
+        private int endPosition;
 
         private static bool EndsWithEscapedDollar(string s)
         {
@@ -256,9 +256,9 @@ public sealed class RegexDfa
         private Node ParseAlternation()
         {
             var options = new List<Node> { ParseSequence() };
-            while (_pos < _end && pattern[_pos] == '|')
+            while (pos < endPosition && pattern[pos] == '|')
             {
-                _pos++;
+                pos++;
                 options.Add(ParseSequence());
             }
             return options.Count == 1 ? options[0] : new Alt(options);
@@ -267,7 +267,7 @@ public sealed class RegexDfa
         private Node ParseSequence()
         {
             var items = new List<Node>();
-            while (_pos < _end && pattern[_pos] is not ('|' or ')'))
+            while (pos < endPosition && pattern[pos] is not ('|' or ')'))
             {
                 Node atom = ParseAtom();
                 items.Add(ParseQuantifier(atom));
@@ -277,26 +277,26 @@ public sealed class RegexDfa
 
         private Node ParseQuantifier(Node atom)
         {
-            if (_pos >= _end)
+            if (pos >= endPosition)
             {
                 return atom;
             }
             int min, max;
-            switch (pattern[_pos])
+            switch (pattern[pos])
             {
-                case '*': min = 0; max = -1; _pos++; break;
-                case '+': min = 1; max = -1; _pos++; break;
-                case '?': min = 0; max = 1; _pos++; break;
+                case '*': min = 0; max = -1; pos++; break;
+                case '+': min = 1; max = -1; pos++; break;
+                case '?': min = 0; max = 1; pos++; break;
                 case '{' when TryParseBraces(out min, out max): break;
                 default: return atom;
             }
-            if (_pos < _end && pattern[_pos] == '?')
+            if (pos < endPosition && pattern[pos] == '?')
             {
-                _pos++; // lazy: the same language
+                pos++; // lazy: the same language
             }
-            if (_pos < _end && pattern[_pos] is '*' or '+' or '?' or '{')
+            if (pos < endPosition && pattern[pos] is '*' or '+' or '?' or '{')
             {
-                if (pattern[_pos] != '{' || TryPeekBraces())
+                if (pattern[pos] != '{' || TryPeekBraces())
                 {
                     throw Refuse("a quantifier after a quantifier");
                 }
@@ -306,21 +306,21 @@ public sealed class RegexDfa
 
         private bool TryPeekBraces()
         {
-            int save = _pos;
+            int save = pos;
             bool ok = TryParseBraces(out _, out _);
-            _pos = save;
+            pos = save;
             return ok;
         }
 
         private bool TryParseBraces(out int min, out int max)
         {
             min = max = 0;
-            int close = pattern.IndexOf('}', _pos);
-            if (close < 0 || close >= _end)
+            int close = pattern.IndexOf('}', pos);
+            if (close < 0 || close >= endPosition)
             {
                 return false;
             }
-            string inner = pattern[(_pos + 1)..close];
+            string inner = pattern[(pos + 1)..close];
             string[] parts = inner.Split(',');
             if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out min)
                 || (parts.Length == 2 && parts[1].Length > 0 && !int.TryParse(parts[1], out max)))
@@ -332,30 +332,30 @@ public sealed class RegexDfa
             {
                 throw Refuse("a repeat count above 1000 or reversed");
             }
-            _pos = close + 1;
+            pos = close + 1;
             return true;
         }
 
         private Node ParseAtom()
         {
-            char c = pattern[_pos++];
+            char c = pattern[pos++];
             switch (c)
             {
                 case '(':
-                    if (_pos < _end && pattern[_pos] == '?')
+                    if (pos < endPosition && pattern[pos] == '?')
                     {
-                        if (_pos + 1 < _end && pattern[_pos + 1] == ':')
+                        if (pos + 1 < endPosition && pattern[pos + 1] == ':')
                         {
-                            _pos += 2;
+                            pos += 2;
                         }
-                        else if (_pos + 1 < _end && pattern[_pos + 1] == '<' && _pos + 2 < _end && pattern[_pos + 2] is not ('=' or '!'))
+                        else if (pos + 1 < endPosition && pattern[pos + 1] == '<' && pos + 2 < endPosition && pattern[pos + 2] is not ('=' or '!'))
                         {
-                            int close = pattern.IndexOf('>', _pos);
+                            int close = pattern.IndexOf('>', pos);
                             if (close < 0)
                             {
                                 throw Refuse("an unterminated group name");
                             }
-                            _pos = close + 1;
+                            pos = close + 1;
                         }
                         else
                         {
@@ -363,11 +363,11 @@ public sealed class RegexDfa
                         }
                     }
                     Node inner = ParseAlternation();
-                    if (_pos >= _end || pattern[_pos] != ')')
+                    if (pos >= endPosition || pattern[pos] != ')')
                     {
                         throw Refuse("an unclosed group");
                     }
-                    _pos++;
+                    pos++;
                     return inner;
                 case '[':
                     return ParseClass();
@@ -385,10 +385,10 @@ public sealed class RegexDfa
                 default:
                     if (char.IsSurrogate(c))
                     {
-                        if (_pos < _end && char.IsSurrogatePair(c, pattern[_pos]))
+                        if (pos < endPosition && char.IsSurrogatePair(c, pattern[pos]))
                         {
-                            string pair = pattern.Substring(_pos - 1, 2);
-                            _pos++;
+                            string pair = pattern.Substring(pos - 1, 2);
+                            pos++;
                             return Literal(pair);
                         }
                         throw Refuse("a lone surrogate");
@@ -417,11 +417,11 @@ public sealed class RegexDfa
         private Node ParseEscape(bool inClass, out char single)
         {
             single = '\0';
-            if (_pos >= _end)
+            if (pos >= endPosition)
             {
                 throw Refuse("a trailing backslash");
             }
-            char c = pattern[_pos++];
+            char c = pattern[pos++];
             switch (c)
             {
                 case 'd': return new Bytes(Ascii(ch => ch is >= '0' and <= '9'));
@@ -440,11 +440,11 @@ public sealed class RegexDfa
                 case 'v': single = '\v'; return Literal("\v");
                 case '0': single = '\0'; return Literal("\0");
                 case 'u':
-                    if (_pos + 4 > _end || !int.TryParse(pattern.AsSpan(_pos, 4), System.Globalization.NumberStyles.HexNumber, null, out int code))
+                    if (pos + 4 > endPosition || !int.TryParse(pattern.AsSpan(pos, 4), System.Globalization.NumberStyles.HexNumber, null, out int code))
                     {
                         throw Refuse("a malformed \\u escape");
                     }
-                    _pos += 4;
+                    pos += 4;
                     if (code is >= 0xD800 and <= 0xDFFF)
                     {
                         throw Refuse("a surrogate \\u escape");
@@ -452,11 +452,11 @@ public sealed class RegexDfa
                     single = (char)code;
                     return Literal(single.ToString());
                 case 'x':
-                    if (_pos + 2 > _end || !int.TryParse(pattern.AsSpan(_pos, 2), System.Globalization.NumberStyles.HexNumber, null, out int x))
+                    if (pos + 2 > endPosition || !int.TryParse(pattern.AsSpan(pos, 2), System.Globalization.NumberStyles.HexNumber, null, out int x))
                     {
                         throw Refuse("a malformed \\x escape");
                     }
-                    _pos += 2;
+                    pos += 2;
                     single = (char)x;
                     return Literal(single.ToString());
                 default:
@@ -471,23 +471,23 @@ public sealed class RegexDfa
 
         private Node ParseClass()
         {
-            bool negated = _pos < _end && pattern[_pos] == '^';
+            bool negated = pos < endPosition && pattern[pos] == '^';
             if (negated)
             {
-                _pos++;
+                pos++;
             }
             var ascii = new bool[128];
             var others = new List<Node>();
             bool first = true;
-            while (_pos < _end && (pattern[_pos] != ']' || first))
+            while (pos < endPosition && (pattern[pos] != ']' || first))
             {
                 first = false;
                 char low;
-                if (pattern[_pos] == '\\')
+                if (pattern[pos] == '\\')
                 {
-                    _pos++;
+                    pos++;
                     Node escaped = ParseEscape(inClass: true, out low);
-                    if (low == '\0' && pattern[_pos - 1] != '0')
+                    if (low == '\0' && pattern[pos - 1] != '0')
                     {
                         // A class escape (\d, \w...): merge its ASCII bytes.
                         if (escaped is Bytes { Set: var set })
@@ -502,20 +502,20 @@ public sealed class RegexDfa
                 }
                 else
                 {
-                    low = pattern[_pos++];
+                    low = pattern[pos++];
                 }
                 char high = low;
-                if (_pos + 1 < _end && pattern[_pos] == '-' && pattern[_pos + 1] != ']')
+                if (pos + 1 < endPosition && pattern[pos] == '-' && pattern[pos + 1] != ']')
                 {
-                    _pos++;
-                    if (pattern[_pos] == '\\')
+                    pos++;
+                    if (pattern[pos] == '\\')
                     {
-                        _pos++;
+                        pos++;
                         ParseEscape(inClass: true, out high);
                     }
                     else
                     {
-                        high = pattern[_pos++];
+                        high = pattern[pos++];
                     }
                     if (high < low)
                     {
@@ -538,11 +538,11 @@ public sealed class RegexDfa
                     throw Refuse("non-ASCII ranges in a class are not supported");
                 }
             }
-            if (_pos >= _end)
+            if (pos >= endPosition)
             {
                 throw Refuse("an unclosed class");
             }
-            _pos++;
+            pos++;
             if (negated)
             {
                 // Narrowing: ASCII printables outside the class, and BMP characters (none of which can be in it).

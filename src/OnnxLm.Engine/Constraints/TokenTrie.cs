@@ -17,7 +17,7 @@ public sealed class TokenTrie
     internal readonly Layout NotPlain;
     /// <summary>Tokens containing a <c>"</c>: the only ones that can leave a pattern string (see <see cref="PatternMasks"/>).</summary>
     internal readonly Layout WithQuote;
-    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegexDfa, ulong[]?[]> _patternMasks = new();
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegexDfa, ulong[]?[]> patternMasks = new();
     internal readonly ulong[] PlainBits;
 
     /// <summary>Plain tokens of at most <c>k</c> characters, for k in [0, <see cref="ShortPlainChars"/>]: the mask of a
@@ -110,7 +110,7 @@ public sealed class TokenTrie
     /// use of each state (one trie walk, then a copy): the state's mask is that set plus a walk of <see cref="WithQuote"/>.
     /// A slot is published whole (a reference write), so racing fills are harmless.
     /// </summary>
-    internal ulong[]?[] PatternMasks(RegexDfa dfa) => _patternMasks.GetValue(dfa, d => new ulong[]?[d.StateCount]);
+    internal ulong[]?[] PatternMasks(RegexDfa dfa) => patternMasks.GetValue(dfa, d => new ulong[]?[d.StateCount]);
 
     /// <summary>True when the bytes are whole UTF-8 characters allowed unescaped in a JSON string.</summary>
     internal static bool IsPlainStringText(ReadOnlySpan<byte> bytes)

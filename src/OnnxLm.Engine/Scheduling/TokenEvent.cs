@@ -19,7 +19,7 @@ public enum FinishReason : byte { None, Stop, Length, Cancelled }
 [InlineArray(TokenEvent.InlineTextBytes)]
 public struct InlineText
 {
-    byte _element;
+    byte element;
 }
 
 /// <summary>

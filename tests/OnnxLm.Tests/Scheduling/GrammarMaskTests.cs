@@ -72,7 +72,9 @@ public class GrammarMaskTests
         {
             var request = new GenerationRequest([.. EngineDriver.RandomPrompt(20 + seed, 8), tags.Open], new SamplingParams { Temperature = 1f, Seed = (ulong)seed }, 300)
             {
-                Grammar = Grammar, Reasoning = tags, PromptOpensReasoning = true,
+                Grammar = Grammar,
+                Reasoning = tags,
+                PromptOpensReasoning = true,
             };
             await Assert.That(engine.TrySubmit(request)).IsTrue();
             var reasoning = new List<byte>();
