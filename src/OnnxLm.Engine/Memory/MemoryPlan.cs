@@ -17,7 +17,7 @@ namespace OnnxLm.Engine.Memory;
 /// commits as tokens arrive (ModelRunner keeps them off huge pages), so a 131,072-token context costs memory in
 /// proportion to the tokens in use, and the plan only guarantees that the full load fits.
 /// </summary>
-public sealed class MemoryPlan
+public sealed record MemoryPlan
 {
     /// <summary>No default context is cut below this (or the model's own, when shorter): a shorter one is a refusal.</summary>
     public const int MinContextLength = 256;
@@ -140,21 +140,7 @@ public sealed class MemoryPlan
             if (fit < least) throw new MemoryBudgetException(plan.Refusal($"the shortest useful context ({least} tokens) with --max-batch-size {slots}", least, left));
             context = fit >= modelMax ? modelMax : (int)(fit >= ContextGranularity ? fit / ContextGranularity * ContextGranularity : fit);
         }
-        return new MemoryPlan
-        {
-            BudgetBytes = budget,
-            BudgetSource = source,
-            ReserveBytes = reserve,
-            WeightsBytes = weights,
-            PrefixCacheBytes = pool,
-            BuffersBytes = buffers,
-            KvBytesPerToken = kvPerToken,
-            ScratchBytesPerPosition = scratch,
-            Slots = slots,
-            ModelContextLength = modelMax,
-            FitContextLength = fit,
-            ContextLength = context,
-        };
+        return plan with { ContextLength = context };
     }
 
     string Refusal(string what, int context, long left)
