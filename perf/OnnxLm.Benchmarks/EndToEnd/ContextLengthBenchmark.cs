@@ -127,6 +127,7 @@ public static class ContextLengthBenchmark
                     PrefillStepSize = Math.Min(512, prompt.Length),
                 });
                 while (!engine.IsReady) Thread.Sleep(5);
+                engine.HugePagesSettled.Wait();
                 Decode(engine, prompt, 16);   // warm-up
                 round[i] = Decode(engine, prompt, newTokens);
                 rates[i].Add(round[i]);

@@ -70,6 +70,7 @@ public static class IsolatedRun
         {
             using var engine = EngineComparison.StartEngine(dir, threads, hugePages);
             while (!engine.IsReady) Thread.Sleep(5);
+            engine.HugePagesSettled.Wait();   // measure the steady state, after the post-readiness collapse
 
             // Warm-up as long as a measured run: the first run in a process is slower (JIT tiering of the engine loop;
             // the published server is AOT-compiled and has none), and GenAI gets the same.

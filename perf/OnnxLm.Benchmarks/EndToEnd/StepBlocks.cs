@@ -24,6 +24,7 @@ public static class StepBlocks
         using var runner = new ModelRunner(ModelContract.Inspect(modelDir), slots, context, prompt.Length, threads);
         using var second = EngineComparison.StartEngine(modelDir, threads);
         while (!second.IsReady) Thread.Sleep(5);
+        second.HugePagesSettled.Wait();
         var variants = new (string Name, Func<List<double>> Block)[]
         {
             ("genai (loaded second), max_length = prompt+new", () => genai.StepTimes(prompt, steps + 1, 0)),

@@ -33,7 +33,7 @@ public static partial class HugePages
     /// often shares one mapping with sparse reservations. Returns the bytes now on huge pages through this call (0 when
     /// unsupported).
     /// </summary>
-    public static long CollapseResident(long minResidentBytes = 8L << 20, double minDensity = 0.9)
+    public static long CollapseResident(long minResidentBytes = 8L << 20, double minDensity = 0.9, CancellationToken cancel = default)
     {
         if (!OperatingSystem.IsLinux()) return 0;
         List<(nint Start, long Length)> targets;
@@ -57,7 +57,7 @@ public static partial class HugePages
             for (long offset = 0; offset < n; offset += WindowBytes)
             {
                 long window = Math.Min(WindowBytes, n - offset);
-                collapsed += CollapseDenseChunks(s + (nint)offset, window, resident, minDensity);
+                collapsed += CollapseDenseChunks(s + (nint)offset, window, resident, minDensity, cancel);
             }
         }
         return collapsed;
@@ -65,7 +65,7 @@ public static partial class HugePages
 
 
     /// <summary>One window of a mapping: finds runs of dense 2 MiB chunks with mincore and collapses each run.</summary>
-    static unsafe long CollapseDenseChunks(nint start, long length, byte[] resident, double minDensity)
+    static unsafe long CollapseDenseChunks(nint start, long length, byte[] resident, double minDensity, CancellationToken cancel)
     {
         long pages = length / PageSize;
         fixed (byte* vec = resident)
@@ -86,6 +86,8 @@ public static partial class HugePages
             if (dense && runStart < 0) runStart = chunk;
             if (!dense && runStart >= 0)
             {
+                // Checked per run, not per window: the owner may be about to free this memory (engine disposal).
+                if (cancel.IsCancellationRequested) return collapsed;
                 nint at = start + (nint)(runStart * HugePageSize);
                 nuint bytes = (nuint)((chunk - runStart) * HugePageSize);
                 madvise(at, bytes, MadvHugePage);

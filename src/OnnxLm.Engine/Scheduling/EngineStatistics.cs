@@ -23,9 +23,9 @@ public sealed record EngineStatistics
     public SsdTierStatistics? Ssd { get; init; }
 }
 
-/// <summary>The RAM block pool of the prefix cache.</summary>
-public sealed record PrefixCacheStatistics(int BlocksUsed, int BlocksFree, int Capacity, long QueriedTokens, long HitTokens, long Evictions);
+/// <summary>The RAM block pool of the prefix cache (a value inside the snapshot: publishing one allocates one object).</summary>
+public readonly record struct PrefixCacheStatistics(int BlocksUsed, int BlocksFree, int Capacity, long QueriedTokens, long HitTokens, long Evictions);
 
 /// <summary>The SSD tier under the prefix cache.</summary>
-public sealed record SsdTierStatistics(bool Writable, int Blocks, long Bytes, long MaxBytes, long BlocksWritten, long BlocksRead,
+public readonly record struct SsdTierStatistics(bool Writable, int Blocks, long Bytes, long MaxBytes, long BlocksWritten, long BlocksRead,
     long WritesDropped, long CorruptBlocks, long PrunedBlocks, bool WritingStopped);

@@ -2,30 +2,30 @@
 // Protocol: a producer publishes its work (e.g. MpscRing.TryEnqueue), then calls Signal(); the consumer drains all its
 // sources, and when it found nothing calls Wait(). Invariant: after a Signal() returns, the consumer's next drain that
 // starts after its next Wait() returns sees the producer's work (no lost wake-up). Two flags make it cheap:
-//   _pending  = "work was published since the consumer last cleared it" (the permit),
-//   _sleeping = "the consumer announced it is about to block".
+//   pending  = "work was published since the consumer last cleared it" (the permit),
+//   sleeping = "the consumer announced it is about to block".
 // Signal() touches the kernel event only when the consumer announced sleep, so a busy engine costs producers one fence
-// and one read of a shared line. Both sides use full fences (Dekker): producer "publish; fence; read _pending/_sleeping",
-// consumer "clear _pending or set _sleeping; fence; re-read" — at least one side sees the other's store.
+// and one read of a shared line. Both sides use full fences (Dekker): producer "publish; fence; read pending/sleeping",
+// consumer "clear pending or set sleeping; fence; re-read" — at least one side sees the other's store.
 namespace OnnxLm.Engine.Scheduling;
 
 /// <summary>Lets the engine thread sleep while idle and be woken by producers without lost wake-ups.</summary>
 public sealed class EngineWakeup : IDisposable
 {
     // Spin briefly before blocking: a request that arrives within microseconds should not pay a futex round trip.
-    private readonly ManualResetEventSlim _event = new(false, spinCount: 20);
-    private RingIndexPadding _flags; // Flag0 = pending, Flag1 = sleeping (one rarely-written line, away from neighbours)
+    private readonly ManualResetEventSlim wakeEvent = new(false, spinCount: 20);
+    private RingIndexPadding flags; // Flag0 = pending, Flag1 = sleeping (one rarely-written line, away from neighbours)
 
     /// <summary>Producer side: call after publishing work. No syscall unless the consumer is asleep or falling asleep.</summary>
     public void Signal()
     {
-        // Store-load fence: our publish must be visible before we read the flags, or the consumer could clear _pending,
-        // miss our item and sleep while we skip because we read the old _pending = 1.
+        // Store-load fence: our publish must be visible before we read the flags, or the consumer could clear pending,
+        // miss our item and sleep while we skip because we read the old pending = 1.
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _flags.Flag0) != 0)
+        if (Volatile.Read(ref flags.Flag0) != 0)
             return; // a permit is outstanding: the consumer will drain after clearing it, and that drain sees our item
-        if (Interlocked.Exchange(ref _flags.Flag0, 1) == 0 && Volatile.Read(ref _flags.Flag1) != 0)
-            _event.Set();
+        if (Interlocked.Exchange(ref flags.Flag0, 1) == 0 && Volatile.Read(ref flags.Flag1) != 0)
+            wakeEvent.Set();
     }
 
     /// <summary>
@@ -36,24 +36,24 @@ public sealed class EngineWakeup : IDisposable
     public bool Wait(int timeoutMs)
     {
         // Clearing with a full fence orders the clear before the caller's next drain (see Signal).
-        if (Interlocked.Exchange(ref _flags.Flag0, 0) != 0)
+        if (Interlocked.Exchange(ref flags.Flag0, 0) != 0)
             return true;
 
-        Interlocked.Exchange(ref _flags.Flag1, 1); // announce sleep; full fence before re-reading the permit
+        Interlocked.Exchange(ref flags.Flag1, 1); // announce sleep; full fence before re-reading the permit
         bool signalled;
-        if (Volatile.Read(ref _flags.Flag0) != 0)
+        if (Volatile.Read(ref flags.Flag0) != 0)
         {
             signalled = true; // a producer slipped in between the clear and the announcement
         }
         else
         {
-            signalled = _event.Wait(timeoutMs);
+            signalled = wakeEvent.Wait(timeoutMs);
         }
-        Volatile.Write(ref _flags.Flag1, 0);
+        Volatile.Write(ref flags.Flag1, 0);
         // Reset before clearing the permit: a Set racing with this Reset is covered by its producer's permit below.
-        _event.Reset();
-        return Interlocked.Exchange(ref _flags.Flag0, 0) != 0 || signalled;
+        wakeEvent.Reset();
+        return Interlocked.Exchange(ref flags.Flag0, 0) != 0 || signalled;
     }
 
-    public void Dispose() => _event.Dispose();
+    public void Dispose() => wakeEvent.Dispose();
 }

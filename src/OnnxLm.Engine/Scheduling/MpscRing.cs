@@ -22,22 +22,22 @@ public sealed class MpscRing<T> where T : struct
         public T Item;
     }
 
-    private readonly Slot[] _slots;
-    private readonly long _mask;
+    private readonly Slot[] slots;
+    private readonly long mask;
     // Producer = tail (next position to claim, CAS by producers); Consumer = head (consumer-owned).
-    private RingIndexPadding _indices;
+    private RingIndexPadding indices;
 
     /// <param name="capacity">Number of slots; must be a power of two ≥ 2.</param>
     public MpscRing(int capacity)
     {
         if (capacity < 2 || (capacity & (capacity - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "Capacity must be a power of two >= 2.");
-        _slots = new Slot[capacity];
-        for (int i = 0; i < capacity; i++) _slots[i].Sequence = i;
-        _mask = capacity - 1;
+        slots = new Slot[capacity];
+        for (int i = 0; i < capacity; i++) slots[i].Sequence = i;
+        mask = capacity - 1;
     }
 
-    public int Capacity => _slots.Length;
+    public int Capacity => slots.Length;
 
     /// <summary>Approximate number of queued items (exact only when no producer or consumer is active).</summary>
     public int Count
@@ -46,26 +46,26 @@ public sealed class MpscRing<T> where T : struct
         {
             // Read head first: head only grows, so tail read later is ≥ the tail at that time and the difference never
             // goes negative except through claimed-but-unpublished slots, which we count as queued.
-            long head = Volatile.Read(ref _indices.Consumer);
-            long tail = Volatile.Read(ref _indices.Producer);
+            long head = Volatile.Read(ref indices.Consumer);
+            long tail = Volatile.Read(ref indices.Producer);
             long n = tail - head;
-            return n <= 0 ? 0 : n >= _slots.Length ? _slots.Length : (int)n;
+            return n <= 0 ? 0 : n >= slots.Length ? slots.Length : (int)n;
         }
     }
 
     /// <summary>Adds an item; returns false when the ring is full. Safe from any number of threads.</summary>
     public bool TryEnqueue(in T item)
     {
-        Slot[] slots = _slots;
-        long pos = Volatile.Read(ref _indices.Producer);
+        Slot[] cells = slots;
+        long pos = Volatile.Read(ref indices.Producer);
         while (true)
         {
-            ref Slot slot = ref slots[pos & _mask];
+            ref Slot slot = ref cells[pos & mask];
             // Acquire: pairs with the consumer's release when it freed this slot, so our item write cannot overtake it.
             long diff = Volatile.Read(ref slot.Sequence) - pos;
             if (diff == 0)
             {
-                long seen = Interlocked.CompareExchange(ref _indices.Producer, pos + 1, pos);
+                long seen = Interlocked.CompareExchange(ref indices.Producer, pos + 1, pos);
                 if (seen == pos)
                 {
                     slot.Item = item;
@@ -81,7 +81,7 @@ public sealed class MpscRing<T> where T : struct
             }
             else
             {
-                pos = Volatile.Read(ref _indices.Producer); // another producer already took pos
+                pos = Volatile.Read(ref indices.Producer); // another producer already took pos
             }
         }
     }
@@ -89,8 +89,8 @@ public sealed class MpscRing<T> where T : struct
     /// <summary>Takes the oldest published item. Single consumer only.</summary>
     public bool TryDequeue(out T item)
     {
-        long pos = _indices.Consumer;
-        ref Slot slot = ref _slots[pos & _mask];
+        long pos = indices.Consumer;
+        ref Slot slot = ref slots[pos & mask];
         // Acquire: pairs with the producer's release of the sequence, so the item read below is the published one.
         if (Volatile.Read(ref slot.Sequence) != pos + 1)
         {
@@ -101,8 +101,8 @@ public sealed class MpscRing<T> where T : struct
         // Drop references so a consumed item does not keep objects alive for a whole lap.
         if (RuntimeHelpers.IsReferenceOrContainsReferences<T>()) slot.Item = default;
         // Release: our read of the item completes before a producer may reuse the slot.
-        Volatile.Write(ref slot.Sequence, pos + _slots.Length);
-        Volatile.Write(ref _indices.Consumer, pos + 1);
+        Volatile.Write(ref slot.Sequence, pos + slots.Length);
+        Volatile.Write(ref indices.Consumer, pos + 1);
         return true;
     }
 }

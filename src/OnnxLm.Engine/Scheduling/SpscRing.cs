@@ -27,14 +27,14 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     private const int Waiting = 1;
     private const int Completing = 2;
 
-    private readonly T[] _slots;
-    private readonly long _mask;
+    private readonly T[] slots;
+    private readonly long mask;
     // Producer = tail, ProducerCache = stale head; Consumer = head, ConsumerCache = stale tail;
     // Flag0 = waiting, Flag1 = completed.
-    private RingIndexPadding _indices;
-    private ManualResetValueTaskSourceCore<bool> _core;
-    private CancellationToken _waitToken;
-    private CancellationTokenRegistration _waitRegistration;
+    private RingIndexPadding indices;
+    private ManualResetValueTaskSourceCore<bool> core;
+    private CancellationToken waitToken;
+    private CancellationTokenRegistration waitRegistration;
 
     private static readonly Action<object?> s_onCanceled = static state => ((SpscRing<T>)state!).OnWaitCanceled();
 
@@ -43,46 +43,46 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     {
         if (capacity < 2 || (capacity & (capacity - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "Capacity must be a power of two >= 2.");
-        _slots = new T[capacity];
-        _mask = capacity - 1;
-        _core.RunContinuationsAsynchronously = true;
+        slots = new T[capacity];
+        mask = capacity - 1;
+        core.RunContinuationsAsynchronously = true;
     }
 
-    public int Capacity => _slots.Length;
+    public int Capacity => slots.Length;
 
     /// <summary>Approximate number of unread items.</summary>
     public int Count
     {
         get
         {
-            long head = Volatile.Read(ref _indices.Consumer);
-            long tail = Volatile.Read(ref _indices.Producer);
+            long head = Volatile.Read(ref indices.Consumer);
+            long tail = Volatile.Read(ref indices.Producer);
             long n = tail - head;
             return n <= 0 ? 0 : (int)n;
         }
     }
 
     /// <summary>True while a <see cref="WaitToReadAsync"/> is armed and not yet completed (tests use it to force the async path).</summary>
-    internal bool IsReaderWaiting => Volatile.Read(ref _indices.Flag0) == Waiting;
+    internal bool IsReaderWaiting => Volatile.Read(ref indices.Flag0) == Waiting;
 
     /// <summary>True once the producer called <see cref="Complete"/> (items may still be unread).</summary>
-    public bool IsCompleted => Volatile.Read(ref _indices.Flag1) != 0;
+    public bool IsCompleted => Volatile.Read(ref indices.Flag1) != 0;
 
     // ---------------------------------------------------------------- producer (engine thread)
 
     /// <summary>Producer: appends an item; false when full (the engine treats that as a sizing bug).</summary>
     public bool TryWrite(in T item)
     {
-        long tail = _indices.Producer;
-        if (tail - _indices.ProducerCache >= _slots.Length)
+        long tail = indices.Producer;
+        if (tail - indices.ProducerCache >= slots.Length)
         {
             // Stale head says full: refresh it (acquire pairs with the consumer's release of head).
-            _indices.ProducerCache = Volatile.Read(ref _indices.Consumer);
-            if (tail - _indices.ProducerCache >= _slots.Length)
+            indices.ProducerCache = Volatile.Read(ref indices.Consumer);
+            if (tail - indices.ProducerCache >= slots.Length)
                 return false;
         }
-        _slots[tail & _mask] = item;
-        Volatile.Write(ref _indices.Producer, tail + 1); // release: the item is visible before the new tail
+        slots[tail & mask] = item;
+        Volatile.Write(ref indices.Producer, tail + 1); // release: the item is visible before the new tail
         WakeReader();
         return true;
     }
@@ -90,22 +90,22 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     /// <summary>Producer: no more items will be written. Wakes a waiting reader.</summary>
     public void Complete()
     {
-        Volatile.Write(ref _indices.Flag1, 1);
+        Volatile.Write(ref indices.Flag1, 1);
         WakeReader();
     }
 
     private void WakeReader()
     {
-        // Store-load fence (Dekker with the consumer's arming): either we see _waiting = 1, or the consumer's re-check
+        // Store-load fence (Dekker with the consumer's arming): either we see waiting = 1, or the consumer's re-check
         // after arming sees our tail/completed store.
         Interlocked.MemoryBarrier();
-        if (Volatile.Read(ref _indices.Flag0) == Waiting &&
-            Interlocked.CompareExchange(ref _indices.Flag0, Completing, Waiting) == Waiting)
+        if (Volatile.Read(ref indices.Flag0) == Waiting &&
+            Interlocked.CompareExchange(ref indices.Flag0, Completing, Waiting) == Waiting)
         {
             // After a write: true (possibly spurious, see Design). Once completed, false exactly when drained, which is
             // final because nothing more will be written.
-            _core.SetResult(!IsCompleted || HasUnread());
-            Volatile.Write(ref _indices.Flag0, NotWaiting);
+            core.SetResult(!IsCompleted || HasUnread());
+            Volatile.Write(ref indices.Flag0, NotWaiting);
         }
     }
 
@@ -114,21 +114,21 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     /// <summary>Consumer: takes the oldest item, if any.</summary>
     public bool TryRead(out T item)
     {
-        long head = _indices.Consumer;
-        if (head == _indices.ConsumerCache)
+        long head = indices.Consumer;
+        if (head == indices.ConsumerCache)
         {
             // Stale tail says empty: refresh it (acquire pairs with the producer's release of tail).
-            _indices.ConsumerCache = Volatile.Read(ref _indices.Producer);
-            if (head == _indices.ConsumerCache)
+            indices.ConsumerCache = Volatile.Read(ref indices.Producer);
+            if (head == indices.ConsumerCache)
             {
                 item = default;
                 return false;
             }
         }
-        ref T slot = ref _slots[head & _mask];
+        ref T slot = ref slots[head & mask];
         item = slot;
         if (RuntimeHelpers.IsReferenceOrContainsReferences<T>()) slot = default;
-        Volatile.Write(ref _indices.Consumer, head + 1); // release: the slot read completes before the producer reuses it
+        Volatile.Write(ref indices.Consumer, head + 1); // release: the slot read completes before the producer reuses it
         return true;
     }
 
@@ -146,43 +146,43 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
         if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<bool>(cancellationToken);
 
         // The previous waker may still be inside SetResult (see Design); it leaves within a few instructions.
-        if (Volatile.Read(ref _indices.Flag0) == Completing) WaitForWakerToLeave();
-        _core.Reset();
-        _waitToken = cancellationToken;
-        Interlocked.Exchange(ref _indices.Flag0, Waiting); // arm; full fence before the re-check below
+        if (Volatile.Read(ref indices.Flag0) == Completing) WaitForWakerToLeave();
+        core.Reset();
+        waitToken = cancellationToken;
+        Interlocked.Exchange(ref indices.Flag0, Waiting); // arm; full fence before the re-check below
 
         if (HasUnread() || IsCompleted)
         {
             // Something arrived between the first check and arming: disarm ourselves if the producer has not yet.
-            if (Interlocked.CompareExchange(ref _indices.Flag0, NotWaiting, Waiting) == Waiting)
+            if (Interlocked.CompareExchange(ref indices.Flag0, NotWaiting, Waiting) == Waiting)
                 return new ValueTask<bool>(HasUnread());
-            // else the producer won and is completing _core: fall through and return the pending wait.
+            // else the producer won and is completing core: fall through and return the pending wait.
         }
         else if (cancellationToken.CanBeCanceled)
         {
             // UnsafeRegister: no ExecutionContext capture; registration nodes are recycled by the token source, so a
             // register/dispose pair per wait does not allocate in steady state.
-            _waitRegistration = cancellationToken.UnsafeRegister(s_onCanceled, this);
+            waitRegistration = cancellationToken.UnsafeRegister(s_onCanceled, this);
         }
-        return new ValueTask<bool>(this, _core.Version);
+        return new ValueTask<bool>(this, core.Version);
     }
 
     private void OnWaitCanceled()
     {
-        if (Interlocked.CompareExchange(ref _indices.Flag0, Completing, Waiting) == Waiting)
+        if (Interlocked.CompareExchange(ref indices.Flag0, Completing, Waiting) == Waiting)
         {
-            _core.SetException(new OperationCanceledException(_waitToken));
-            Volatile.Write(ref _indices.Flag0, NotWaiting);
+            core.SetException(new OperationCanceledException(waitToken));
+            Volatile.Write(ref indices.Flag0, NotWaiting);
         }
     }
 
     private void WaitForWakerToLeave()
     {
         var spin = new SpinWait();
-        while (Volatile.Read(ref _indices.Flag0) == Completing) spin.SpinOnce();
+        while (Volatile.Read(ref indices.Flag0) == Completing) spin.SpinOnce();
     }
 
-    private bool HasUnread() => Volatile.Read(ref _indices.Producer) != Volatile.Read(ref _indices.Consumer);
+    private bool HasUnread() => Volatile.Read(ref indices.Producer) != Volatile.Read(ref indices.Consumer);
 
     // ---------------------------------------------------------------- pooling
 
@@ -192,26 +192,26 @@ public sealed class SpscRing<T> : IValueTaskSource<bool> where T : struct
     /// </summary>
     public void Reset()
     {
-        if (RuntimeHelpers.IsReferenceOrContainsReferences<T>()) Array.Clear(_slots);
-        _indices = default;
-        _waitToken = default;
-        _waitRegistration = default;
-        _core.Reset(); // bumps the version, so a stale ValueTask from the previous use fails instead of misreading
+        if (RuntimeHelpers.IsReferenceOrContainsReferences<T>()) Array.Clear(slots);
+        indices = default;
+        waitToken = default;
+        waitRegistration = default;
+        core.Reset(); // bumps the version, so a stale ValueTask from the previous use fails instead of misreading
     }
 
     // ---------------------------------------------------------------- IValueTaskSource
 
     bool IValueTaskSource<bool>.GetResult(short token)
     {
-        // Dispose waits for a running cancellation callback, so it cannot touch _core after the next wait resets it.
-        _waitRegistration.Dispose();
-        _waitRegistration = default;
-        _waitToken = default;
-        return _core.GetResult(token);
+        // Dispose waits for a running cancellation callback, so it cannot touch core after the next wait resets it.
+        waitRegistration.Dispose();
+        waitRegistration = default;
+        waitToken = default;
+        return core.GetResult(token);
     }
 
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _core.GetStatus(token);
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => core.GetStatus(token);
 
     void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token,
-        ValueTaskSourceOnCompletedFlags flags) => _core.OnCompleted(continuation, state, token, flags);
+        ValueTaskSourceOnCompletedFlags flags) => core.OnCompleted(continuation, state, token, flags);
 }

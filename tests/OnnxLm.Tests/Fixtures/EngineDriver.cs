@@ -97,6 +97,9 @@ public static class EngineDriver
             SsdCache = ssdDir is not null,
             KvCacheDir = ssdDir,
             SsdWriteThrough = ssdWriteThrough,
+            // The collapse walks the whole test process's memory on a thread of its own after readiness: with many
+            // engines at once that is CPU the tests' timing-sensitive parts would share. HugePagesTests covers it.
+            HugePages = false,
         });
 
     /// <summary>A seeded prompt of ordinary (non-special) tokens of the tiny test vocabulary.</summary>

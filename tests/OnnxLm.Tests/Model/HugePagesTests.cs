@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using OnnxLm.Engine.Model;
+using OnnxLm.Engine.Scheduling;
+using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Model;
 
@@ -70,6 +72,39 @@ public class HugePagesTests
         {
             Free(p);
         }
+    }
+
+    [Test]
+    public async Task A_cancelled_collapse_moves_nothing()
+    {
+        long bytes = 32 * MiB;
+        nint p = Allocate(bytes);
+        try
+        {
+            Fill(p, bytes, 3);
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            await Assert.That(HugePages.CollapseResident(minResidentBytes: 8 * MiB, cancel: cancelled.Token)).IsEqualTo(0);
+            await Assert.That(FirstNot(p, bytes, 3)).IsEqualTo(-1);
+        }
+        finally
+        {
+            Free(p);
+        }
+    }
+
+    [Test]
+    public async Task The_engine_is_ready_before_the_collapse_and_disposing_it_meanwhile_stops_the_collapse_cleanly()
+    {
+        var engine = InferenceEngine.Start(new EngineOptions { ModelDirectory = TestModels.TinyFp32, Threads = 1, SsdCache = false, HugePages = true, MaxBatchSize = 1 });
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!engine.IsReady && DateTime.UtcNow < deadline) await Task.Delay(5);
+        await Assert.That(engine.IsReady).IsTrue();
+        // Disposal right after readiness races the collapse on purpose: it must cancel and wait for it, not free the
+        // weights under it.
+        engine.Dispose();
+        await Assert.That(engine.HugePagesSettled.IsCompleted).IsTrue();
+        await Assert.That(engine.HugePagesSettled.IsFaulted).IsFalse();
     }
 
     static unsafe nint Allocate(long bytes) => (nint)NativeMemory.AlignedAlloc((nuint)bytes, 2 * 1024 * 1024);
