@@ -70,8 +70,10 @@ public sealed class OnnxLmServer : IAsyncDisposable
     /// <param name="whileLoading">Test hook: runs after Kestrel listens and before the engine loads.</param>
     /// <param name="requestLog">Where the per-request lines go (default: stdout for the CLI, nowhere with a logger provider).</param>
     /// <param name="progress">Start-up stages for an interactive terminal.</param>
+    /// <param name="starting">Cancels a start that is still finding or pulling its model (the first SIGINT/SIGTERM):
+    /// the start then throws <see cref="OperationCanceledException"/>; a pull's partial files stay for the next try.</param>
     internal static async Task<OnnxLmServer> StartAsync(ServeOptions options, ILoggerProvider? loggerProvider, Func<Uri, Task>? whileLoading,
-        Stream? requestLog = null, LoadProgress? progress = null)
+        Stream? requestLog = null, LoadProgress? progress = null, CancellationToken starting = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ApiKeySet keys;
@@ -167,7 +169,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             try
             {
                 // Listening before the (possibly slow) load lets probes tell "loading" (503 on /readyz) from "dead".
-                await app.StartAsync();
+                await app.StartAsync(CancellationToken.None);
             }
             catch (IOException e)
             {
@@ -183,7 +185,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             if (keys.IsEnabled) log.LogInformation("API keys required: {Count} accepted", keys.Count);
             if (whileLoading is not null) await whileLoading(baseAddress);
             var started = Stopwatch.StartNew();
-            string? modelDir = options.Model is { } model ? await ResolveModelAsync(model, options.Offline, log, progress) : null;
+            string? modelDir = options.Model is { } model ? await ResolveModelAsync(model, options.Offline, log, progress, starting) : null;
             // A repository is served under its own name (ORG/NAME), not the name of a snapshot folder.
             if (options.ServedModelName is null && options.Model is { } m && HubModelRef.TryParse(m, out var hubModel))
                 state.ServeAs(hubModel.Repo);
@@ -192,7 +194,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
             state.EngineStarted(engine);
             // The engine's first run (kernel set-up, first-touch page faults) is done before anyone is told "ready".
             progress?.Stage("warming up");
-            while (!engine.IsReady) await Task.Delay(5);
+            while (!engine.IsReady) await Task.Delay(5, CancellationToken.None);   // a load is not cancellable: a signal now drains once ready
             string detail = $"serving model '{state.ModelName}' on {baseAddress}";
             progress?.Ready(detail);
             log.LogInformation("ready in {Ms} ms (load {LoadMs} ms, warm-up {WarmMs} ms): {Detail}",
@@ -201,7 +203,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
         }
         catch
         {
-            await app.StopAsync();
+            await app.StopAsync(CancellationToken.None);
             await app.DisposeAsync();
             engine?.Dispose();
             throw;
@@ -219,12 +221,12 @@ public sealed class OnnxLmServer : IAsyncDisposable
 
     /// <summary>A folder path as it is (a cache snapshot through its hard-link view), a Hub reference from the cache,
     /// pulled first when missing and not offline (see <see cref="ModelSource"/>).</summary>
-    static async Task<string> ResolveModelAsync(string model, bool offline, ILogger log, LoadProgress? progress)
+    static async Task<string> ResolveModelAsync(string model, bool offline, ILogger log, LoadProgress? progress, CancellationToken ct)
     {
         if (HubModelRef.TryParse(model, out _)) progress?.Stage($"finding model {model}");
         try
         {
-            return await ModelSource.ResolveAsync(model, offline, null, null, message => log.LogInformation("{Message}", message), CancellationToken.None);
+            return await ModelSource.ResolveAsync(model, offline, null, null, message => log.LogInformation("{Message}", message), ct);
         }
         catch (HubException e)
         {

@@ -15,6 +15,8 @@ internal static class ServerHost
     public static async Task<int> RunAsync(ServeOptions options)
     {
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The first signal also cancels a start still pulling its model: a download can take hours, a load cannot.
+        using var starting = new CancellationTokenSource();
         int signals = 0;
         // A SIGINT ignored since the parent started us would stay ignored by the registration below.
         string? sigIntNote = InheritedSignals.ResetIgnoredSigInt();
@@ -27,7 +29,13 @@ internal static class ServerHost
         {
             try
             {
-                server = await OnnxLmServer.StartAsync(options, null, whileLoading: null, requestLog: null, progress);
+                server = await OnnxLmServer.StartAsync(options, null, whileLoading: null, requestLog: null, progress, starting.Token);
+            }
+            catch (OperationCanceledException) when (starting.IsCancellationRequested)
+            {
+                // Asked to stop before serving: a clean stop (0), as after a drain. A pull's partial files are kept.
+                Console.Error.WriteLine("onnxlm: stopped before serving (the model was still being fetched; `onnxlm pull` or the next start resumes it)");
+                return 0;
             }
             catch (ServerStartException e)
             {
@@ -51,6 +59,7 @@ internal static class ServerHost
             if (Interlocked.Increment(ref signals) == 1)
             {
                 stop.TrySetResult();
+                starting.Cancel();
                 return;
             }
             Console.Error.WriteLine($"onnxlm: second {context.Signal}: exiting now without finishing the drain");

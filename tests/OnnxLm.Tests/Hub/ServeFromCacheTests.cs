@@ -201,4 +201,40 @@ public partial class ServeFromCacheTests
         await Assert.That(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(await File.ReadAllBytesAsync(Path.Combine(run.LastLine, "model.onnx.data")))))
             .IsEqualTo(data.Sha256);
     }
+
+    [Test]
+    [Arguments("TERM")]
+    [Arguments("INT")]
+    public async Task A_signal_while_serve_is_pulling_its_model_stops_at_once_and_keeps_the_partial_file(string signal)
+    {
+        if (OperatingSystem.IsWindows()) return;
+        await using var hub = await FakeHub.StartAsync();
+        var repo = HubTestRepos.CpuAndGpu(hub);
+        string cache = HubTestRepos.NewCache();
+        const long Held = 200_000;
+        hub.HoldAfterBytes = Held;   // the download hangs after this many bytes: only the signal can end the start
+        using var process = Process.Start(Onnxlm(hub, cache, "serve", "--model", repo.Id, "--port", "0", "--threads", "1", "--no-ssd-cache"))!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        var data = repo.Files[HubTestRepos.CpuFolder + "/model.onnx.data"];
+        string partial = Path.Combine(cache, "models--" + repo.Id.Replace("/", "--"), "blobs", data.Sha256 + ".incomplete");
+        await hub.Held.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        for (int i = 0; i < 2000 && (!File.Exists(partial) || new FileInfo(partial).Length < Held); i++) await Task.Delay(10);
+
+        var clock = Stopwatch.StartNew();
+        using (var kill = Process.Start("kill", ["-" + signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            await kill.WaitForExitAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await Assert.That(clock.Elapsed).IsLessThan(TimeSpan.FromSeconds(10));
+        await Assert.That(process.ExitCode).IsEqualTo(0);
+        await Assert.That(await error).Contains("stopped before serving");
+        // Nothing half-fetched became a snapshot; the partial blob stays for the next pull to resume.
+        await Assert.That(new FileInfo(partial).Length).IsEqualTo(Held);
+        await Assert.That(Directory.Exists(Path.Combine(cache, "models--" + repo.Id.Replace("/", "--"), "snapshots"))
+            && Directory.EnumerateFileSystemEntries(Path.Combine(cache, "models--" + repo.Id.Replace("/", "--"), "snapshots")).Any()).IsFalse();
+        var run = await PullTests.Pull(hub, cache, [repo.Id]);
+        await Assert.That(run.Code).IsEqualTo(0).Because(run.Error);
+        var gets = hub.Requests.Where(r => r.Server == "cdn" && r.Method == "GET" && r.Path.EndsWith(data.Sha256, StringComparison.Ordinal)).ToList();
+        await Assert.That(gets[^1].Range).IsEqualTo($"bytes={Held}-");
+    }
 }
