@@ -101,7 +101,7 @@ public partial class ServeFromCacheTests
     [GeneratedRegex(@"listening on (http://\S+)")]
     private static partial Regex ListeningLine();
 
-    static ProcessStartInfo Onnxlm(FakeHub hub, string cache, params string[] args)
+    internal static ProcessStartInfo Onnxlm(FakeHub hub, string cache, params string[] args)
     {
         var info = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "onnxlm"))
         {
