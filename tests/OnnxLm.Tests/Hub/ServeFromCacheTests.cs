@@ -89,6 +89,33 @@ public partial class ServeFromCacheTests
         await Assert.That(LinkCount(Path.Combine(view, "model.onnx.data"))).IsEqualTo(LinkCount(blob)).And.IsGreaterThanOrEqualTo(2);
     }
 
+    [Test]
+    public async Task An_edited_snapshot_file_is_served_from_a_rebuilt_view_and_an_unchanged_one_reuses_the_view()
+    {
+        var (hub, repo, _, snapshot) = await PulledAsync();
+        await using var _h = hub;
+        var notes = new List<string>();
+        string view = ServableFolder.Prepare(snapshot, notes.Add);
+        await Assert.That(view).IsNotEqualTo(snapshot);
+        string viewConfig = Path.Combine(view, "genai_config.json");
+        var before = File.GetLastWriteTimeUtc(viewConfig);
+        await Assert.That(ServableFolder.Prepare(snapshot, notes.Add)).IsEqualTo(view);
+        await Assert.That(notes.Any(n => n.Contains("rebuilt", StringComparison.Ordinal))).IsFalse();
+
+        // A user edits the config in the snapshot (the symlink becomes a plain file, as editors and `sed -i` leave it).
+        string config = Path.Combine(snapshot, "genai_config.json");
+        string edited = (await File.ReadAllTextAsync(config)) + "\n";
+        File.Delete(config);
+        await File.WriteAllTextAsync(config, edited);
+        await Assert.That(ServableFolder.Prepare(snapshot, notes.Add)).IsEqualTo(view);
+        await Assert.That(notes.Any(n => n.Contains("rebuilt", StringComparison.Ordinal))).IsTrue();
+        await Assert.That(await File.ReadAllTextAsync(viewConfig)).IsEqualTo(edited);
+        // The other files are still hard links to their blobs, and the old view left nothing behind.
+        await Assert.That(LinkCount(Path.Combine(view, "model.onnx.data"))).IsGreaterThanOrEqualTo(2);
+        await Assert.That(Directory.EnumerateDirectories(Path.GetDirectoryName(view)!).Count(d => d.Contains(".old-", StringComparison.Ordinal) || d.Contains(".tmp-", StringComparison.Ordinal))).IsEqualTo(0);
+        await Assert.That(File.GetLastWriteTimeUtc(viewConfig)).IsNotEqualTo(before);
+    }
+
     static long LinkCount(string path)
     {
         var psi = new ProcessStartInfo("stat", ["-c", "%h %i", path]) { RedirectStandardOutput = true };
