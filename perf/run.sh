@@ -32,7 +32,7 @@ load=perf/OnnxLm.Load/bin/Release/net10.0/$rid/onnxlm-load
 version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.ModelBuilder/ModelBuilder.cs)
 
 sections=("$@")
-[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine prefix context load overhead micro report)
+[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine streamed prefix context load overhead micro report)
 
 dotnet build -c Release perf/OnnxLm.Benchmarks >/dev/null
 dotnet build -c Release perf/OnnxLm.Load >/dev/null
@@ -58,6 +58,7 @@ model() {   # $1 = fp32|int4|tiny: prints the model directory, building it once
   case "$1" in
     tiny) dir="$models/tiny-v$version";  [[ -f "$dir/genai_config.json" ]] || "$onnxlm" make-model "$dir" --preset tiny >&2 ;;
     fp32) dir="$models/benchmark-fp32-v$version"; [[ -f "$dir/genai_config.json" ]] || "$onnxlm" make-model "$dir" --preset benchmark >&2 ;;
+    int4) dir="$models/benchmark-int4-v$version"; [[ -f "$dir/genai_config.json" ]] || "$onnxlm" make-model "$dir" --preset benchmark-int4 >&2 ;;
   esac
   echo "$dir"
 }
@@ -79,6 +80,10 @@ for section in "${sections[@]}"; do
       # Decode batch 1 (ORT runs and the engine), then decode batch 8 (ORT runs only).
       "${bench[@]}" context --repeats 5 --new-tokens 128 --prompt-tokens 256 --out "$out/context.md" &&
         "${bench[@]}" context --repeats 3 --new-tokens 64 --prompt-tokens 256 --runner-only --batch 8 --out "$out/context-batch8.md" ;;
+    streamed)
+      [[ -x "artifacts/publish/$rid/onnxlm" ]] || ./publish.sh >/dev/null
+      "${bench[@]}" streamed --onnxlm "artifacts/publish/$rid/onnxlm" --model-cache "$models" --weights int4 --repeats "$repeats" \
+        --threads "$threads" --out "$out/streamed.md" ;;
     prefix)
       "${bench[@]}" prefix --model-cache "$models" --weights fp32 --repeats "$repeats" --out "$out/prefix.md" ;;
     load)
@@ -98,7 +103,7 @@ for section in "${sections[@]}"; do
     report)
       "${bench[@]}" report --dir "$out" --doc docs/BENCHMARKS.md ;;
     *)
-      echo "unknown section '$section' (bandwidth engine prefix context load overhead micro smoke report all)" >&2; exit 2 ;;
+      echo "unknown section '$section' (bandwidth engine streamed prefix context load overhead micro smoke report all)" >&2; exit 2 ;;
   esac
   rc=$?
   set -e

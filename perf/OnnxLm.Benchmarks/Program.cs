@@ -1,6 +1,7 @@
 // Entry point. Modes:
 //   engine [...]     end-to-end engine vs GenAI comparison (Stopwatch, medians of N repeats, JSON + markdown); not BDN.
 //   engine-child     one runtime alone in this process, for `engine` (internal).
+//   streamed [...]   one streamed request through `onnxlm serve` (HTTP) vs GenAI in-process, int4 benchmark model.
 //   prefix [...]     prefix KV cache: TTFT cached vs cold (RAM and SSD tier), shared-prefix and 0%-hit throughput, int8 accuracy.
 //   ssd [...]        SSD tier: TTFT after a restart vs cold, write-through effect on decode.
 //   context [...]    decode tok/s at configured context 131,072 vs 2,048 on one model, same conversation.
@@ -18,6 +19,7 @@ using OnnxLm.Benchmarks.Reporting;
 
 return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == IsolatedRun.Mode ? IsolatedRun.Child(args[1..])
+    : args.Length > 0 && args[0] == "streamed" ? StreamedServing.Run(args[1..])
     : args.Length > 0 && args[0] == "prefix" ? PrefixCacheBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "ssd" ? SsdTierBenchmark.Run(args[1..])
     : args.Length > 0 && args[0] == "context" ? ContextLengthBenchmark.Run(args[1..])

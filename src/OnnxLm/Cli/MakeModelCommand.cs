@@ -8,7 +8,9 @@ internal static class MakeModelCommand
     public const string Help = """
         onnxlm make-model DIR [options]  write a random-weight llama-style test model (GenAI format)
 
-          --preset tiny|benchmark       start from a preset (default tiny)
+          --preset tiny|benchmark|benchmark-int4
+                                        start from a preset (default tiny); benchmark-int4 is the benchmark
+                                        model as CPU folders are built (int4 block 32, accuracy_level 4)
           --layers N --hidden N --heads N --kv-heads N --head-size N --intermediate N --vocab N --context N
           --int4                        int4 MatMulNBits weights (default fp32)
           --int4-block N                int4 block size, 16..256 (default 32, as cpu-int4-rtn-block-32-acc-level-4)
@@ -35,7 +37,8 @@ internal static class MakeModelCommand
                 {
                     "tiny" => ModelBuilderOptions.Tiny,
                     "benchmark" => ModelBuilderOptions.Benchmark,
-                    var p => throw new UsageException($"--preset must be tiny or benchmark (got '{p}')"),
+                    "benchmark-int4" => ModelBuilderOptions.Benchmark with { Weights = WeightFormat.Int4 },
+                    var p => throw new UsageException($"--preset must be tiny, benchmark or benchmark-int4 (got '{p}')"),
                 },
                 "--layers" => o with { NumLayers = r.Int(flag, v, 1, 512) },
                 "--hidden" => o with { HiddenSize = r.Int(flag, v, 8, 65536) },
