@@ -129,7 +129,7 @@ public static class EnforcementReport
             w.WriteString("command", "dotnet run -c Release --project perf/OnnxLm.Benchmarks -- enforcement " + string.Join(' ', args));
             w.WriteString("date", MachineInfo.Now());
             w.WriteString("commit", MachineInfo.Commit());
-            w.WriteString("vocabulary", $"qwen2.5 ({trie.VocabularySize} tokens)");
+            w.WriteString("vocabulary", string.Create(CultureInfo.InvariantCulture, $"Qwen2.5's {trie.VocabularySize:N0}-token vocabulary"));
             w.WriteNumber("seeds", seeds);
             w.WriteNumber("maxSteps", maxSteps);
             w.WriteStartArray("sources");
@@ -138,7 +138,7 @@ public static class EnforcementReport
                 Tally t = tallies[i];
                 w.WriteStartObject();
                 w.WriteString("name", sources[i].Name);
-                w.WriteString("validator", sources[i].Draft == "04" ? "ajv-draft-04 8 + ajv-formats" : "ajv 8 (2020-12) + ajv-formats");
+                w.WriteString("validator", sources[i].Draft == "04" ? "ajv 8 (ajv-draft-04) + ajv-formats" : "ajv 8 (draft 2020-12) + ajv-formats");
                 w.WriteNumber("schemas", t.Schemas);
                 w.WriteNumber("refused", t.Refused);
                 w.WriteNumber("acceptedAllValid", t.AcceptedAllValid);
