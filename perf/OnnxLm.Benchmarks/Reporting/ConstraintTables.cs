@@ -69,7 +69,8 @@ public static class ConstraintTables
                                $"{v.GetProperty("firstVisitBytes").GetInt64():N0} | **{(masks == 0 ? 0 : steady / (double)masks):F1}** |");
         }
         sb.AppendLine();
-        sb.AppendLine(Inv, $"Schema compile time over the corpus: p50 **{r.GetProperty("compileP50Micros").GetDouble():F0} µs** (target ≤ 2,000), p99 {r.GetProperty("compileP99Micros").GetDouble():F0} µs, max {r.GetProperty("compileMaxMicros").GetDouble():F0} µs.");
+        string slowest = r.TryGetProperty("compileSlowest", out var slow) ? $" (`{slow.GetString()}`)" : "";
+        sb.AppendLine(Inv, $"Schema compile time over the corpus: p50 **{r.GetProperty("compileP50Micros").GetDouble():F0} µs** (target ≤ 2,000), p99 {r.GetProperty("compileP99Micros").GetDouble():F0} µs, max {r.GetProperty("compileMaxMicros").GetDouble():F0} µs{slowest}.");
         return sb.ToString();
     }
 
