@@ -3,7 +3,7 @@
 # commit, load average and command) into artifacts/perf/ (git-ignored); `report` turns them into the tables of
 # docs/BENCHMARKS.md (sections between <!-- generated:NAME --> markers are replaced; the prose stays).
 #
-# Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix context load overhead micro report
+# Usage: perf/run.sh [SECTION...]      default: all = bandwidth engine prefix context load overhead micro constrained enforcement mask report
 #   bandwidth  memory read bandwidth (the decode limit)                                   ~10 s
 #   engine     engine vs GenAI Generator, each alone in its own process: single stream, 8 requests, alloc ~12 min
 #   prefix     prefix cache: TTFT cached vs cold (RAM, SSD after restart), throughput     ~5 min
@@ -12,6 +12,12 @@
 #   overhead   1-token round trips on the tiny model, c=1 and 16, onnxlm vs baseline      ~3 min
 #   micro      BenchmarkDotNet micro-benchmarks, --job short, with the allocation budget  ~6 min
 #   smoke      what CI runs: every micro-benchmark once in-process + the budget           ~10 s
+#   constrained  structured output: the same onnxlm build with and without response_format, int4 benchmark model,
+#              chat, c=1 and c=8 (needs a quiet machine)                                   ~6 min
+#   enforcement  structured output honesty: refused / accepted and valid / accepted with an invalid output (ajv),
+#              over the schema corpus and the JSON-Schema-Test-Suite (correctness; any load) ~15 s
+#   mask       structured output: mask time per step at 32k/128k/151k/262k vocabularies, compile time, allocation
+#              (needs a quiet machine)                                                     ~3 min
 #   report     regenerate the tables of docs/BENCHMARKS.md from artifacts/perf/*.json
 # Environment: MODEL_CACHE (default ~/.cache/onnxlm/bench-models; models are built there once, never committed),
 #   REPEATS (default 3), THREADS (default 2), QUIET_LOAD (e.g. 2.5: before the first section wait, up to QUIET_WAIT_S
@@ -32,7 +38,7 @@ load=perf/OnnxLm.Load/bin/Release/net10.0/$rid/onnxlm-load
 version=$(grep -oP 'FormatVersion = \K[0-9]+' src/OnnxLm.ModelBuilder/ModelBuilder.cs)
 
 sections=("$@")
-[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine streamed prefix context load overhead micro report)
+[[ ${#sections[@]} -eq 0 || " ${sections[*]} " == *" all "* ]] && sections=(bandwidth engine streamed prefix context load overhead micro constrained enforcement mask report)
 
 dotnet build -c Release perf/OnnxLm.Benchmarks >/dev/null
 dotnet build -c Release perf/OnnxLm.Load >/dev/null
@@ -100,10 +106,22 @@ for section in "${sections[@]}"; do
       "${bench[@]}" --filter '*' --job short --artifacts "$out/bdn" --json "$out/micro.json" ;;
     smoke)
       "${bench[@]}" smoke --artifacts "$out/bdn-smoke" ;;
+    constrained)
+      # A: response_format json_schema (perf/constrained-response-format.json); B: the same build, free text. Chat
+      # prompts of random words, 64 output tokens (EOS masked; a document that closes ends early, counted by usage).
+      "$load" compare --model "$(model int4)" --threads "$threads" --b-onnxlm --a-name constrained --b-name unconstrained \
+        --a-args "--no-ssd-cache" --a-response-format perf/constrained-response-format.json \
+        --concurrency 1,8 --requests 16 --warmup 2 --repeats "$repeats" --input-tokens 128 --output-tokens 64 --ignore-eos \
+        --out "$out/constrained.json" --md "$out/constrained.md" ;;
+    enforcement)
+      [[ -d tests/node/node_modules/ajv ]] || (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+      "${bench[@]}" enforcement --out "$out/enforcement.json" ;;
+    mask)
+      "${bench[@]}" mask-latency --out "$out/mask-latency.json" ;;
     report)
       "${bench[@]}" report --dir "$out" --doc docs/BENCHMARKS.md ;;
     *)
-      echo "unknown section '$section' (bandwidth engine streamed prefix context load overhead micro smoke report all)" >&2; exit 2 ;;
+      echo "unknown section '$section' (bandwidth engine streamed prefix context load overhead micro smoke constrained enforcement mask report all)" >&2; exit 2 ;;
   esac
   rc=$?
   set -e

@@ -8,7 +8,8 @@
 //   bandwidth [...]  the machine's memory read bandwidth (the decode limit), JSON.
 //   startup [...]    1B-shaped int4 models with real vocabularies: ready time, RSS, chat TTFT, onnxlm vs GenAI.
 //   report [...]     docs/BENCHMARKS.md tables from the JSON results (no number in the docs is typed by hand).
-//   mask-latency CORPUS.json [OUT.json]  constrained-decoding mask time per step over a schema corpus, real vocabularies.
+//   enforcement [...]  constrained decoding: refused / accepted and valid / accepted with an invalid output (ajv), corpus + JSON-Schema-Test-Suite.
+//   mask-latency [...]  constrained decoding: mask time per step over the schema corpus at 32k/128k/151k/262k vocabularies.
 //   smoke  [...]     CI: every micro-benchmark once in-process (dry job) + the committed allocation budget check.
 //   anything else    BenchmarkDotNet's switcher (--filter, --job, ...), then the same allocation check on what ran.
 // Every mode returns non-zero on failure, including a filter that matches nothing (BenchmarkDotNet itself exits 0 then).
@@ -27,6 +28,7 @@ return args.Length > 0 && args[0] == "engine" ? EngineComparison.Run(args[1..])
     : args.Length > 0 && args[0] == "startup" ? RealVocabStartup.Run(args[1..])
     : args.Length > 0 && args[0] == RealVocabStartup.ChildMode ? RealVocabStartup.Child(args[1..])
     : args.Length > 0 && args[0] == "report" ? DocsReport.Run(args[1..])
+    : args.Length > 0 && args[0] == "enforcement" ? OnnxLm.Benchmarks.Constraints.EnforcementReport.Run(args[1..])
     : args.Length > 0 && args[0] == "mask-latency" ? OnnxLm.Benchmarks.Constraints.MaskLatencyRun.Run(args[1..])
     : args.Length > 0 && args[0] == "smoke" ? MicroBenchmarks.Smoke(args[1..])
     : MicroBenchmarks.Run(args);

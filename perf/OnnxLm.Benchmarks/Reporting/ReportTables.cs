@@ -7,7 +7,8 @@ namespace OnnxLm.Benchmarks.Reporting;
 /// <summary>
 /// Markdown tables from the result files in one directory: <c>bandwidth.json</c> (the machine), <c>engine.json</c>
 /// (engine vs GenAI), <c>prefix.json</c>, <c>load-compare.json</c> (load generator, onnxlm vs the GenAI baseline server),
-/// <c>overhead.json</c> (1-token round trips) and <c>micro.json</c>. Every table states its commit, the load average
+/// <c>overhead.json</c> (1-token round trips), <c>micro.json</c>, and for structured output <c>constrained.json</c>
+/// (constrained vs unconstrained decode), <c>enforcement.json</c> and <c>mask-latency.json</c> (<see cref="ConstraintTables"/>). Every table states its commit, the load average
 /// around it and the command that produced it. Medians are shown with [min–max] over the repeats.
 /// </summary>
 public sealed class ReportTables(string dir)
@@ -24,6 +25,9 @@ public sealed class ReportTables(string dir)
         yield return ("load", Load);
         yield return ("overhead", Overhead);
         yield return ("micro", Micro);
+        yield return ("constrained", () => LoadTable("constrained.json"));
+        yield return ("enforcement", () => ConstraintTables.Enforcement(dir));
+        yield return ("mask", () => ConstraintTables.Mask(dir));
     }
 
     JsonDocument? Open(string name)
@@ -214,9 +218,13 @@ public sealed class ReportTables(string dir)
 
     // ------------------------------------------------------------------ load generator
 
-    string? Load()
+    string? Load() => LoadTable("load-compare.json");
+
+    /// <summary>A compare run of the load generator (load-compare.json, or constrained.json: the same build with and
+    /// without response_format).</summary>
+    string? LoadTable(string file)
     {
-        using var doc = Open("load-compare.json");
+        using var doc = Open(file);
         if (doc is null) return null;
         var r = doc.RootElement;
         string a = r.GetProperty("a").GetString()!, b = r.GetProperty("b").GetString()!;

@@ -19,6 +19,7 @@ public static class HelpText
                     --turns T --turn-tokens N|A:B                       multi-turn (first message: --input-tokens)
                     --replay FILE.jsonl                                 one OpenAI request body per line
                     --temperature T (default 0)  --ignore-eos  --seed N
+                    --response-format FILE.json   send that object as response_format (structured output)
         arrival     --concurrency 1,4,8   closed loop, one run per value (default 1)
                     --rate 0.5,2          Poisson arrivals per second, one run per value
         limits      --requests N (default 32; replay: the file once)  --duration SECONDS  --warmup N (default 1)
@@ -28,6 +29,8 @@ public static class HelpText
         compare     --model DIR           serve DIR with onnxlm (src/OnnxLm build) and the GenAI baseline
                     --a-cmd CMD --b-cmd CMD   custom server commands; {port} and {model} are substituted
                     --a-name/--b-name NAME  --a-port/--b-port N  --a-args/--b-args "EXTRA ARGS"
+                    --a-response-format/--b-response-format FILE.json   response_format for one side's requests only
+                    --b-onnxlm            B is onnxlm too (--b-args, else --a-args), e.g. constrained vs unconstrained
                     --threads N (passed to both default servers)  --repeats R  --log-dir DIR  --startup-timeout S
         """;
 }

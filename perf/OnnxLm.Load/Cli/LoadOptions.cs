@@ -42,6 +42,14 @@ public sealed class LoadOptions
     public string? OutMarkdown { get; private set; }
     public bool PerRequest { get; private set; }
     public string? Label { get; private set; }
+    /// <summary>Raw JSON object sent as <c>response_format</c> by every request (<c>--response-format FILE</c>).</summary>
+    public string? ResponseFormat { get; private set; }
+    /// <summary>In compare: the <c>response_format</c> of server A's or B's requests only (overrides <see cref="ResponseFormat"/>).</summary>
+    public string? ResponseFormatA { get; private set; }
+    public string? ResponseFormatB { get; private set; }
+    /// <summary>In compare: B is onnxlm too (the same default command as A, with <c>--b-args</c>), e.g. to compare
+    /// constrained with unconstrained decoding on one build.</summary>
+    public bool BIsOnnxLm { get; private set; }
 
     // compare
     public string? ModelDir { get; private set; }
@@ -58,7 +66,10 @@ public sealed class LoadOptions
     public string LogDir { get; private set; } = Path.GetTempPath();
     public double StartupTimeoutS { get; private set; } = 180;
 
-    public RequestOptions RequestOptions => new(ModelName, Temperature, IgnoreEos, null);
+    public RequestOptions RequestOptions => new(ModelName, Temperature, IgnoreEos, null, ResponseFormat);
+
+    /// <summary>The request fields for compare's server A (<paramref name="a"/>) or B.</summary>
+    public RequestOptions RequestOptionsFor(bool a) => RequestOptions with { ResponseFormat = (a ? ResponseFormatA : ResponseFormatB) ?? ResponseFormat };
 
     /// <summary>The run limits; with neither --requests nor --duration: a replay file once, otherwise 32 requests.</summary>
     public RunLimits LimitsFor(Workload workload) =>
@@ -163,6 +174,10 @@ public sealed class LoadOptions
                 case "--md": o.OutMarkdown = Value(); break;
                 case "--per-request": o.PerRequest = true; break;
                 case "--label": o.Label = Value(); break;
+                case "--response-format": o.ResponseFormat = ReadResponseFormat(flag, Value()); break;
+                case "--a-response-format": o.ResponseFormatA = ReadResponseFormat(flag, Value()); break;
+                case "--b-response-format": o.ResponseFormatB = ReadResponseFormat(flag, Value()); break;
+                case "--b-onnxlm": o.BIsOnnxLm = true; break;
                 case "--model": o.ModelDir = Value(); break;
                 case "--a-cmd": o.CommandA = Value(); break;
                 case "--b-cmd": o.CommandB = Value(); break;
@@ -207,6 +222,24 @@ public sealed class LoadOptions
     }
 
     /// <summary>True for localhost and loopback IP literals (127.0.0.0/8, ::1).</summary>
+    /// <summary>The <c>response_format</c> object in FILE, minified; anything but a readable JSON object is a usage error.</summary>
+    static string ReadResponseFormat(string flag, string file)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(file));
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
+                throw new UsageException($"{flag} {file}: expected a JSON object (e.g. {{\"type\":\"json_schema\",\"json_schema\":{{...}}}})");
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var w = new System.Text.Json.Utf8JsonWriter(buffer)) doc.RootElement.WriteTo(w);
+            return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            throw new UsageException($"{flag} {file}: {e.Message}");
+        }
+    }
+
     public static bool IsLoopback(Uri uri) =>
         uri.IsLoopback || string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase);
 

@@ -7,7 +7,8 @@ namespace OnnxLm.Load.Client;
 /// <summary>
 /// Writes the JSON body of a streaming request with <see cref="Utf8JsonWriter"/>. Every body asks for
 /// <c>stream: true</c> and <c>stream_options.include_usage: true</c>, so output and cached token counts come from the
-/// server's usage chunk. Replay bodies are copied property by property with those two replaced.
+/// server's usage chunk. Replay bodies are copied property by property with those two replaced. A
+/// <see cref="RequestOptions.ResponseFormat"/> is written as <c>response_format</c> (replacing a replay line's own).
 /// </summary>
 public static class RequestBodyWriter
 {
@@ -22,6 +23,7 @@ public static class RequestBodyWriter
                 if (p.NameEquals("stream"u8) || p.NameEquals("stream_options"u8)) continue;
                 if (options.IgnoreEos && p.NameEquals("ignore_eos"u8)) continue;
                 if (options.Model is not null && p.NameEquals("model"u8)) continue;
+                if (options.ResponseFormat is not null && p.NameEquals("response_format"u8)) continue;
                 p.WriteTo(w);
             }
             if (options.Model is not null) w.WriteString("model"u8, options.Model);
@@ -51,6 +53,11 @@ public static class RequestBodyWriter
             if (plan.MaxTokens > 0) w.WriteNumber("max_tokens"u8, plan.MaxTokens);
             w.WriteNumber("temperature"u8, options.Temperature);
             if (options.Seed is { } seed) w.WriteNumber("seed"u8, seed);
+        }
+        if (options.ResponseFormat is { } format)
+        {
+            w.WritePropertyName("response_format"u8);
+            w.WriteRawValue(format);
         }
         if (options.IgnoreEos) w.WriteBoolean("ignore_eos"u8, true);
         w.WriteBoolean("stream"u8, true);

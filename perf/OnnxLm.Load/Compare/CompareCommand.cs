@@ -19,7 +19,7 @@ public static class CompareCommand
     public static async Task<int> RunAsync(LoadOptions o, IReadOnlyList<string> args, CancellationToken ct)
     {
         string commandA = o.CommandA ?? DefaultOnnxLmCommand(o);
-        string commandB = o.CommandB ?? DefaultBaselineCommand(o);
+        string commandB = o.CommandB ?? (o.BIsOnnxLm ? DefaultOnnxLmCommand(o, o.ExtraArgsB) : DefaultBaselineCommand(o));
         commandA = Substitute(commandA, o.PortA, o.ModelDir);
         commandB = Substitute(commandB, o.PortB, o.ModelDir);
         Console.Error.WriteLine($"A ({o.NameA}): {commandA}");
@@ -44,8 +44,8 @@ public static class CompareCommand
                     bool aFirst = rep % 2 == 0;
                     var first = aFirst ? a : b;
                     var second = aFirst ? b : a;
-                    var r1 = await Measurement.RunAsync(first.Url, o, arrival, seed, first.Name, ct).ConfigureAwait(false);
-                    var r2 = await Measurement.RunAsync(second.Url, o, arrival, seed, second.Name, ct).ConfigureAwait(false);
+                    var r1 = await Measurement.RunAsync(first.Url, o, arrival, seed, first.Name, ct, o.RequestOptionsFor(aFirst)).ConfigureAwait(false);
+                    var r2 = await Measurement.RunAsync(second.Url, o, arrival, seed, second.Name, ct, o.RequestOptionsFor(!aFirst)).ConfigureAwait(false);
                     runsA.Add(aFirst ? r1 : r2);
                     runsB.Add(aFirst ? r2 : r1);
                 }
@@ -159,11 +159,11 @@ public static class CompareCommand
         command.Replace("{port}", port.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
                .Replace("{model}", model is null ? "" : Quote(Path.GetFullPath(model)), StringComparison.Ordinal);
 
-    static string DefaultOnnxLmCommand(LoadOptions o)
+    static string DefaultOnnxLmCommand(LoadOptions o, string? extraArgs = null)
     {
         string exe = FindBuilt(Path.Combine("src", "OnnxLm"), "onnxlm");
         string threads = o.Threads is { } t ? $" --threads {t}" : "";
-        return $"{Quote(exe)} serve --model {{model}} --port {{port}}{threads} {o.ExtraArgsA}".TrimEnd();
+        return $"{Quote(exe)} serve --model {{model}} --port {{port}}{threads} {extraArgs ?? o.ExtraArgsA}".TrimEnd();
     }
 
     static string DefaultBaselineCommand(LoadOptions o)

@@ -11,9 +11,11 @@ namespace OnnxLm.Load.Running;
 /// </summary>
 public static class Measurement
 {
-    public static async Task<RunSummary> RunAsync(Uri url, LoadOptions o, Arrival arrival, int seed, string label, CancellationToken ct)
+    /// <param name="requestOptions">The request fields (compare passes each server's own); default <see cref="LoadOptions.RequestOptions"/>.</param>
+    public static async Task<RunSummary> RunAsync(Uri url, LoadOptions o, Arrival arrival, int seed, string label, CancellationToken ct,
+        RequestOptions? requestOptions = null)
     {
-        using var client = new StreamingClient(url, o.RequestOptions, TimeSpan.FromSeconds(o.TimeoutS));
+        using var client = new StreamingClient(url, requestOptions ?? o.RequestOptions, TimeSpan.FromSeconds(o.TimeoutS));
         if (o.Warmup > 0)
         {
             // A different seed: warming with the measured requests would seed a prefix cache with them.

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.IO.Hashing;
 
 namespace OnnxLm.Engine.Constraints;
@@ -6,7 +7,8 @@ namespace OnnxLm.Engine.Constraints;
 /// <summary>
 /// Compiled grammars by schema text (XxHash128 of the UTF-8 bytes, then a byte compare so a collision cannot hand out
 /// the wrong grammar). Refusals are cached too, so a client resending a bad schema costs a lookup. Bounded: when full
-/// it is cleared (schemas in use recompile on their next request). Thread-safe.
+/// it is cleared (schemas in use recompile on their next request). Every compile (a miss, refused or not) is timed into
+/// <see cref="CompileTimes"/>. Thread-safe.
 /// </summary>
 public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptions? options = null)
 {
@@ -20,6 +22,10 @@ public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptio
 
     public long Misses => Interlocked.Read(ref misses);
 
+    /// <summary>Time of each compile (cache misses only), refusals included.</summary>
+    public DurationHistogram CompileTimes { get; } =
+        new([0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
+
     /// <summary>The grammar for <paramref name="utf8Schema"/>, compiled on first use; throws the cached refusal.</summary>
     public JsonGrammar GetOrCompile(ReadOnlySpan<byte> utf8Schema)
     {
@@ -31,14 +37,17 @@ public sealed class JsonGrammarCache(int capacity = 512, JsonSchemaCompilerOptio
         }
         Interlocked.Increment(ref misses);
         byte[] schema = utf8Schema.ToArray();
+        long start = Stopwatch.GetTimestamp();
         try
         {
             JsonGrammar grammar = JsonSchemaCompiler.Compile(schema, options);
+            CompileTimes.Observe(Stopwatch.GetTimestamp() - start);
             Store(hash, new Entry(schema, grammar, null));
             return grammar;
         }
         catch (SchemaNotSupportedException refusal)
         {
+            CompileTimes.Observe(Stopwatch.GetTimestamp() - start);
             Store(hash, new Entry(schema, null, refusal));
             throw;
         }

@@ -107,6 +107,7 @@ internal sealed class Admission
                     pipeline.FailGroup(seq, $"prompt of {cmd.Request.PromptTokens.Length} tokens does not fit the context of {maxLen}");
                     continue;
                 }
+                if (cmd.Request.Grammar is not null) pipeline.Grammar.CountRequest();
                 waiting.Add(seq);
                 prefixes.StartSsdRead(seq);
             }

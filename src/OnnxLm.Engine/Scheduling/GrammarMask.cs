@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics;
 using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Text;
@@ -10,7 +11,9 @@ namespace OnnxLm.Engine.Scheduling;
 /// see allowed ids); EOS stays allowed only while the output is a complete document. The pipeline advances the matcher
 /// with the accepted token. Invariant: after a sequence's matcher exists (the vocabulary's <see cref="TokenTrie"/>
 /// is built once, off the engine thread) a step allocates nothing: the allowed-bit buffer and the saved EOS logits are reused.
-/// <see cref="Apply"/> and <see cref="NewMatcher"/>: engine thread only; <see cref="Trie"/>: any thread.
+/// One <see cref="Apply"/> in <see cref="MaskSampleInterval"/> is timed into <see cref="MaskTimes"/> (two timestamps and
+/// three Interlocked adds, no allocation). <see cref="Apply"/>, <see cref="NewMatcher"/> and <see cref="CountRequest"/>:
+/// engine thread only; <see cref="Trie"/>, <see cref="MaskTimes"/> and <see cref="ConstrainedRequests"/>: any thread.
 /// </summary>
 internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> eosTokenIds)
 {
@@ -18,6 +21,21 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     readonly float[] eosLogits = new float[eosTokenIds.Distinct().Count()];
     TokenTrie? trie;
     ulong[] allowed = [];
+    uint applied;
+    long constrainedRequests;
+
+    /// <summary>Every this many masks (starting with the first) one is timed.</summary>
+    public const int MaskSampleInterval = 8;
+
+    /// <summary>Time to compute and apply one mask (sampled: see <see cref="MaskSampleInterval"/>).</summary>
+    public DurationHistogram MaskTimes { get; } =
+        new([0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025]);
+
+    /// <summary>Requests admitted with a grammar (a group of n counts once).</summary>
+    public long ConstrainedRequests => Interlocked.Read(ref constrainedRequests);
+
+    /// <summary>Counts one admitted constrained request.</summary>
+    public void CountRequest() => Interlocked.Increment(ref constrainedRequests);
 
     /// <summary>The vocabulary's byte trie, built on first use (the same bytes the detokenizer writes). Thread-safe: the
     /// request thread that compiles the first schema builds it, so the engine thread never stalls on it.</summary>
@@ -36,6 +54,7 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     /// <param name="alsoAllow">An id kept as it is whatever the grammar says (a reasoning model's opening tag), or -1.</param>
     public void Apply(GrammarMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
     {
+        long start = applied++ % MaskSampleInterval == 0 ? Stopwatch.GetTimestamp() : 0;
         float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
         var bits = allowed.AsSpan(0, matcher.MaskWords);
         matcher.ComputeMask(bits);
@@ -62,6 +81,7 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
             for (int i = 0; i < eos.Length; i++)
                 if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosLogits[i];
         if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
+        if (start != 0) MaskTimes.Observe(Stopwatch.GetTimestamp() - start);
     }
 
     /// <summary>Inside a thought: any text, but no EOS (the answer the grammar requires has not started).</summary>

@@ -75,13 +75,22 @@ public sealed class InferenceEngine : IDisposable
     /// id returned replaces the sampled token (its logprob stays the sampled one's). Lets tests script a model's output.</summary>
     internal Func<GenerationRequest, int, int?>? TokenScript { get => pipeline.TokenScript; set => pipeline.TokenScript = value; }
 
-    /// <summary>Constrained decoding's hook between logits and sampling (<see cref="TokenPipeline.Next"/>); null: none.</summary>
     /// <summary>Compiled <c>response_format</c> schemas by schema text (thread-safe; request threads compile, not the engine).</summary>
     public Constraints.JsonGrammarCache Grammars { get; } = new();
 
     /// <summary>The vocabulary's byte trie constrained decoding walks (built on first use, thread-safe).</summary>
     public Constraints.TokenTrie GrammarTrie => pipeline.Grammar.Trie;
 
+    /// <summary>Time to compute and apply a grammar mask, sampled (one mask in <see cref="GrammarMask.MaskSampleInterval"/>).</summary>
+    public Constraints.DurationHistogram GrammarMaskTimes => pipeline.Grammar.MaskTimes;
+
+    /// <summary>One grammar mask in this many is timed into <see cref="GrammarMaskTimes"/>.</summary>
+    public int GrammarMaskSampleInterval => GrammarMask.MaskSampleInterval;
+
+    /// <summary>Requests admitted with a grammar since start (a group of n counts once).</summary>
+    public long ConstrainedRequests => pipeline.Grammar.ConstrainedRequests;
+
+    /// <summary>Constrained decoding's hook between logits and sampling (<see cref="TokenPipeline.Next"/>); null: none.</summary>
     internal ILogitMask? LogitMask { get => pipeline.Mask; set => pipeline.Mask = value; }
 
     /// <summary>Bytes of process memory (mostly the weights) collapsed into transparent huge pages after start-up

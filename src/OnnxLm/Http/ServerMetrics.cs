@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using OnnxLm.Engine.Constraints;
 using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Scheduling;
 
@@ -88,6 +89,11 @@ internal sealed class ServerMetrics
                 Metric("onnxlm:memory_available_bytes", "gauge", "The machine's available memory at the last admission check (-1 before the first).", memory.LastAvailableBytes);
                 Metric("onnxlm:memory_reserve_bytes", "gauge", "Below this much available memory, new requests get 503.", memory.MinAvailableBytes);
             }
+            Metric("onnxlm:constrained_requests_total", "counter", "Requests admitted with a response_format grammar (a group of n counts once).", engine.ConstrainedRequests);
+            Metric("onnxlm:grammar_cache_hits_total", "counter", "response_format schemas found compiled (or refused) in the grammar cache.", engine.Grammars.Hits);
+            Metric("onnxlm:grammar_cache_misses_total", "counter", "response_format schemas compiled (cache misses, refusals included).", engine.Grammars.Misses);
+            Histogram(text, labels, "onnxlm:schema_compile_seconds", "Time to compile a response_format schema (cache misses, refusals included).", engine.Grammars.CompileTimes);
+            Histogram(text, labels, "onnxlm:grammar_mask_seconds", $"Time to compute and apply one grammar mask on the engine thread (one mask in {engine.GrammarMaskSampleInterval} sampled).", engine.GrammarMaskTimes);
             if (stats.PrefixCache is { } cache)
             {
                 Metric("onnxlm:kv_blocks_used", "gauge", "Prefix cache KV blocks holding data.", cache.BlocksUsed);
@@ -130,6 +136,24 @@ internal sealed class ServerMetrics
         InterTokenLatency.Render(text, labels);
         EndToEnd.Render(text, labels);
         return text.ToString();
+    }
+
+    /// <summary>An engine-side duration histogram in the exposition format (cumulative buckets, sum, count).</summary>
+    static void Histogram(StringBuilder text, string labels, string name, string help, DurationHistogram histogram)
+    {
+        var c = CultureInfo.InvariantCulture;
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        text.Append("# TYPE ").Append(name).Append(" histogram\n");
+        var bounds = histogram.UpperBounds;
+        long cumulative = 0;
+        for (int i = 0; i <= bounds.Length; i++)
+        {
+            cumulative += histogram.Bucket(i);
+            string le = i < bounds.Length ? bounds[i].ToString("R", c) : "+Inf";
+            text.Append(name).Append("_bucket{").Append(labels).Append(",le=\"").Append(le).Append("\"} ").Append(cumulative.ToString(c)).Append('\n');
+        }
+        text.Append(name).Append("_sum{").Append(labels).Append("} ").Append(histogram.SumSeconds.ToString("R", c)).Append('\n');
+        text.Append(name).Append("_count{").Append(labels).Append("} ").Append(cumulative.ToString(c)).Append('\n');
     }
 
     static string Escape(string label) => label.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);

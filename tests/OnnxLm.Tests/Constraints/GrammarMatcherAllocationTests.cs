@@ -11,8 +11,8 @@ public class GrammarMatcherAllocationTests
     public async Task Constrained_steps_allocate_zero_bytes_after_warm_up()
     {
         TokenTrie trie = ConstraintFixtures.Qwen;
-        JsonGrammar grammar = ConstraintFixtures.Compile(SchemaCorpus.Schemas.Single(s => s.Name == "create_event").Schema);
-        string document = SchemaCorpus.Schemas.Single(s => s.Name == "create_event").Example;
+        JsonGrammar grammar = ConstraintFixtures.Compile(SchemaCorpus.Get("create_event").Schema);
+        string document = SchemaCorpus.Get("create_event").Example!;
         var pool = new GrammarMatcherPool(trie);
         GrammarMatcher matcher = pool.Rent(grammar);
         var mask = new ulong[matcher.MaskWords + 5]; // logits wider than the vocabulary, as in Qwen2.5

@@ -1,64 +1,45 @@
+using System.Text;
+using System.Text.Json;
+using OnnxLm.Engine.Constraints;
+
 namespace OnnxLm.Tests.Constraints;
 
-/// <summary>Realistic tool-argument and structured-output schemas (the shapes agents and SDKs send), each with one
-/// document in the canonical form the decoder produces.</summary>
-internal static class SchemaCorpus
+/// <summary>One corpus entry: a schema (minified text) with either an example document in the canonical form the decoder
+/// produces, or the keyword the compiler must refuse it for (a restricting keyword it does not enforce: a 400).</summary>
+public sealed record SchemaCase(string Name, string Schema, string? Example, string? Refused)
 {
-    public static readonly (string Name, string Schema, string Example)[] Schemas =
-    [
-        ("get_weather", """{"type":"object","properties":{"location":{"type":"string"},"unit":{"type":"string","enum":["celsius","fahrenheit"]}},"required":["location"],"additionalProperties":false}""",
-            """{"location":"Paris, FR","unit":"celsius"}"""),
-        ("search_web", """{"type":"object","properties":{"query":{"type":"string","minLength":1},"max_results":{"type":"integer","minimum":1,"maximum":50}},"required":["query"]}""",
-            """{"query":"onnx runtime","max_results":10}"""),
-        ("send_email", """{"type":"object","properties":{"to":{"type":"array","items":{"type":"string"},"minItems":1},"subject":{"type":"string","maxLength":120},"body":{"type":"string"},"cc":{"type":"array","items":{"type":"string"}}},"required":["to","subject","body"],"additionalProperties":false}""",
-            """{"to":["a@b.c"],"subject":"Hi","body":"Line 1\nLine 2"}"""),
-        ("create_event", """{"type":"object","properties":{"title":{"type":"string"},"start":{"type":"string"},"duration_minutes":{"type":"integer","minimum":5,"maximum":1440},"attendees":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"optional":{"type":"boolean"}},"required":["name"]}}},"required":["title","start"]}""",
-            """{"title":"Standup","start":"2025-01-02T09:00:00Z","duration_minutes":15,"attendees":[{"name":"Ann"},{"name":"Bo","optional":true}]}"""),
-        ("no_parameters", """{"type":"object","properties":{}}""", """{}"""),
-        ("json_object", """{"type":"object"}""", """{"anything":[1,2,{"x":null}],"b":false}"""),
-        ("sentiment", """{"type":"object","properties":{"label":{"enum":["positive","negative","neutral"]},"confidence":{"type":"number"}},"required":["label","confidence"],"additionalProperties":false}""",
-            """{"label":"neutral","confidence":0.73}"""),
-        ("extract_people", """{"type":"object","properties":{"people":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"age":{"type":["integer","null"]},"email":{"type":"string"}},"required":["name","age"],"additionalProperties":false}}},"required":["people"],"additionalProperties":false}""",
-            """{"people":[{"name":"Ada","age":36},{"name":"Bob","age":null,"email":"bob@x.io"}]}"""),
-        ("classification", """{"type":"string","enum":["spam","ham"]}""", "\"spam\""),
-        ("yes_no", """{"type":"boolean"}""", "true"),
-        ("score", """{"type":"integer","minimum":0,"maximum":10}""", "7"),
-        ("run_sql", """{"type":"object","properties":{"sql":{"type":"string","maxLength":2000},"params":{"type":"array","items":{"type":["string","number","boolean","null"]}}},"required":["sql"]}""",
-            """{"sql":"SELECT * FROM t WHERE id = ?","params":[1,"x",null,true]}"""),
-        ("file_write", """{"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"},"append":{"type":"boolean","default":false}},"required":["path","content"],"additionalProperties":false}""",
-            """{"path":"/tmp/a.txt","content":"hello\tworld"}"""),
-        ("shell", """{"type":"object","properties":{"command":{"type":"array","items":{"type":"string"},"minItems":1,"maxItems":32},"timeout":{"type":"integer","minimum":1}},"required":["command"]}""",
-            """{"command":["ls","-la"],"timeout":30}"""),
-        ("translate", """{"type":"object","properties":{"text":{"type":"string"},"source":{"type":"string","minLength":2,"maxLength":5},"target":{"type":"string","minLength":2,"maxLength":5}},"required":["text","target"],"additionalProperties":false}""",
-            """{"text":"bonjour","source":"fr","target":"en"}"""),
-        ("math_answer", """{"type":"object","properties":{"steps":{"type":"array","items":{"type":"object","properties":{"explanation":{"type":"string"},"output":{"type":"string"}},"required":["explanation","output"],"additionalProperties":false}},"final_answer":{"type":"string"}},"required":["steps","final_answer"],"additionalProperties":false}""",
-            """{"steps":[{"explanation":"add","output":"4"}],"final_answer":"4"}"""),
-        ("ui_component_recursive", """{"$defs":{"ui":{"type":"object","properties":{"type":{"enum":["div","button","header","section","field","form"]},"label":{"type":"string"},"children":{"type":"array","items":{"$ref":"#/$defs/ui"}},"attributes":{"type":"array","items":{"type":"object","properties":{"name":{"type":"string"},"value":{"type":"string"}},"required":["name","value"],"additionalProperties":false}}},"required":["type","label","children","attributes"],"additionalProperties":false}},"$ref":"#/$defs/ui"}""",
-            """{"type":"form","label":"f","children":[{"type":"field","label":"n","children":[],"attributes":[]}],"attributes":[{"name":"id","value":"x"}]}"""),
-        ("linked_list", """{"definitions":{"node":{"type":"object","properties":{"value":{"type":"number"},"next":{"anyOf":[{"$ref":"#/definitions/node"},{"type":"null"}]}},"required":["value","next"],"additionalProperties":false}},"$ref":"#/definitions/node"}""",
-            """{"value":1,"next":{"value":2.5,"next":null}}"""),
-        ("tuple", """{"type":"array","prefixItems":[{"type":"number"},{"type":"number"},{"enum":["m","km"]}],"items":false}""", """[1.5,-2,"km"]"""),
-        ("rgb", """{"type":"array","items":{"type":"integer","minimum":0,"maximum":255},"minItems":3,"maxItems":3}""", """[255,128,0]"""),
-        ("key_value_map", """{"type":"object","additionalProperties":{"type":"string"}}""", """{"a":"1","b c":"2"}"""),
-        ("counters", """{"type":"object","additionalProperties":{"type":"integer","minimum":0}}""", """{"x":0,"y":12}"""),
-        ("nullable_openapi", """{"type":"object","properties":{"nickname":{"type":"string","nullable":true}},"required":["nickname"]}""", """{"nickname":null}"""),
-        ("one_of_shapes", """{"oneOf":[{"type":"object","properties":{"kind":{"const":"circle"},"r":{"type":"number"}},"required":["kind","r"],"additionalProperties":false},{"type":"array","items":{"type":"number"}},{"type":"string"}]}""",
-            """{"kind":"circle","r":2}"""),
-        ("any_of_scalars", """{"anyOf":[{"type":"string","maxLength":10},{"type":"integer"},{"type":"null"}]}""", "42"),
-        ("const_version", """{"type":"object","properties":{"version":{"const":2},"data":{}},"required":["version","data"]}""", """{"version":2,"data":[true]}"""),
-        ("calendar_query", """{"type":"object","properties":{"range":{"type":"object","properties":{"from":{"type":"string"},"to":{"type":"string"}},"required":["from","to"],"additionalProperties":false},"calendars":{"type":"array","items":{"type":"string"},"uniqueItems":false}},"required":["range"],"additionalProperties":false}""",
-            """{"range":{"from":"a","to":"b"},"calendars":["work"]}"""),
-        ("http_request", """{"type":"object","properties":{"method":{"enum":["GET","POST","PUT","DELETE","PATCH"]},"url":{"type":"string"},"headers":{"type":"object","additionalProperties":{"type":"string"}},"body":{"type":["string","null"]}},"required":["method","url"],"additionalProperties":false}""",
-            """{"method":"POST","url":"https://x.y/z","headers":{"content-type":"application/json"},"body":"{\"a\":1}"}"""),
-        ("order", """{"type":"object","properties":{"id":{"type":"integer","exclusiveMinimum":0},"items":{"type":"array","items":{"type":"object","properties":{"sku":{"type":"string","minLength":3},"qty":{"type":"integer","minimum":1,"maximum":99}},"required":["sku","qty"],"additionalProperties":false},"minItems":1},"note":{"type":"string"}},"required":["id","items"],"additionalProperties":false}""",
-            """{"id":1001,"items":[{"sku":"A-1","qty":2}]}"""),
-        ("unicode_keys", """{"type":"object","properties":{"名前":{"type":"string"},"quote\"key":{"type":"integer"}},"required":["名前"]}""",
-            """{"名前":"太郎","quote\"key":3}"""),
-        ("all_of_single_ref", """{"$defs":{"p":{"type":"object","properties":{"x":{"type":"integer"}},"required":["x"]}},"allOf":[{"$ref":"#/$defs/p"}]}""", """{"x":-4}"""),
-        ("array_of_enums", """{"type":"array","items":{"enum":["a","ab","abc",1,12,true]},"maxItems":5}""", """["ab",12,true,1]"""),
-        ("deep_optional_tree", """{"$defs":{"t":{"type":"object","properties":{"l":{"$ref":"#/$defs/t"},"r":{"$ref":"#/$defs/t"},"v":{"type":"integer","minimum":-1000,"maximum":1000}}}},"$ref":"#/$defs/t"}""",
-            """{"l":{"v":-999},"r":{"l":{},"v":0},"v":1000}"""),
-        ("contact_card", """{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"email":{"type":"string","format":"email"},"born":{"type":"string","format":"date"},"phone":{"type":"string","pattern":"^\\+?[0-9]{7,12}$"},"code":{"type":"string","pattern":"^[A-Z]{2}-\\d+$"},"site":{"type":"string","format":"uri"},"rating":{"type":"number","minimum":0,"maximum":5}},"required":["id","email","phone","code"],"additionalProperties":false}""",
-            """{"id":"123e4567-e89b-12d3-a456-426614174000","email":"a@b.io","phone":"+4930123456","code":"AB-12","rating":4.5}"""),
-    ];
+    public override string ToString() => Name;
+}
+
+/// <summary>
+/// Realistic tool-argument and structured-output schemas (the shapes agents and SDKs send), read from
+/// <c>schema-corpus.json</c> beside this file: the one copy the tests and the benchmarks (<c>perf/OnnxLm.Benchmarks</c>
+/// links the same file) both load. Each line is <c>{"name","schema","example"}</c> or <c>{"name","schema","refused"}</c>.
+/// </summary>
+public static class SchemaCorpus
+{
+    static readonly Lazy<SchemaCase[]> All = new(Load);
+
+    /// <summary>Every entry, refused ones included.</summary>
+    public static SchemaCase[] Cases => All.Value;
+
+    /// <summary>The entries the compiler accepts (each has an example).</summary>
+    public static IEnumerable<SchemaCase> Accepted => Cases.Where(c => c.Refused is null);
+
+    public static SchemaCase Get(string name) => Cases.Single(c => c.Name == name);
+
+    public static string FilePath => Path.Combine(AppContext.BaseDirectory, "Constraints", "schema-corpus.json");
+
+    static SchemaCase[] Load()
+    {
+        using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(FilePath));
+        return
+        [
+            .. document.RootElement.EnumerateArray().Select(e => new SchemaCase(
+                e.GetProperty("name").GetString()!,
+                e.GetProperty("schema").GetRawText(),
+                e.TryGetProperty("example", out JsonElement example) ? Encoding.UTF8.GetString(CanonicalJson.Serialize(example)) : null,
+                e.TryGetProperty("refused", out JsonElement refused) ? refused.GetString() : null)),
+        ];
+    }
 }

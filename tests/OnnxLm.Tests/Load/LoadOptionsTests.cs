@@ -69,4 +69,29 @@ public class LoadOptionsTests
         await Assert.That(limits.MaxRequests).IsEqualTo(int.MaxValue);
         await Assert.That(limits.Duration).IsEqualTo(TimeSpan.FromSeconds(5));
     }
+
+    [Test]
+    public async Task Response_formats_are_read_minified_and_chosen_per_compare_side()
+    {
+        string file = Path.Combine(Path.GetTempPath(), $"onnxlm-rf-{Guid.NewGuid():N}.json");
+        string notObject = file + ".array.json";
+        try
+        {
+            await File.WriteAllTextAsync(file, "{ \"type\": \"json_object\" }\n");
+            await File.WriteAllTextAsync(notObject, "[1]");
+            var run = LoadOptions.Parse(["run", "--response-format", file]);
+            await Assert.That(run.RequestOptions.ResponseFormat).IsEqualTo("{\"type\":\"json_object\"}");
+            var compare = LoadOptions.Parse(["compare", "--model", "/m", "--b-onnxlm", "--a-response-format", file]);
+            await Assert.That(compare.BIsOnnxLm).IsTrue();
+            await Assert.That(compare.RequestOptionsFor(a: true).ResponseFormat).IsEqualTo("{\"type\":\"json_object\"}");
+            await Assert.That(compare.RequestOptionsFor(a: false).ResponseFormat).IsNull();
+            await Assert.That(() => LoadOptions.Parse(["run", "--response-format", notObject])).Throws<UsageException>();
+            await Assert.That(() => LoadOptions.Parse(["run", "--response-format", file + ".missing"])).Throws<UsageException>();
+        }
+        finally
+        {
+            File.Delete(file);
+            File.Delete(notObject);
+        }
+    }
 }

@@ -95,4 +95,20 @@ public class RequestBodyWriterTests
         await Assert.That(t3.Messages[0]).IsEqualTo(t1.Messages[0]);
         await Assert.That(t3.CollectText).IsTrue();
     }
+
+    [Test]
+    public async Task Response_format_is_sent_as_given_and_replaces_a_replay_lines_own()
+    {
+        const string format = """{"type":"json_schema","json_schema":{"name":"a","strict":true,"schema":{"type":"object"}}}""";
+        var chat = new RequestPlan { Kind = EndpointKind.Chat, Messages = [new ChatTurn("user", "hi")], MaxTokens = 4 };
+        var b = Body(chat, new RequestOptions(null, 0, IgnoreEos: false, Seed: null, ResponseFormat: format));
+        await Assert.That(b.GetProperty("response_format").GetRawText()).IsEqualTo(format);
+        await Assert.That(Body(chat, new RequestOptions(null, 0, IgnoreEos: false, Seed: null)).TryGetProperty("response_format", out _)).IsFalse();
+        var replay = ReplayWorkload.Parse(["""{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}}"""]);
+        var r = Body(replay[0], new RequestOptions(null, 0, IgnoreEos: false, Seed: null, ResponseFormat: format));
+        int formats = 0;
+        foreach (var p in r.EnumerateObject()) if (p.NameEquals("response_format")) formats++;
+        await Assert.That(formats).IsEqualTo(1);
+        await Assert.That(r.GetProperty("response_format").GetProperty("type").GetString()).IsEqualTo("json_schema");
+    }
 }

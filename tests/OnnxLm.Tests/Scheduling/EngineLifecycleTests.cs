@@ -155,7 +155,8 @@ public class EngineLifecycleTests
     }
 }
 
-/// <summary>The steady decode step (batch unchanged, nothing admitted) allocates nothing on the engine thread.</summary>
+/// <summary>The steady decode step (batch unchanged, nothing admitted) allocates nothing on the engine thread, with or
+/// without a grammar.</summary>
 public class EngineAllocationTests
 {
     [Test]
@@ -174,6 +175,33 @@ public class EngineAllocationTests
         foreach (var r in runs) await r.Completion;
         var (bytes, steps) = engine.SteadyDecodeAllocation;
         await Assert.That(steps - warmSteps).IsGreaterThan(200);
+        await Assert.That(bytes - warmBytes).IsEqualTo(0);
+    }
+
+    /// <summary>The same with <c>response_format</c>: the grammar mask (and its sampled timing for /metrics) and the matcher's
+    /// advance add nothing. The schema is a string of at least 5,000 characters, which 300 tokens cannot complete, so
+    /// every sequence stays constrained to its last token.</summary>
+    [Test]
+    public async Task Steady_state_constrained_decode_steps_allocate_zero_bytes()
+    {
+        using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 4);
+        var grammar = OnnxLm.Engine.Constraints.JsonSchemaCompiler.Compile("""{"type":"string","minLength":5000}"""u8);
+        var p = new SamplingParams { Temperature = 1f, TopP = 0.9f, Seed = 9 };
+        var warm = await EngineDriver.RunAsync(engine, new GenerationRequest(EngineDriver.RandomPrompt(799, 10), p, 80, ignoreEos: true) { Grammar = grammar });
+        await Assert.That(warm.Error).IsNull();
+        var (warmBytes, warmSteps) = engine.SteadyDecodeAllocation;
+        long timedBefore = engine.GrammarMaskTimes.Count;
+        var runs = Enumerable.Range(0, 4).Select(i => EngineDriver.Submit(engine,
+            new GenerationRequest(EngineDriver.RandomPrompt(800 + i, 10 + i), p, 300) { Grammar = grammar })).ToArray();
+        foreach (var r in runs)
+        {
+            var result = await r.Completion;
+            await Assert.That(result.Error).IsNull();
+            await Assert.That(result.Finish).IsEqualTo(FinishReason.Length);
+        }
+        var (bytes, steps) = engine.SteadyDecodeAllocation;
+        await Assert.That(steps - warmSteps).IsGreaterThan(200);
+        await Assert.That(engine.GrammarMaskTimes.Count - timedBefore).IsGreaterThan(100);
         await Assert.That(bytes - warmBytes).IsEqualTo(0);
     }
 }

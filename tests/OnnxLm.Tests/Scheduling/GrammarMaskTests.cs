@@ -111,7 +111,8 @@ public class GrammarMaskTests
     }
 }
 
-/// <summary>A constrained step (mask, then advance by the best allowed token) allocates nothing once the matcher exists.</summary>
+/// <summary>A constrained step (mask, then advance by the best allowed token) allocates nothing once the matcher exists,
+/// the sampled mask timing included.</summary>
 public class GrammarMaskAllocationTests
 {
     [Test]
@@ -125,12 +126,15 @@ public class GrammarMaskAllocationTests
         var matcher = mask.NewMatcher(grammar);
         Step(mask, matcher, logits, rng);   // warm-up: JIT and first-use paths
         matcher.Reset();
+        long timedBefore = mask.MaskTimes.Count;
         long before = GC.GetAllocatedBytesForCurrentThread();
         int steps = 0;
         while (steps < 200 && Step(mask, matcher, logits, rng)) steps++;
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        await Assert.That(steps).IsGreaterThan(5);
+        await Assert.That(steps).IsGreaterThan(GrammarMask.MaskSampleInterval);
         await Assert.That(allocated).IsEqualTo(0L);
+        // The sampled mask timing (the /metrics histogram) ran inside the zero-allocation window.
+        await Assert.That(mask.MaskTimes.Count - timedBefore).IsGreaterThanOrEqualTo(steps / GrammarMask.MaskSampleInterval);
     }
 
     /// <summary>Masks random logits, takes the best allowed id and advances; false once EOS (or nothing) is allowed best.</summary>
