@@ -22,6 +22,54 @@ internal static class ConstraintFixtures
 
     public static TokenTrie Gemma => GemmaTrie.Value;
 
+    static readonly Lazy<TokenTrie> O200kTrie = new(() => new TokenTrie(BuildTiktokenVocabulary(
+        System.Reflection.Assembly.Load("Microsoft.ML.Tokenizers.Data.O200kBase"), "o200k_base.tiktoken.deflate", "o200k_base")));
+
+    /// <summary>OpenAI's o200k_base (GPT-4o, 200k tokens): the ranks and bytes of the tiktoken file that
+    /// Microsoft.ML.Tokenizers.Data.O200kBase embeds, as a byte-level vocabulary, plus its end-of-text token.</summary>
+    public static TokenTrie O200k => O200kTrie.Value;
+
+    private static TokenVocabulary BuildTiktokenVocabulary(System.Reflection.Assembly assembly, string resource, string name)
+    {
+        using var compressed = assembly.GetManifestResourceStream(resource)
+            ?? throw new InvalidOperationException($"{assembly.GetName().Name} holds no resource {resource}");
+        using var reader = new StreamReader(new System.IO.Compression.DeflateStream(compressed, System.IO.Compression.CompressionMode.Decompress));
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        int next = 0;
+        // The packaged form: a "Capacity: N" line, then one base64 token per line in rank order (tiktoken's own
+        // "base64 rank" lines are read too).
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Length == 0 || line.StartsWith("Capacity:", StringComparison.Ordinal)) continue;
+            int space = line.IndexOf(' ');
+            int rank = space < 0 ? next : int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture);
+            vocab[ByteLevel(Convert.FromBase64String(space < 0 ? line : line[..space]))] = rank;
+            next = Math.Max(next, rank + 1);
+        }
+        using var stream = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(stream))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("model");
+            writer.WriteStartObject("vocab");
+            foreach ((string token, int id) in vocab) writer.WriteNumber(token, id);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+            writer.WriteStartObject("decoder");
+            writer.WriteString("type", "ByteLevel");
+            writer.WriteEndObject();
+            writer.WriteStartArray("added_tokens");
+            writer.WriteStartObject();
+            writer.WriteNumber("id", next);
+            writer.WriteString("content", "<|endoftext|>");
+            writer.WriteBoolean("special", true);
+            writer.WriteEndObject();
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        return TokenVocabulary.Parse(stream.ToArray(), name);
+    }
+
     public static readonly string[] ExtraTokens = ["{\"", "\":", "\",\"", "true", "null", "12", "\"}", "],", "é", "\\u00"];
 
     public static int ByteEos => 256 + ExtraTokens.Length;

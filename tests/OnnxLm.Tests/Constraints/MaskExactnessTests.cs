@@ -4,8 +4,8 @@ using OnnxLm.Engine.Constraints;
 namespace OnnxLm.Tests.Constraints;
 
 /// <summary>
-/// The mask against brute force on real vocabularies (Qwen2.5's 151k byte-level BPE, Gemma 3's 262k SentencePiece
-/// with byte fallback): at states along a document, bit <c>id</c> is set exactly when the token's bytes step the matcher
+/// The mask against brute force on real vocabularies (Qwen2.5's 151k byte-level BPE, OpenAI's o200k_base, Gemma 3's 262k
+/// SentencePiece with byte fallback): at states along a document, bit <c>id</c> is set exactly when the token's bytes step the matcher
 /// (which accepts exactly the viable prefixes, see <see cref="GrammarMatcher"/>).
 /// </summary>
 public class MaskExactnessTests
@@ -37,6 +37,21 @@ public class MaskExactnessTests
     [MethodDataSource(nameof(Cases))]
     public async Task Mask_equals_brute_force_on_gemma3(string schema, string document) =>
         await CheckAsync(ConstraintFixtures.Gemma, schema, document);
+
+    [Test]
+    [MethodDataSource(nameof(Cases))]
+    public async Task Mask_equals_brute_force_on_o200k(string schema, string document) =>
+        await CheckAsync(ConstraintFixtures.O200k, schema, document);
+
+    [Test]
+    public async Task The_o200k_vocabulary_is_the_tiktoken_file_byte_for_byte()
+    {
+        var trie = ConstraintFixtures.O200k;
+        // 199,998 ranks plus <|endoftext|>; the longest tokens are runs of spaces and dashes; every rank's bytes round-trip.
+        await Assert.That(trie.VocabularySize).IsGreaterThanOrEqualTo(199_998);
+        await Assert.That(Encoding.UTF8.GetString(trie.Vocabulary.GetBytes(0))).IsEqualTo("!");
+        await Assert.That(trie.Vocabulary.IsSpecial(trie.VocabularySize - 1)).IsTrue();
+    }
 
     private static async Task CheckAsync(TokenTrie trie, string schema, string document)
     {
