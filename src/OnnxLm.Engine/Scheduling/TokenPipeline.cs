@@ -58,6 +58,12 @@ internal sealed class TokenPipeline
             else Grammar.Apply(matcher, seq.Request.IgnoreEos, logits,
                 seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1);
         }
+        else if (seq.Tools is { } tools)
+        {
+            if (seq.Reasoning == ReasoningPhase.Thinking) Grammar.ForbidEos(logits);
+            else Grammar.Apply(tools, seq.Request.IgnoreEos, logits,
+                seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1);
+        }
         Mask?.Apply(seq.Request, seq.Generated, logits);
         var token = sampler.Sample(logits, seq.Sampler);
         Interlocked.Increment(ref counters.GeneratedTokens);
@@ -73,13 +79,16 @@ internal sealed class TokenPipeline
         var req = seq.Request;
         bool isEos = !req.IgnoreEos && eos.Contains(token);
         var matcher = seq.Matcher;
+        var tools = seq.Tools;
         // Only answer tokens advance the grammar (a thought's tokens and the reasoning tags do not). Only a scripted
         // token (or a mask that left nothing) can break it: never let such a token reach the client.
-        if (matcher is not null && !isEos && seq.Reasoning != ReasoningPhase.Thinking
+        if ((matcher is not null || tools is not null) && !isEos && seq.Reasoning != ReasoningPhase.Thinking
             && !(seq.Reasoning != ReasoningPhase.Off && req.Reasoning.GetValueOrDefault().IsTag(token))
-            && !matcher.TryAdvance(token))
+            && !(matcher?.TryAdvance(token) ?? tools!.TryAdvance(token)))
         {
-            Fail(seq, $"constrained decoding: token {token} does not continue the required JSON");
+            Fail(seq, matcher is not null
+                ? $"constrained decoding: token {token} does not continue the required JSON"
+                : $"constrained decoding: token {token} does not continue the tool call");
             return;
         }
         byte topCount = (byte)sampled.TopLogprobCount;
@@ -112,7 +121,7 @@ internal sealed class TokenPipeline
         }
         // A complete document that nothing can extend (a closed root object, array or string) ends here, without the
         // forward pass an EOS would cost.
-        if (matcher is not null && matcher.IsAccepting && !matcher.CanContinue)
+        if ((matcher is not null && matcher.IsAccepting && !matcher.CanContinue) || (tools is not null && tools.IsAccepting && !tools.CanContinue))
         {
             Finish(seq, FinishReason.Stop);
             return;

@@ -22,8 +22,10 @@ internal static class ChatPrompt
 
     static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
-    /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt).</summary>
-    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages, bool addGenerationPrompt = true)
+    /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt), with
+    /// <paramref name="toolsJson"/> as the template's <c>tools</c>.</summary>
+    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages, bool addGenerationPrompt = true,
+        string? toolsJson = null)
     {
         if (messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
         var buffer = t_json ??= new ArrayBufferWriter<byte>(4096);
@@ -68,7 +70,7 @@ internal static class ChatPrompt
         }
         try
         {
-            return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);
+            return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt, toolsJson);
         }
         catch (ChatTemplateException e)
         {

@@ -107,6 +107,13 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
         Volatile.Write(ref engine, started);
     }
 
+    ToolCallFormat? detectedToolFormat;
+
+    /// <summary>The tool-call format for <paramref name="started"/>: <c>--tool-call-format</c>, else detected once.</summary>
+    public ToolCallFormat ToolFormat(InferenceEngine started) =>
+        Options.ToolCallFormat ?? LazyInitializer.EnsureInitialized(ref detectedToolFormat,
+            () => ToolCallFormat.Detect(started.Prompts.ChatTemplate.Template, started.Vocabulary));
+
     /// <summary>From now on new work gets 503 (in-flight requests run to their end).</summary>
     public void BeginDraining() => draining = true;
 
