@@ -93,8 +93,10 @@ internal sealed class ToolRequest
             {
                 if (parameters.ValueKind != JsonValueKind.Object)
                     throw ApiError.BadRequest($"Invalid type for '{at}.function.parameters': expected an object, but got {Kind(parameters)} instead.", $"{at}.function.parameters", "invalid_type");
-                // {} (or no type) means "no parameters" to OpenAI; a schema describes the arguments object.
-                if (parameters.EnumerateObject().Any()) schema = System.Text.Encoding.UTF8.GetBytes(parameters.GetRawText());
+                // {} means "no parameters" to OpenAI, and so does an object with an empty "properties" (what SDKs send
+                // for a parameterless function): without this narrowing the compiler reads it as a map of any keys.
+                if (parameters.EnumerateObject().Any() && !DeclaresNoProperties(parameters))
+                    schema = System.Text.Encoding.UTF8.GetBytes(parameters.GetRawText());
             }
             grammars.Add(Compile(engine, name, schema, $"{at}.function.parameters"));
             names.Add(name);
@@ -201,6 +203,14 @@ internal sealed class ToolRequest
         using (var w = new Utf8JsonWriter(buffer, MinifiedOptions)) tools.WriteTo(w);
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
+
+    /// <summary><c>{"type":"object","properties":{}}</c> and the like: declared properties, none of them, and nothing
+    /// else that admits keys (additionalProperties, patternProperties).</summary>
+    static bool DeclaresNoProperties(JsonElement parameters) =>
+        parameters.TryGetProperty("properties"u8, out var properties) && properties.ValueKind == JsonValueKind.Object
+        && !properties.EnumerateObject().Any()
+        && !parameters.TryGetProperty("additionalProperties"u8, out _) && !parameters.TryGetProperty("patternProperties"u8, out _)
+        && (!parameters.TryGetProperty("type"u8, out var type) || (type.ValueKind == JsonValueKind.String && type.ValueEquals("object"u8)));
 
     static bool ValidName(string name)
     {
