@@ -374,10 +374,17 @@ internal sealed class CompletionResponder
                 OnEvent(m, ev);
                 if (parsers is not null && !(ev.Reasoning && splitsReasoning))
                 {
-                    // Tools: the parser decides what is content and what is a call (logprobs are not streamed here).
+                    // Tools: the parser decides what is content and what is a call; a token's logprobs go in a chunk
+                    // of their own (empty content) before the deltas its text released.
                     var parser = parsers[m];
                     if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
                     {
+                        if (ev.Kind == TokenEventKind.Token && logprobs != LogprobsMode.None && IsLoggable(ev))
+                        {
+                            var bare = ev;
+                            bare.TextLength = 0;
+                            sse.WriteToken(m, bare, logprobs, group[m], topLogprobs, textOffset[m]);
+                        }
                         parser.Feed(ev.Kind == TokenEventKind.Token ? ev.TokenId : -1, ev.TextBytes);
                         wrote |= WriteToolDeltas(sse, m, parser, ref contentSent[m], argsSent[m]);
                         continue;

@@ -232,4 +232,49 @@ public class ToolCallingTests(ToolServer server)
             }
         }
     }
+
+    [Test]
+    public async Task Tool_call_format_override_makes_the_model_write_that_format()
+    {
+        // --tool-call-format generic on the Qwen model: calls come out as {"tool_calls": [...]} and parse back the same.
+        await using var generic = await Fixtures.ServerFixture.StartDedicatedAsync(o =>
+        {
+            o.Model = server.ModelDir;
+            o.ToolCallFormat = Engine.Text.ToolCallFormat.Generic;
+        });
+        using var client = Fixtures.ServerFixture.CreateClient(generic);
+        for (int seed = 0; seed < 3; seed++)
+        {
+            var (status, body) = await OpenAiWire.PostJsonAsync(client, Chat, Body(",\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"logprobs\":true", seed, maxTokens: 300));
+            await Assert.That(status).IsEqualTo(200).Because(body.ToString());
+            var choice = body.GetProperty("choices")[0];
+            await Assert.That(choice.GetProperty("finish_reason").GetString()).IsEqualTo("tool_calls");
+            await Assert.That((await ValidCalls(choice, Schemas.Keys)).Count).IsEqualTo(1);
+            // The tokens themselves (logprobs show each one's text) spell the generic format.
+            string raw = string.Concat(choice.GetProperty("logprobs").GetProperty("content").EnumerateArray().Select(t => t.GetProperty("token").GetString()));
+            await Assert.That(raw).StartsWith("{\"tool_calls\": [{\"name\": \"");
+            await Assert.That(raw).EndsWith("}]}");
+        }
+    }
+
+    [Test]
+    public async Task Streamed_logprobs_of_a_tool_call_match_the_non_streamed_ones()
+    {
+        string extra = ",\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"logprobs\":true";
+        var (_, plain) = await OpenAiWire.PostJsonAsync(server.Client, Chat, Body(extra, 2, maxTokens: 300));
+        var expected = plain.GetProperty("choices")[0].GetProperty("logprobs").GetProperty("content").EnumerateArray()
+            .Select(t => t.GetProperty("token").GetString()).ToList();
+        using var response = await OpenAiWire.PostAsync(server.Client, Chat, Body(extra, 2, stream: true, maxTokens: 300));
+        var streamed = new List<string?>();
+        foreach (string data in OpenAiWire.DataEvents(await response.Content.ReadAsStringAsync()))
+        {
+            if (data == "[DONE]") break;
+            using var chunk = JsonDocument.Parse(data);
+            var choice = chunk.RootElement.GetProperty("choices")[0];
+            if (choice.TryGetProperty("logprobs", out var lp) && lp.ValueKind == JsonValueKind.Object)
+                streamed.AddRange(lp.GetProperty("content").EnumerateArray().Select(t => t.GetProperty("token").GetString()));
+        }
+        await Assert.That(expected.Count).IsGreaterThan(5);
+        await Assert.That(streamed).IsEquivalentTo(expected);
+    }
 }
