@@ -95,7 +95,11 @@ public class DotnetToolClientTests(ToolServer server)
         var clock = AIFunctionFactory.Create(() => { clockCalls++; return "12:00"; }, "now", "The time");
         var response = await client.GetResponseAsync("What time is it?", new ChatOptions
         {
-            Tools = [clock], ToolMode = ChatToolMode.RequireSpecific("now"), Temperature = 1f, Seed = 3, MaxOutputTokens = 40,
+            Tools = [clock],
+            ToolMode = ChatToolMode.RequireSpecific("now"),
+            Temperature = 1f,
+            Seed = 3,
+            MaxOutputTokens = 40,
             AllowMultipleToolCalls = false,
         });
         await Assert.That(clockCalls).IsEqualTo(1);
@@ -109,7 +113,11 @@ public class DotnetToolClientTests(ToolServer server)
         {
             await client.GetResponseAsync([new AiChatMessage(ChatRole.User, "Any alerts?")], new ChatOptions
             {
-                Tools = [clock, alerts], ToolMode = ChatToolMode.RequireSpecific("alerts"), Temperature = 1f, Seed = seed, MaxOutputTokens = 200,
+                Tools = [clock, alerts],
+                ToolMode = ChatToolMode.RequireSpecific("alerts"),
+                Temperature = 1f,
+                Seed = seed,
+                MaxOutputTokens = 200,
                 AllowMultipleToolCalls = false,
             });
         }
@@ -127,7 +135,11 @@ public class DotnetToolClientTests(ToolServer server)
         {
             var response = await client.GetResponseAsync("Anything?", new ChatOptions
             {
-                Tools = [clock, alerts], ToolMode = ChatToolMode.RequireAny, Temperature = 1f, Seed = seed, MaxOutputTokens = 200,
+                Tools = [clock, alerts],
+                ToolMode = ChatToolMode.RequireAny,
+                Temperature = 1f,
+                Seed = seed,
+                MaxOutputTokens = 200,
                 AllowMultipleToolCalls = false,
             });
             await Assert.That(response.FinishReason).IsEqualTo(Microsoft.Extensions.AI.ChatFinishReason.ToolCalls);
