@@ -118,6 +118,7 @@ internal sealed class Admission
     {
         Matcher = request.Grammar is { } grammar && request.Tools is null ? pipeline.Grammar.NewMatcher(grammar) : null,
         Tools = request.Tools is { } tools ? pipeline.Grammar.NewToolMatcher(tools) : null,
+        Constrained = request.Grammar is not null || request.Tools is not null,
     };
 
     /// <summary>Ends every cancelled sequence, wherever it is: waiting, prefilling, decoding or draining.</summary>

@@ -38,6 +38,9 @@ internal sealed class Sequence
     /// <summary>Where the output stands in the request's <see cref="GenerationRequest.Tools"/>, or null (no tools).</summary>
     public ToolCallMatcher? Tools;
 
+    /// <summary><see cref="Matcher"/> or <see cref="Tools"/> is set: the one test an unconstrained step pays.</summary>
+    public bool Constrained;
+
     /// <summary>Slot row holding this sequence's KV, or -1 while waiting.</summary>
     public int Row = -1;
     /// <summary>Positions of <see cref="Row"/> that hold valid KV.</summary>
