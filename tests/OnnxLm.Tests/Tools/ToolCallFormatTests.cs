@@ -365,4 +365,32 @@ public sealed class ToolCallFormatTests
         await Assert.That(ToolCallFormat.Detect("{% if message.tool_calls %}[TOOL_CALLS] [{% endif %}", null)).IsEqualTo(ToolCallFormat.Mistral);
         await Assert.That(ToolCallFormat.Detect("<|tool_call|>", null)).IsEqualTo(ToolCallFormat.Phi4Mini);
     }
+
+    [Test]
+    [Arguments("hermes", "qwen2.5")]
+    [Arguments("llama3", "llama-3.2")]
+    public async Task Constrained_tool_steps_allocate_nothing(string formatName, string vocabularyName)
+    {
+        var format = ToolCallFormat.Find(formatName)!;
+        var trie = Tries[vocabularyName].Value;
+        var m = new ToolCallMatcher(Grammar(format, trie, ToolChoiceMode.Required, parallel: true));
+        int[] tokens = [.. RandomWalk(m, new Random(9))];
+        var bits = new ulong[m.MaskWords];
+        void Replay()
+        {
+            m.Reset();
+            foreach (int t in tokens)
+            {
+                m.ComputeMask(bits);
+                if (!m.TryAdvance(t)) throw new InvalidOperationException("replay diverged");
+                _ = m.IsAccepting && m.CanContinue;
+            }
+        }
+        Replay();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Replay();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await Assert.That(tokens.Length).IsGreaterThan(10);
+        await Assert.That(allocated).IsEqualTo(0L);
+    }
 }

@@ -277,4 +277,21 @@ public class ToolCallingTests(ToolServer server)
         await Assert.That(expected.Count).IsGreaterThan(5);
         await Assert.That(streamed).IsEquivalentTo(expected);
     }
+
+    [Test]
+    public async Task Every_choice_of_n_calls_with_its_own_ids()
+    {
+        var (status, body) = await OpenAiWire.PostJsonAsync(server.Client, Chat, Body(",\"tool_choice\":\"required\",\"parallel_tool_calls\":false,\"n\":3", 7, maxTokens: 300));
+        await Assert.That(status).IsEqualTo(200).Because(body.ToString());
+        var ids = new List<string>();
+        foreach (var choice in body.GetProperty("choices").EnumerateArray())
+        {
+            await Assert.That(choice.GetProperty("finish_reason").GetString()).IsEqualTo("tool_calls");
+            var calls = await ValidCalls(choice, Schemas.Keys);
+            await Assert.That(calls.Count).IsEqualTo(1);
+            ids.Add(calls[0].Id);
+        }
+        await Assert.That(ids.Count).IsEqualTo(3);
+        await Assert.That(ids.Distinct().Count()).IsEqualTo(3);
+    }
 }
