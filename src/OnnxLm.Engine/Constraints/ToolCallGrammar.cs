@@ -84,6 +84,7 @@ public sealed class ToolCallGrammar
             TriggerBytes = [.. trigger.Select(s => (byte)s)];
             TriggerFailure = Failure(TriggerBytes);
             ContainingTrigger = containing.GetOrCreateValue(trie).GetOrAdd(format.Trigger, _ => Containing(trie, TriggerBytes));
+            AnyContainsTrigger = ContainingTrigger.AsSpan().ContainsAnyExcept(0UL);
         }
         MaxCandidates = Math.Max(First.Length, After.Length);
     }
@@ -121,6 +122,9 @@ public sealed class ToolCallGrammar
 
     /// <summary>Tokens whose bytes hold the whole trigger followed by more bytes (they would start a call mid-token).</summary>
     internal ulong[]? ContainingTrigger { get; }
+
+    /// <summary>Some token is in <see cref="ContainingTrigger"/> (usually none: then free text costs nothing).</summary>
+    internal bool AnyContainsTrigger { get; }
 
     /// <summary>A literal as symbols: each marker the vocabulary has as an added token is that token, the rest UTF-8 bytes.</summary>
     internal static int[] Symbols(string text, ToolCallFormat format, TokenVocabulary vocabulary)

@@ -164,10 +164,7 @@ public sealed class ToolCallMatcher
         ulong[] containing = grammar.ContainingTrigger!;
         if (!restricted)
         {
-            bool any = false;
-            foreach (ulong w in containing)
-                if (w != 0) { any = true; break; }
-            if (!any) return false;
+            if (!grammar.AnyContainsTrigger) return false;
             allowedBits.Fill(ulong.MaxValue);
         }
         for (int w = 0; w < containing.Length; w++) allowedBits[w] &= ~containing[w];
