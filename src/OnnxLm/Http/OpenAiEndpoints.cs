@@ -149,7 +149,7 @@ internal static class OpenAiEndpoints
             if (log is not null && r.PromptCacheKey.HasValue)
                 log.CacheKey = RequestLogEntry.Digest(System.Text.Encoding.UTF8.GetBytes(r.PromptCacheKey.GetString(json)));
             var tools = TEndpoint.Tools(state, engine, json, r);
-            int[] prompt = TEndpoint.Prompt(engine, json, r, tools?.TemplateJson);
+            int[] prompt = TEndpoint.Prompt(engine, json, r, tools);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var grammar = TEndpoint.Grammar(engine, json, r);
             var (mode, top) = TEndpoint.Logprobs(r);
@@ -176,7 +176,7 @@ internal static class OpenAiEndpoints
         static abstract void Reset(TBody body);
         /// <summary>Chat only: the request's tools, or null.</summary>
         static abstract ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
-        static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body, string? toolsJson);
+        static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body, ToolRequest? tools);
         static abstract int? MaxCompletionTokens(TBody body);
         /// <summary>The grammar the output must follow (<c>response_format</c>), or null.</summary>
         static abstract JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
@@ -191,8 +191,8 @@ internal static class OpenAiEndpoints
         public static void Reset(ChatCompletionBody body) => body.Reset();
         public static ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) =>
             ToolRequest.Read(engine, state.ToolFormat(engine), json, body);
-        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body, string? toolsJson) =>
-            RequestReader.ChatPrompt(engine, json, body, toolsJson);
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body, ToolRequest? tools) =>
+            RequestReader.ChatPrompt(engine, json, body, tools);
         public static int? MaxCompletionTokens(ChatCompletionBody body) => body.MaxCompletionTokens;
         public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ResponseGrammar(engine, json, body);
         public static (LogprobsMode, int) Logprobs(ChatCompletionBody body) =>
@@ -206,7 +206,7 @@ internal static class OpenAiEndpoints
         public static bool TryParse(ReadOnlySpan<byte> json, CompletionBody body, out RequestParseError error) => CompletionBody.TryParse(json, body, out error);
         public static void Reset(CompletionBody body) => body.Reset();
         public static ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => null;
-        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body, string? toolsJson) => RequestReader.CompletionPrompt(engine, json, body);
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body, ToolRequest? tools) => RequestReader.CompletionPrompt(engine, json, body);
         public static int? MaxCompletionTokens(CompletionBody body) => null;   // legacy completions have only max_tokens
         public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => null;
         /// <summary>Legacy <c>logprobs</c> is a count of alternatives, and asking for 0 still returns the chosen token's.</summary>

@@ -19,13 +19,13 @@ internal static class RequestReader
 
     /// <summary>Checks the chat-only parameters and returns the prompt tokens (<paramref name="toolsJson"/>: the tools the
     /// template receives, or null).</summary>
-    public static int[] ChatPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r, string? toolsJson = null)
+    public static int[] ChatPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r, ToolRequest? tools = null)
     {
         if (r.TopLogprobs is int top && (top < 0 || top > MaxTopLogprobs))
             throw ApiError.BadRequest($"top_logprobs must be between 0 and {MaxTopLogprobs}", "top_logprobs");
         if (r.TopLogprobs is > 0 && r.Logprobs != true)
             throw ApiError.BadRequest("top_logprobs requires logprobs to be true", "top_logprobs");
-        string text = Http.ChatPrompt.Render(engine, json, r.Messages, toolsJson: toolsJson);
+        string text = Http.ChatPrompt.Render(engine, json, r.Messages, toolsJson: tools?.TemplateJson, toolInstructions: tools?.Instructions);
         return engine.Prompts.Encode(text);
     }
 

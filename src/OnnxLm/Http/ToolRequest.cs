@@ -28,6 +28,13 @@ internal sealed class ToolRequest
 
     public ToolCallFormat Format { get; }
 
+    /// <summary>For a template that never reads <c>tools</c>: the definitions and how to call them, as system text
+    /// (null with <c>tool_choice: none</c>, where no call can be made).</summary>
+    public string? Instructions => Mode == ToolChoiceMode.None ? null :
+        "You can call these functions (JSON definitions):\n" + TemplateJson + "\nTo call " + (Parallel ? "functions" : "a function")
+        + ", reply with exactly: " + Format.First + "FUNCTION_NAME" + Format.NameEnd + "{ARGUMENTS AS JSON}" + Format.Last
+        + (Parallel ? " (for several calls: " + Format.First + "…" + Format.Next + "…" + Format.Last + ")" : "") + ".";
+
     /// <summary>The <c>tools</c> array as the chat template receives it.</summary>
     public string TemplateJson { get; }
 
