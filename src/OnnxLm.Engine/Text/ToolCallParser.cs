@@ -42,6 +42,8 @@ public sealed class ToolCallParser
     readonly List<Call> calls = [];
     readonly List<byte> pending = [];   // bytes held: a trigger prefix (Free), a name, or a literal being matched
     readonly bool triggered;
+    // The trigger as one added token (as the mask writes it): only that token starts a call; its text is never content.
+    readonly int triggerToken = -1;
     State state;
     byte[] expect = [];
     int expectAt;
@@ -66,6 +68,7 @@ public sealed class ToolCallParser
         next = Encoding.UTF8.GetBytes(format.Next);
         last = Encoding.UTF8.GetBytes(format.Last);
         triggered = detectCalls;
+        if (format.Markers.Contains(format.Trigger) && vocabulary.FindToken(format.Trigger) is int id2) triggerToken = id2;
         if (startsInCall) Expect(first, 0, State.Name);
         else state = State.Free;
     }
@@ -84,6 +87,21 @@ public sealed class ToolCallParser
     /// <summary>Feeds one token event: its text, then (for a special marker token, whose text the detokenizer skips) the marker.</summary>
     public void Feed(int tokenId, ReadOnlySpan<byte> text)
     {
+        if (triggerToken >= 0 && state == State.Free && triggered)
+        {
+            if (tokenId == triggerToken)
+            {
+                // The token's own text (when not special) ends the event's text: what comes before it is content.
+                if (text.EndsWith(trigger)) text = text[..^trigger.Length];
+                content.Write(text);
+                UpdateHeld();
+                Expect(first, trigger.Length, State.Name);
+                return;
+            }
+            content.Write(text);
+            UpdateHeld();
+            return;
+        }
         Feed(text);
         if (tokenId >= 0 && specialMarkers.TryGetValue(tokenId, out byte[]? marker)) Feed(marker);
     }
@@ -114,7 +132,7 @@ public sealed class ToolCallParser
         switch (state)
         {
             case State.Free:
-                if (!triggered)
+                if (!triggered || triggerToken >= 0)
                 {
                     content.Write([b]);
                     return;

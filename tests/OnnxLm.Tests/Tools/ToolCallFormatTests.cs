@@ -243,20 +243,22 @@ public sealed class ToolCallFormatTests
         await Assert.That(Feed(strict, trie, format, format.First + "nope")).IsFalse();
     }
 
-    /// <summary>The stream as the responder sees it: a special marker token with no text, other text as bytes.</summary>
+    /// <summary>The stream as the responder sees it: a marker the vocabulary has as a token is that token (with no text
+    /// when it is special, its own text otherwise), other text as bytes.</summary>
     static IEnumerable<(int Token, byte[] Text)> Pieces(ToolCallFormat format, TokenVocabulary vocabulary, string text)
     {
         int i = 0, start = 0;
         while (i < text.Length)
         {
-            string? marker = format.Markers.FirstOrDefault(k => string.CompareOrdinal(text, i, k, 0, k.Length) == 0 && vocabulary.FindToken(k) is int id && vocabulary.IsSpecial(id));
+            string? marker = format.Markers.FirstOrDefault(k => string.CompareOrdinal(text, i, k, 0, k.Length) == 0 && vocabulary.FindToken(k) is not null);
             if (marker is null)
             {
                 i++;
                 continue;
             }
             if (i > start) yield return (-1, Encoding.UTF8.GetBytes(text[start..i]));
-            yield return (vocabulary.FindToken(marker)!.Value, []);
+            int token = vocabulary.FindToken(marker)!.Value;
+            yield return (token, vocabulary.IsSpecial(token) ? [] : Encoding.UTF8.GetBytes(marker));
             i += marker.Length;
             start = i;
         }
@@ -392,5 +394,23 @@ public sealed class ToolCallFormatTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         await Assert.That(tokens.Length).IsGreaterThan(10);
         await Assert.That(allocated).IsEqualTo(0L);
+    }
+
+    [Test]
+    public async Task A_trigger_spelled_in_text_is_content_when_the_vocabulary_has_it_as_a_token()
+    {
+        // Qwen's <tool_call> is an added token: the mask only ever starts a call with it, so the parser does too.
+        var vocabulary = Tries["qwen2.5"].Value.Vocabulary;
+        int marker = vocabulary.FindToken("<tool_call>")!.Value;
+        var parser = new ToolCallParser(ToolCallFormat.Hermes, vocabulary, startsInCall: false);
+        parser.Feed(-1, "Use <tool_call> tags. "u8);
+        parser.Feed(marker, "<tool_call>"u8);
+        parser.Feed(-1, "\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>"u8);
+        parser.Finish();
+        await Assert.That(Encoding.UTF8.GetString(parser.Content)).IsEqualTo("Use <tool_call> tags. ");
+        await Assert.That(parser.Calls.Count).IsEqualTo(1);
+        await Assert.That(parser.Calls[0].Name).IsEqualTo("now");
+        await Assert.That(Encoding.UTF8.GetString(parser.Calls[0].Arguments)).IsEqualTo("{}");
+        await Assert.That(parser.HasCalls).IsTrue();
     }
 }
