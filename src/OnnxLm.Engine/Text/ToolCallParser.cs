@@ -68,7 +68,7 @@ public sealed class ToolCallParser
         next = Encoding.UTF8.GetBytes(format.Next);
         last = Encoding.UTF8.GetBytes(format.Last);
         triggered = detectCalls;
-        if (format.Markers.Contains(format.Trigger) && vocabulary.FindToken(format.Trigger) is int id2) triggerToken = id2;
+        if (format.Markers.Contains(format.Trigger) && vocabulary.FindToken(format.Trigger) is int token) triggerToken = token;
         if (startsInCall) Expect(first, 0, State.Name);
         else state = State.Free;
     }
@@ -163,7 +163,7 @@ public sealed class ToolCallParser
             case State.Expect:
                 if (b != expect[expectAt])
                 {
-                    state = State.Broken;
+                    Break(b);
                     return;
                 }
                 if (++expectAt == expect.Length)
@@ -227,12 +227,21 @@ public sealed class ToolCallParser
                     state = State.Done;
                     return;
                 }
-                if (!Matches(next, pending, exact: false) && !Matches(last, pending, exact: false)) state = State.Broken;
+                if (!Matches(next, pending, exact: false) && !Matches(last, pending, exact: false)) Break(b);
+                return;
+            case State.Broken:
+                content.Write([b]);
                 return;
             case State.Done:
-            case State.Broken:
                 return;
         }
+    }
+
+    /// <summary>The text left the format (possible only without the mask): from this byte on, everything is content.</summary>
+    void Break(byte b)
+    {
+        state = State.Broken;
+        content.Write([b]);
     }
 
     /// <summary>Whether <paramref name="got"/> equals <paramref name="literal"/> (exact) or is a prefix of it.</summary>

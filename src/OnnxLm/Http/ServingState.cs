@@ -104,6 +104,9 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
             }
             else Log.LogInformation("reasoning: --reasoning-format none: <think>/</think> stay in content");
         }
+        detectedToolFormat = null;   // a new engine may serve another model
+        var tools = ToolFormat(started);
+        Log.LogInformation("tool calls: {Format} format ({Source})", tools.Name, Options.ToolCallFormat is null ? "detected from the chat template and vocabulary" : "--tool-call-format");
         Volatile.Write(ref engine, started);
     }
 
