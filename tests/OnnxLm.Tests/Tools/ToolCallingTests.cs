@@ -29,7 +29,7 @@ public class ToolCallingTests(ToolServer server)
         $"{{\"messages\":{User},\"tools\":{Tools},\"max_tokens\":{maxTokens},\"seed\":{seed},\"temperature\":1,\"stream\":{(stream ? "true" : "false")}{extra}}}";
 
     /// <summary>Checks every call of a choice and returns them as (name, arguments).</summary>
-    static async Task<List<(string Name, string Arguments, string Id)>> ValidCalls(JsonElement choice, IReadOnlyCollection<string> allowed)
+    static async Task<List<(string Name, string Arguments, string Id)>> ValidCalls(JsonElement choice, IReadOnlyCollection<string> allowed, bool shortIds = false)
     {
         var message = choice.GetProperty("message");
         var calls = new List<(string, string, string)>();
@@ -42,7 +42,8 @@ public class ToolCallingTests(ToolServer server)
             if (cut && ++k == count) break;
             await Assert.That(call.GetProperty("type").GetString()).IsEqualTo("function");
             string id = call.GetProperty("id").GetString()!;
-            await Assert.That(id).StartsWith("call_");
+            if (shortIds) await Assert.That(id.Length == 9 && id.All(char.IsAsciiLetterOrDigit)).IsTrue().Because(id);
+            else await Assert.That(id).StartsWith("call_");
             string name = call.GetProperty("function").GetProperty("name").GetString()!;
             await Assert.That(allowed).Contains(name);
             string arguments = call.GetProperty("function").GetProperty("arguments").GetString()!;
@@ -234,13 +235,17 @@ public class ToolCallingTests(ToolServer server)
     }
 
     [Test]
-    public async Task Tool_call_format_override_makes_the_model_write_that_format()
+    [Arguments("generic", "{\"tool_calls\": [{\"name\": \"", "}]}")]
+    [Arguments("mistral", "[TOOL_CALLS] [{\"name\": \"", "}]")]
+    public async Task Tool_call_format_override_makes_the_model_write_that_format(string formatName, string start, string end)
     {
-        // --tool-call-format generic on the Qwen model: calls come out as {"tool_calls": [...]} and parse back the same.
+        // --tool-call-format on the Qwen model: the calls are written in that format (its markers spelled in bytes) and
+        // parse back the same; Mistral's ids are 9 alphanumerics.
+        var format = Engine.Text.ToolCallFormat.Find(formatName)!;
         await using var generic = await Fixtures.ServerFixture.StartDedicatedAsync(o =>
         {
             o.Model = server.ModelDir;
-            o.ToolCallFormat = Engine.Text.ToolCallFormat.Generic;
+            o.ToolCallFormat = format;
         });
         using var client = Fixtures.ServerFixture.CreateClient(generic);
         for (int seed = 0; seed < 3; seed++)
@@ -249,11 +254,11 @@ public class ToolCallingTests(ToolServer server)
             await Assert.That(status).IsEqualTo(200).Because(body.ToString());
             var choice = body.GetProperty("choices")[0];
             await Assert.That(choice.GetProperty("finish_reason").GetString()).IsEqualTo("tool_calls");
-            await Assert.That((await ValidCalls(choice, Schemas.Keys)).Count).IsEqualTo(1);
-            // The tokens themselves (logprobs show each one's text) spell the generic format.
+            await Assert.That((await ValidCalls(choice, Schemas.Keys, format.ShortIds)).Count).IsEqualTo(1);
+            // The tokens themselves (logprobs show each one's text) spell the format.
             string raw = string.Concat(choice.GetProperty("logprobs").GetProperty("content").EnumerateArray().Select(t => t.GetProperty("token").GetString()));
-            await Assert.That(raw).StartsWith("{\"tool_calls\": [{\"name\": \"");
-            await Assert.That(raw).EndsWith("}]}");
+            await Assert.That(raw).StartsWith(start);
+            await Assert.That(raw).EndsWith(end);
         }
     }
 
