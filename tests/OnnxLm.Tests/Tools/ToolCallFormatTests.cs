@@ -413,4 +413,55 @@ public sealed class ToolCallFormatTests
         await Assert.That(Encoding.UTF8.GetString(parser.Calls[0].Arguments)).IsEqualTo("{}");
         await Assert.That(parser.HasCalls).IsTrue();
     }
+
+    public static IEnumerable<Func<string>> FormatNames() => ToolCallFormat.All.Select(f => (Func<string>)(() => f.Name));
+
+    [Test]
+    [MethodDataSource(nameof(FormatNames))]
+    public async Task The_mask_is_exactly_the_set_of_tokens_the_matcher_accepts(string formatName)
+    {
+        // Brute force over a small byte-level vocabulary (every byte plus a few multi-byte tokens): at every step of
+        // random walks, in auto and required mode, an id is in the mask exactly when a fresh matcher replaying the same
+        // prefix accepts it.
+        var format = ToolCallFormat.Find(formatName)!;
+        var trie = ConstraintFixtures.Bytes;
+        var rng = new Random(11);
+        int checkedStates = 0;
+        foreach (var mode in new[] { ToolChoiceMode.Required, ToolChoiceMode.Auto })
+        {
+            var grammar = Grammar(format, trie, mode, parallel: true);
+            var m = new ToolCallMatcher(grammar);
+            var prefix = new List<int>();
+            if (mode == ToolChoiceMode.Auto)
+            {
+                // Free text, then the trigger byte by byte.
+                foreach (byte b in Encoding.UTF8.GetBytes("ok " + format.Trigger))
+                {
+                    await Assert.That(m.TryAdvance(b)).IsTrue();
+                    prefix.Add(b);
+                }
+            }
+            for (int step = 0; step < 80 && !(m.IsAccepting && !m.CanContinue); step++)
+            {
+                var bits = new ulong[m.MaskWords];
+                bool restricted = m.ComputeMask(bits);
+                var allowed = new List<int>();
+                for (int id = 0; id < trie.VocabularySize; id++)
+                {
+                    var probe = new ToolCallMatcher(grammar);
+                    foreach (int t in prefix) probe.TryAdvance(t);
+                    bool accepts = probe.TryAdvance(id);
+                    bool inMask = !restricted || (bits[id >> 6] & (1UL << id)) != 0;
+                    if (accepts != inMask) throw new InvalidOperationException($"{format}/{mode} after {prefix.Count} tokens: id {id} accepted={accepts} masked-in={inMask}");
+                    if (accepts) allowed.Add(id);
+                }
+                checkedStates++;
+                if (allowed.Count == 0) break;
+                int next = allowed[rng.Next(allowed.Count)];
+                await Assert.That(m.TryAdvance(next)).IsTrue();
+                prefix.Add(next);
+            }
+        }
+        await Assert.That(checkedStates).IsGreaterThan(20);
+    }
 }
