@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 
 const [baseURL, scenario] = process.argv.slice(2);
 if (!baseURL || !scenario) {
-  console.error('usage: node conformance.mjs <baseUrl> <basic|abort-signal|abort-break|rate-limit|reasoning>');
+  console.error('usage: node conformance.mjs <baseUrl> <basic|abort-signal|abort-break|rate-limit|reasoning|tools>');
   process.exit(2);
 }
 
@@ -153,6 +153,89 @@ async function reasoning() {
 
 // A long request, cut after a few chunks: by aborting its AbortController, or by leaving the for-await loop (the
 // client's Stream aborts its own controller then). The C# side then checks that the engine freed the row.
+// Tool calling on a random-weight model with Qwen 2.5's vocabulary and template (the C# side starts that server).
+const TOOL_CALL_TOKEN = 151657;   // Qwen 2.5's <tool_call>: a logit_bias on it makes auto open a call at once
+const weatherParameters = {
+  type: 'object',
+  properties: { city: { type: 'string', maxLength: 10 }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+  required: ['city', 'unit'],
+  additionalProperties: false,
+};
+const toolDefs = [
+  { type: 'function', function: { name: 'get_weather', description: 'Current weather', parameters: weatherParameters, strict: true } },
+  { type: 'function', function: { name: 'now', description: 'The time', parameters: { type: 'object', properties: {} } } },
+];
+
+function checkCall(call, what) {
+  check(typeof call.id === 'string' && call.id.startsWith('call_'), `${what}: id call_…`, call.id);
+  check(call.type === 'function', `${what}: type function`, call.type);
+  check(['get_weather', 'now'].includes(call.function.name), `${what}: a known name`, call.function.name);
+  const args = JSON.parse(call.function.arguments);
+  if (call.function.name === 'now') check(call.function.arguments === '{}', `${what}: parameterless arguments are {}`, call.function.arguments);
+  else {
+    check(typeof args.city === 'string' && args.city.length <= 10, `${what}: city`, args);
+    check(['celsius', 'fahrenheit'].includes(args.unit), `${what}: unit`, args);
+    check(Object.keys(args).every((k) => k === 'city' || k === 'unit'), `${what}: no other keys`, args);
+  }
+  return args;
+}
+
+async function tools() {
+  const c = client();
+  const model = (await c.models.list()).data[0].id;
+  const messages = [{ role: 'user', content: 'Weather in Paris?' }];
+  let streamedCalls = 0;
+  for (const seed of [1, 2, 3]) {
+    const request = { model, messages, tools: toolDefs, tool_choice: 'required', parallel_tool_calls: false, max_tokens: 600, temperature: 1, seed };
+    const whole = await c.chat.completions.create(request);
+    const stream = c.chat.completions.stream(request);
+    let deltas = 0;
+    stream.on('tool_calls.function.arguments.delta', () => deltas++);
+    const final = await stream.finalChatCompletion();
+    const a = whole.choices[0], b = final.choices[0];
+    check(b.finish_reason === a.finish_reason, 'streamed finish_reason equals the non-streamed one', [a.finish_reason, b.finish_reason]);
+    if (a.finish_reason !== 'tool_calls') continue;
+    check(a.message.content === null, 'content is null beside tool calls', a.message.content);
+    check(b.message.tool_calls.length === a.message.tool_calls.length, 'same number of calls streamed', [a.message.tool_calls, b.message.tool_calls]);
+    a.message.tool_calls.forEach((call, i) => {
+      checkCall(call, `create call ${i}`);
+      checkCall(b.message.tool_calls[i], `stream call ${i}`);
+      check(b.message.tool_calls[i].function.name === call.function.name, 'streamed name equals', [call, b.message.tool_calls[i]]);
+      check(b.message.tool_calls[i].function.arguments === call.function.arguments, 'streamed arguments equal exactly', [call, b.message.tool_calls[i]]);
+    });
+    check(deltas > 0, 'the stream emitted argument deltas');
+    streamedCalls += b.message.tool_calls.length;
+  }
+  check(streamedCalls > 0, 'some seed finished its calls');
+
+  // runTools with a named function: one completion calls it, the runner runs it and stops.
+  const invoked = [];
+  const weather = (args) => { invoked.push(args); return { temperature: 21, unit: args.unit }; };
+  const runner = c.chat.completions.runTools({
+    model, messages, max_tokens: 600, temperature: 1, seed: 4, parallel_tool_calls: false,
+    tools: [{ type: 'function', function: { name: 'get_weather', function: weather, parse: JSON.parse, parameters: weatherParameters } }],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+  });
+  await runner.done();
+  check(invoked.length === 1, 'runTools called the named function once', invoked);
+  const toolMessage = runner.messages.find((m) => m.role === 'tool');
+  check(toolMessage && JSON.parse(toolMessage.content).temperature === 21, 'the tool result joined the conversation', runner.messages);
+
+  // runTools with auto, pushed to call every turn: the tool results go back through the template on each round.
+  const rounds = [];
+  const clock = () => { rounds.push(Date.now()); return '12:00'; };
+  const loop = c.chat.completions.runTools({
+    model, messages: [{ role: 'user', content: 'What time is it?' }], max_tokens: 400, temperature: 1, seed: 5,
+    tools: [{ type: 'function', function: { name: 'now', function: clock, parameters: { type: 'object', properties: {} } } }],
+    tool_choice: 'auto', parallel_tool_calls: false, logit_bias: { [TOOL_CALL_TOKEN]: 100 },
+  }, { maxChatCompletions: 3 });
+  await loop.done();
+  check(rounds.length === 3, 'auto called the tool in each of the three rounds', rounds.length);
+  const sent = loop.messages.filter((m) => m.role === 'tool').length;
+  check(sent === 3, 'three tool results in the conversation', loop.messages);
+  return { streamedCalls, invoked: invoked.length, rounds: rounds.length };
+}
+
 async function abort(how) {
   const c = client();
   const model = (await c.models.list()).data[0].id;
@@ -201,6 +284,7 @@ try {
     case 'abort-break': result = await abort('break'); break;
     case 'rate-limit': result = await rateLimit(); break;
     case 'reasoning': result = await reasoning(); break;
+    case 'tools': result = await tools(); break;
     default: throw new Error(`unknown scenario ${scenario}`);
   }
   console.log(`${scenario}: ${checks} checks passed`);

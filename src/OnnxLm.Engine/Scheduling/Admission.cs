@@ -117,7 +117,9 @@ internal sealed class Admission
 
     Sequence NewSequence(GenerationRequest request) => new(request, vocabulary, sampler, maxLen, prefixes.BlockSize)
     {
-        Matcher = request.Grammar is { } grammar ? pipeline.Grammar.NewMatcher(grammar) : null,
+        Matcher = request.Grammar is { } grammar && request.Tools is null ? pipeline.Grammar.NewMatcher(grammar) : null,
+        Tools = request.Tools is { } tools ? pipeline.Grammar.NewToolMatcher(tools) : null,
+        Constrained = request.Grammar is not null || request.Tools is not null,
     };
 
     /// <summary>Ends every cancelled sequence, wherever it is: waiting, prefilling, decoding or draining.</summary>

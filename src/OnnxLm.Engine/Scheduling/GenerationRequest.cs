@@ -56,6 +56,10 @@ public sealed class GenerationRequest
     /// comes only once it is complete, and a complete document nothing can extend finishes with <c>stop</c>. Null: free text.</summary>
     public JsonGrammar? Grammar { get; init; }
 
+    /// <summary>Tool calling: the output is free text and/or calls of this grammar's tools (see <see cref="ToolCallMatcher"/>);
+    /// it takes the place of <see cref="Grammar"/> (a <c>response_format</c> rides inside it). Null: no tools.</summary>
+    public ToolCallGrammar? Tools { get; init; }
+
     /// <summary>The reasoning tags to split the output on (events carry <see cref="TokenEvent.Reasoning"/>), or null: no
     /// split, the tags are text like any other added token.</summary>
     public ReasoningTags? Reasoning { get; init; }

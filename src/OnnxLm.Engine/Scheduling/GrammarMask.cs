@@ -84,6 +84,48 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
         if (start != 0) MaskTimes.Observe(Stopwatch.GetTimestamp() - start);
     }
 
+    /// <summary>A tool-call matcher for one new sequence.</summary>
+    public ToolCallMatcher NewToolMatcher(ToolCallGrammar tools)
+    {
+        var matcher = new ToolCallMatcher(tools);
+        if (allowed.Length < matcher.MaskWords) allowed = new ulong[matcher.MaskWords];
+        return matcher;
+    }
+
+    /// <summary>As <see cref="Apply(GrammarMatcher, bool, Span{float}, int)"/> for a tool request; free text with no
+    /// trigger in reach leaves the logits alone (the matcher says nothing is restricted).</summary>
+    public void Apply(ToolCallMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
+    {
+        var bits = allowed.AsSpan(0, matcher.MaskWords);
+        if (!matcher.ComputeMask(bits)) return;
+        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
+        bool eosAllowed = !ignoreEos && matcher.IsAccepting;
+        if (eosAllowed)
+            for (int i = 0; i < eos.Length; i++) eosLogits[i] = (uint)eos[i] < (uint)logits.Length ? logits[eos[i]] : float.NegativeInfinity;
+        Forbid(bits, logits);
+        for (int i = 0; i < eos.Length; i++)
+            if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosAllowed ? eosLogits[i] : float.NegativeInfinity;
+        if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
+    }
+
+    static void Forbid(ReadOnlySpan<ulong> bits, Span<float> logits)
+    {
+        for (int w = 0; w < bits.Length; w++)
+        {
+            ulong forbidden = ~bits[w];
+            int baseId = w << 6;
+            while (forbidden != 0)
+            {
+                int id = baseId + BitOperations.TrailingZeroCount(forbidden);
+                if (id >= logits.Length) break;
+                logits[id] = float.NegativeInfinity;
+                forbidden &= forbidden - 1;
+            }
+        }
+        int covered = bits.Length << 6;
+        if (covered < logits.Length) logits[covered..].Fill(float.NegativeInfinity);
+    }
+
     /// <summary>Inside a thought: any text, but no EOS (the answer the grammar requires has not started).</summary>
     public void ForbidEos(Span<float> logits)
     {

@@ -35,6 +35,12 @@ internal sealed class Sequence
     /// its own matcher at the root.</summary>
     public GrammarMatcher? Matcher;
 
+    /// <summary>Where the output stands in the request's <see cref="GenerationRequest.Tools"/>, or null (no tools).</summary>
+    public ToolCallMatcher? Tools;
+
+    /// <summary><see cref="Matcher"/> or <see cref="Tools"/> is set: the one test an unconstrained step pays.</summary>
+    public bool Constrained;
+
     /// <summary>Slot row holding this sequence's KV, or -1 while waiting.</summary>
     public int Row = -1;
     /// <summary>Positions of <see cref="Row"/> that hold valid KV.</summary>

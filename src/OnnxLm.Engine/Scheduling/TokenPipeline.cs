@@ -34,7 +34,8 @@ internal sealed class TokenPipeline
     /// <summary>Finished sequences whose last events wait for room in their ring.</summary>
     public List<Sequence> Draining => draining;
 
-    /// <summary>Structured output: masks the tokens of sequences that carry a <see cref="Sequence.Matcher"/>.</summary>
+    /// <summary>Structured output and tool calls: masks the tokens of sequences that carry a <see cref="Sequence.Matcher"/>
+    /// or <see cref="Sequence.Tools"/>.</summary>
     public GrammarMask Grammar { get; }
 
     /// <summary>Extension point for constrained decoding: edits logits before sampling. Null (the default) costs one test.</summary>
@@ -50,13 +51,15 @@ internal sealed class TokenPipeline
     /// </summary>
     public void Next(Sequence seq, Span<float> logits)
     {
-        if (seq.Matcher is { } matcher)
+        if (seq.Constrained)
         {
             // The grammar governs the answer only: a thought is free text (but cannot end the output), and before a
-            // possible thought its opening tag stays allowed next to the answer's first tokens.
+            // possible thought its opening tag stays allowed next to the answer's first tokens. Tool requests carry a
+            // ToolCallMatcher instead (free text, calls, or the response_format answer; see ToolCallMatcher).
+            int open = seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1;
             if (seq.Reasoning == ReasoningPhase.Thinking) Grammar.ForbidEos(logits);
-            else Grammar.Apply(matcher, seq.Request.IgnoreEos, logits,
-                seq.Reasoning == ReasoningPhase.BeforeThought ? seq.Request.Reasoning.GetValueOrDefault().Open : -1);
+            else if (seq.Matcher is { } matcher) Grammar.Apply(matcher, seq.Request.IgnoreEos, logits, open);
+            else Grammar.Apply(seq.Tools!, seq.Request.IgnoreEos, logits, open);
         }
         Mask?.Apply(seq.Request, seq.Generated, logits);
         var token = sampler.Sample(logits, seq.Sampler);
@@ -73,13 +76,16 @@ internal sealed class TokenPipeline
         var req = seq.Request;
         bool isEos = !req.IgnoreEos && eos.Contains(token);
         var matcher = seq.Matcher;
+        var tools = seq.Tools;
         // Only answer tokens advance the grammar (a thought's tokens and the reasoning tags do not). Only a scripted
         // token (or a mask that left nothing) can break it: never let such a token reach the client.
-        if (matcher is not null && !isEos && seq.Reasoning != ReasoningPhase.Thinking
+        if (seq.Constrained && !isEos && seq.Reasoning != ReasoningPhase.Thinking
             && !(seq.Reasoning != ReasoningPhase.Off && req.Reasoning.GetValueOrDefault().IsTag(token))
-            && !matcher.TryAdvance(token))
+            && !(matcher?.TryAdvance(token) ?? tools!.TryAdvance(token)))
         {
-            Fail(seq, $"constrained decoding: token {token} does not continue the required JSON");
+            Fail(seq, matcher is not null
+                ? $"constrained decoding: token {token} does not continue the required JSON"
+                : $"constrained decoding: token {token} does not continue the tool call");
             return;
         }
         byte topCount = (byte)sampled.TopLogprobCount;
@@ -112,7 +118,7 @@ internal sealed class TokenPipeline
         }
         // A complete document that nothing can extend (a closed root object, array or string) ends here, without the
         // forward pass an EOS would cost.
-        if (matcher is not null && matcher.IsAccepting && !matcher.CanContinue)
+        if (seq.Constrained && (matcher is not null ? matcher.IsAccepting && !matcher.CanContinue : tools!.IsAccepting && !tools.CanContinue))
         {
             Finish(seq, FinishReason.Stop);
             return;

@@ -58,9 +58,13 @@ public sealed class PromptEncoder : IDisposable
     public ChatTemplateSource ChatTemplate { get; }
 
     /// <summary>Renders OpenAI-style messages (a JSON array of message objects, passed whole to the template) with the
-    /// model's chat template, adding the assistant generation prompt.</summary>
+    /// model's chat template, adding the assistant generation prompt. <paramref name="toolsJson"/> is the request's
+    /// <c>tools</c> array as the client sent it (OpenAI's <c>[{"type":"function","function":{...}}]</c>), the shape
+    /// transformers hands to the template as <c>tools</c>. GenAI's own <c>tools</c> argument is not used: for some
+    /// templates (Llama 3.x's <c>t | tojson</c>) it rewrites each entry into a flattened <c>{"name",...}</c> shape, so the
+    /// array is bound in the template itself (<see cref="WithTools"/>) and every template sees exactly what it was given.</summary>
     /// <exception cref="ChatTemplateException">The model has no template, or the template raised or could not be parsed.</exception>
-    public string ApplyChatTemplate(string messagesJson, bool addGenerationPrompt = true)
+    public string ApplyChatTemplate(string messagesJson, bool addGenerationPrompt = true, string? toolsJson = null)
     {
         if (ChatTemplate.Template is not { } template)
             throw new ChatTemplateException(
@@ -69,13 +73,21 @@ public sealed class PromptEncoder : IDisposable
         try
         {
             lock (gate)
-                return tokenizer.ApplyChatTemplate(template, messagesJson, null, addGenerationPrompt);
+                return tokenizer.ApplyChatTemplate(toolsJson is null ? template : WithTools(template, toolsJson), messagesJson, null, addGenerationPrompt);
         }
         catch (OnnxRuntimeGenAIException e)
         {
             throw new ChatTemplateException(TemplateMessage(e.Message), missing: false);
         }
     }
+
+    /// <summary>
+    /// The template with <c>tools</c> bound to <paramref name="toolsJson"/> before its first line. A JSON array is a Jinja
+    /// literal (true/false/null are the Jinja spellings too); the JSON must use only the escapes Jinja strings share with
+    /// JSON (<c>\"</c>, <c>\\</c>, <c>\n</c>, <c>\t</c>, <c>\r</c>, <c>\uXXXX</c>), which minified System.Text.Json output does.
+    /// The tag prints nothing and is closed without a trim, so the template's own first character is kept.
+    /// </summary>
+    internal static string WithTools(string template, string toolsJson) => "{%- set tools = " + toolsJson + " %}" + template;
 
     /// <summary>
     /// GenAI's renderer appends a stack of template excerpts (" at row R, column C:\n    {%- … -%}\n    ^ …") to the

@@ -213,6 +213,15 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "tool-call-format", Kind = OptionKind.Value, ValueName = "FORMAT",
+            Help = "how the model writes tool calls: auto (from its chat template and vocabulary), " + string.Join(", ", Engine.Text.ToolCallFormat.All.Select(f => f.Name)),
+            DefaultText = "auto",
+            Apply = (o, v) => o.ToolCallFormat = v.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) ? null
+                : Engine.Text.ToolCallFormat.Find(v.Trim()) ?? throw new OptionValueException("must be auto or one of " + string.Join(", ", Engine.Text.ToolCallFormat.All.Select(f => f.Name))),
+            Show = o => o.ToolCallFormat?.Name ?? "auto",
+        },
+        new()
+        {
             Name = "api-key", Kind = OptionKind.List, ValueName = "KEY", Secret = true,
             Help = "require this key (Authorization: Bearer KEY or api-key: KEY); repeatable", DefaultText = "none: no authentication",
             Apply = (o, v) => o.ApiKeys.Add(ServeOption.NonEmpty(v)), Clear = o => o.ApiKeys.Clear(), Show = o => List(o.ApiKeys, secret: true),

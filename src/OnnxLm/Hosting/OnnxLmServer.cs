@@ -126,6 +126,7 @@ public sealed class OnnxLmServer : IAsyncDisposable
         {
             ServedModelName = options.ServedModelName,
             ReasoningFormat = options.ReasoningFormat,
+            ToolCallFormat = options.ToolCallFormat,
             MaxRequestBytes = options.MaxRequestBytes,
             MetricsRequireKey = options.MetricsRequireKey,
             LogPrompts = options.LogPrompts,

@@ -55,6 +55,9 @@ public sealed class ServeOptions
     /// <summary>Split a reasoning model's thought into reasoning_content (the default) or keep it in content.</summary>
     public ReasoningFormat ReasoningFormat { get; set; }
 
+    /// <summary>How the model writes tool calls; null = detected from its chat template and vocabulary.</summary>
+    public Engine.Text.ToolCallFormat? ToolCallFormat { get; set; }
+
     /// <summary>After SIGTERM/SIGINT, how long running requests may go on before they are cancelled.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
     public LogFormat LogFormat { get; set; }

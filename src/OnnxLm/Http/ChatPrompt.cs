@@ -22,15 +22,29 @@ internal static class ChatPrompt
 
     static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping, SkipValidation = true };
 
-    /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt).</summary>
-    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages, bool addGenerationPrompt = true)
+    /// <summary>The template's output for <paramref name="messages"/> (with the assistant generation prompt), with
+    /// <paramref name="toolsJson"/> as the template's <c>tools</c>. A template that never reads <c>tools</c> (Phi-3,
+    /// Gemma) would drop the definitions: then <paramref name="toolInstructions"/> (the tools and the call format in
+    /// words) joins the system message, or becomes one when the conversation has none.</summary>
+    public static string Render(InferenceEngine engine, ReadOnlySpan<byte> json, PooledList<ChatMessageBody> messages, bool addGenerationPrompt = true,
+        string? toolsJson = null, string? toolInstructions = null)
     {
+        if (toolInstructions is not null && engine.Prompts.ChatTemplate.Template is { } template && template.Contains("tools", StringComparison.Ordinal))
+            toolInstructions = null;
         if (messages.Count == 0) throw ApiError.BadRequest("messages must be a non-empty array", "messages");
         var buffer = t_json ??= new ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
         var w = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
         w.Reset(buffer);
         w.WriteStartArray();
+        bool mergeInstructions = toolInstructions is not null && Role(json, messages[0].Role, 0).SequenceEqual("system"u8);
+        if (toolInstructions is not null && !mergeInstructions)
+        {
+            w.WriteStartObject();
+            w.WriteString("role"u8, "system"u8);
+            w.WriteString("content"u8, toolInstructions);
+            w.WriteEndObject();
+        }
         for (int i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
@@ -38,7 +52,8 @@ internal static class ChatPrompt
             w.WritePropertyName("role"u8);
             w.WriteStringValue(Role(json, m.Role, i));
             w.WritePropertyName("content"u8);
-            WriteContent(w, json, m.Content);
+            if (i == 0 && mergeInstructions) w.WriteStringValue(Text(json, m.Content) + "\n\n" + toolInstructions);
+            else WriteContent(w, json, m.Content);
             if (m.Name.HasValue)
             {
                 w.WritePropertyName("name"u8);
@@ -68,7 +83,7 @@ internal static class ChatPrompt
         }
         try
         {
-            return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt);
+            return engine.Prompts.ApplyChatTemplate(messagesJson, addGenerationPrompt, toolsJson);
         }
         catch (ChatTemplateException e)
         {
@@ -148,6 +163,13 @@ internal static class ChatPrompt
         if (role.ValueEquals(json, "developer"u8)) return "system"u8;
         if (role.ValueEquals(json, "tool"u8)) return "tool"u8;
         throw ApiError.BadRequest($"messages[{i}].role '{role.GetString(json)}' is not one of system, developer, user, assistant, tool", $"messages[{i}].role");
+    }
+
+    static string Text(ReadOnlySpan<byte> json, TextContent content)
+    {
+        var text = new System.Text.StringBuilder();
+        foreach (var p in content.Parts.AsSpan()) text.Append(p.GetString(json));
+        return text.ToString();
     }
 
     static void WriteContent(Utf8JsonWriter w, ReadOnlySpan<byte> json, TextContent content)

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using OnnxLm.Engine.Scheduling;
+using OnnxLm.Engine.Text;
 
 namespace OnnxLm.Http;
 
@@ -58,8 +59,24 @@ internal sealed class CompletionResponder
         textOffset = new int[group.Length];
     }
 
+    /// <summary>The request's tools: each choice's output is split into content and tool calls (<see cref="ToolCallParser"/>).</summary>
+    public ToolRequest? Tools { get; init; }
+
+    ToolCallParser[]? parsers;
+    List<string>[]? callIds;
+
     public async Task RunAsync(bool stream, bool includeUsage, LogprobsMode logprobs, int topLogprobs)
     {
+        if (Tools is { } tools && tools.Mode != Engine.Constraints.ToolChoiceMode.None)
+        {
+            parsers = new ToolCallParser[group.Length];
+            callIds = new List<string>[group.Length];
+            for (int i = 0; i < group.Length; i++)
+            {
+                parsers[i] = new ToolCallParser(tools.Format, engine.Vocabulary, startsInCall: tools.Mode == Engine.Constraints.ToolChoiceMode.Required);
+                callIds[i] = [];
+            }
+        }
         bool submitted = group.Length == 1 ? engine.TrySubmit(group[0]) : engine.TrySubmitGroup(group);
         if (!submitted)
         {
@@ -170,7 +187,9 @@ internal sealed class CompletionResponder
                     logged[m].Add(new LoggedToken(ev.TokenId, ev.Logprob, ev.Index, Math.Min(topLogprobs, (int)ev.TopLogprobCount), textOffset[m]));
                 if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
                 {
-                    (ev.Reasoning && thoughts is not null ? thoughts[m] : texts[m]).Write(ev.TextBytes);
+                    if (parsers is not null && !(ev.Reasoning && thoughts is not null))
+                        parsers[m].Feed(ev.Kind == TokenEventKind.Token ? ev.TokenId : -1, ev.TextBytes);
+                    else (ev.Reasoning && thoughts is not null ? thoughts[m] : texts[m]).Write(ev.TextBytes);
                     textOffset[m] += Encoding.UTF8.GetCharCount(ev.TextBytes);
                 }
             }
@@ -197,7 +216,16 @@ internal sealed class CompletionResponder
             {
                 w.WriteStartObject("message"u8);
                 w.WriteString("role"u8, "assistant"u8);
-                if (thoughts is null) w.WriteString("content"u8, texts[i].WrittenSpan);
+                if (parsers is not null)
+                {
+                    var parser = parsers[i];
+                    parser.Finish();
+                    bool calls = WriteToolCalls(w, i, parser);
+                    if (calls) WriteStringOrNull(w, "content"u8, parser.Content);
+                    else w.WriteString("content"u8, parser.Content);
+                    if (thoughts is not null) WriteStringOrNull(w, "reasoning_content"u8, thoughts[i].WrittenSpan);
+                }
+                else if (thoughts is null) w.WriteString("content"u8, texts[i].WrittenSpan);
                 else
                 {
                     WriteStringOrNull(w, "content"u8, texts[i].WrittenSpan);
@@ -209,13 +237,82 @@ internal sealed class CompletionResponder
             if (logged is null) w.WriteNull("logprobs"u8);
             else if (chat) WriteChatLogprobs(w, group[i], logged[i]);
             else WriteLegacyLogprobs(w, group[i], logged[i]);
-            SseChunkWriter.WriteFinishReason(w, finish[i]);
+            SseChunkWriter.WriteFinishReason(w, finish[i], parsers is not null && parsers[i].HasCalls);
             w.WriteEndObject();
         }
         w.WriteEndArray();
         SseChunkWriter.WriteUsageObject(w, usage);
         w.WriteEndObject();
         await w.FlushAsync(ct);
+    }
+
+    /// <summary><c>message.tool_calls</c> of choice <paramref name="member"/>; false (nothing written) when it made none.</summary>
+    bool WriteToolCalls(Utf8JsonWriter w, int member, ToolCallParser parser)
+    {
+        var calls = parser.Calls;
+        if (calls.Count == 0 || calls[0].Name is null) return false;
+        w.WriteStartArray("tool_calls"u8);
+        for (int k = 0; k < calls.Count && calls[k].Name is { } name; k++)
+        {
+            w.WriteStartObject();
+            w.WriteString("id"u8, CallId(member, k));
+            w.WriteString("type"u8, "function"u8);
+            w.WriteStartObject("function"u8);
+            w.WriteString("name"u8, name);
+            w.WriteString("arguments"u8, calls[k].Arguments);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        return true;
+    }
+
+    /// <summary>The id of call <paramref name="call"/> of a choice, made on first use: <c>call_</c> and 24 random
+    /// alphanumerics, or Mistral's 9.</summary>
+    string CallId(int member, int call)
+    {
+        var ids = callIds![member];
+        while (ids.Count <= call)
+        {
+            bool shortIds = Tools!.Format.ShortIds;
+            const string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+            string random = System.Security.Cryptography.RandomNumberGenerator.GetString(alphabet, shortIds ? 9 : 24);
+            ids.Add(shortIds ? random : "call_" + random);
+        }
+        return ids[call];
+    }
+
+    /// <summary>Streams what <paramref name="parser"/> released since the last call: content, then each call's first
+    /// delta (once its name is complete) and its new argument bytes.</summary>
+    bool WriteToolDeltas(SseChunkWriter sse, int member, ToolCallParser parser, ref int contentSent, List<int> argsSent)
+    {
+        bool wrote = false;
+        var content = parser.Content;
+        if (content.Length > contentSent)
+        {
+            sse.WriteText(member, content[contentSent..]);
+            textOffset[member] += Encoding.UTF8.GetCharCount(content[contentSent..]);
+            contentSent = content.Length;
+            wrote = true;
+        }
+        var calls = parser.Calls;
+        for (int k = 0; k < calls.Count && calls[k].Name is { } name; k++)
+        {
+            if (k >= argsSent.Count)
+            {
+                sse.WriteToolCallStart(member, k, CallId(member, k), name);
+                argsSent.Add(0);
+                wrote = true;
+            }
+            var args = calls[k].Arguments;
+            if (args.Length > argsSent[k])
+            {
+                sse.WriteToolCallArguments(member, k, args[argsSent[k]..]);
+                argsSent[k] = args.Length;
+                wrote = true;
+            }
+        }
+        return wrote;
     }
 
     static void WriteStringOrNull(Utf8JsonWriter w, ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
@@ -266,12 +363,41 @@ internal sealed class CompletionResponder
             for (int i = 0; i < group.Length; i++) sse.WriteRole(i);
         // Headers and the role reach the client now, before a possibly long prefill.
         await pipe.FlushAsync(ct);
+        var contentSent = new int[group.Length];
+        var argsSent = new List<int>[group.Length];
+        for (int i = 0; i < group.Length; i++) argsSent[i] = [];
         while (firstTokenSeen ? await events.WaitAsync(ct) : await WaitWithKeepAliveAsync(events, sse, ct))
         {
             bool wrote = false;
             while (events.TryRead(out int m, out var ev))
             {
                 OnEvent(m, ev);
+                if (parsers is not null && !(ev.Reasoning && splitsReasoning))
+                {
+                    // Tools: the parser decides what is content and what is a call; a token's logprobs go in a chunk
+                    // of their own (empty content) before the deltas its text released.
+                    var parser = parsers[m];
+                    if (ev.Kind is TokenEventKind.Token or TokenEventKind.Text)
+                    {
+                        if (ev.Kind == TokenEventKind.Token && logprobs != LogprobsMode.None && IsLoggable(ev))
+                        {
+                            var bare = ev;
+                            bare.TextLength = 0;
+                            sse.WriteToken(m, bare, logprobs, group[m], topLogprobs, textOffset[m]);
+                        }
+                        parser.Feed(ev.Kind == TokenEventKind.Token ? ev.TokenId : -1, ev.TextBytes);
+                        wrote |= WriteToolDeltas(sse, m, parser, ref contentSent[m], argsSent[m]);
+                        continue;
+                    }
+                    if (ev.Kind == TokenEventKind.Finished && error is null)
+                    {
+                        parser.Finish();
+                        WriteToolDeltas(sse, m, parser, ref contentSent[m], argsSent[m]);
+                        sse.WriteFinish(m, ev.Finish, parser.HasCalls);
+                        wrote = true;
+                        continue;
+                    }
+                }
                 switch (ev.Kind)
                 {
                     case TokenEventKind.Token:

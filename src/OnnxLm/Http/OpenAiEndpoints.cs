@@ -114,7 +114,7 @@ internal static class OpenAiEndpoints
         e.Param is null ? ApiError.BadRequest(e.Detail) : ApiError.BadRequest($"Invalid value for '{e.Param}': {e.Detail}.", e.Param);
 
     /// <summary>What the synchronous preparation hands to the streaming part.</summary>
-    readonly record struct Prepared(GenerationRequest[] Group, bool Stream, bool IncludeUsage, LogprobsMode Logprobs, int TopLogprobs);
+    readonly record struct Prepared(GenerationRequest[] Group, bool Stream, bool IncludeUsage, LogprobsMode Logprobs, int TopLogprobs, ToolRequest? Tools);
 
     static Task ChatAsync(HttpContext http, ServingState state) => CompleteAsync<ChatEndpoint, ChatCompletionBody>(http, state);
 
@@ -130,7 +130,7 @@ internal static class OpenAiEndpoints
         Prepared p;
         using (var body = await RequestBodyReader.ReadAsync(http.Request, state.Options.MaxRequestBytes, http.RequestAborted))
             p = Prepare<TEndpoint, TBody>(state, engine, body, http.Features.Get<RequestLogEntry>());
-        await new CompletionResponder(state, engine, http, p.Group, TEndpoint.Chat, arrival).RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
+        await new CompletionResponder(state, engine, http, p.Group, TEndpoint.Chat, arrival) { Tools = p.Tools }.RunAsync(p.Stream, p.IncludeUsage, p.Logprobs, p.TopLogprobs);
     }
 
     static Prepared Prepare<TEndpoint, TBody>(ServingState state, InferenceEngine engine, in RentedBody body, RequestLogEntry? log)
@@ -148,14 +148,15 @@ internal static class OpenAiEndpoints
                 throw ApiError.BadRequest("prompt_cache_retention must be \"in-memory\" or \"24h\"", "prompt_cache_retention");
             if (log is not null && r.PromptCacheKey.HasValue)
                 log.CacheKey = RequestLogEntry.Digest(System.Text.Encoding.UTF8.GetBytes(r.PromptCacheKey.GetString(json)));
-            int[] prompt = TEndpoint.Prompt(engine, json, r);
+            var tools = TEndpoint.Tools(state, engine, json, r);
+            int[] prompt = TEndpoint.Prompt(engine, json, r, tools);
             if (log is not null && state.Options.LogPrompts) CapturePrompt(engine, prompt, log);
             var grammar = TEndpoint.Grammar(engine, json, r);
             var (mode, top) = TEndpoint.Logprobs(r);
             // Only chat splits reasoning: a text completion is the raw continuation of its prompt.
             var group = RequestReader.Build(engine, json, r, prompt, TEndpoint.MaxCompletionTokens(r), TEndpoint.PromptParam,
-                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null, grammar);
-            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top);
+                mode != LogprobsMode.None, top, TEndpoint.Chat ? state.Reasoning : null, grammar, tools?.Grammar(engine, grammar));
+            return new Prepared(group, r.Stream, r.StreamOptions?.IncludeUsage == true, mode, top, tools);
         }
         finally
         {
@@ -173,7 +174,9 @@ internal static class OpenAiEndpoints
         static abstract string PromptParam { get; }
         static abstract bool TryParse(ReadOnlySpan<byte> json, TBody body, out RequestParseError error);
         static abstract void Reset(TBody body);
-        static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
+        /// <summary>Chat only: the request's tools, or null.</summary>
+        static abstract ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
+        static abstract int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body, ToolRequest? tools);
         static abstract int? MaxCompletionTokens(TBody body);
         /// <summary>The grammar the output must follow (<c>response_format</c>), or null.</summary>
         static abstract JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, TBody body);
@@ -186,7 +189,10 @@ internal static class OpenAiEndpoints
         public static string PromptParam => "messages";
         public static bool TryParse(ReadOnlySpan<byte> json, ChatCompletionBody body, out RequestParseError error) => ChatCompletionBody.TryParse(json, body, out error);
         public static void Reset(ChatCompletionBody body) => body.Reset();
-        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ChatPrompt(engine, json, body);
+        public static ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) =>
+            ToolRequest.Read(engine, state.ToolFormat(engine), json, body);
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body, ToolRequest? tools) =>
+            RequestReader.ChatPrompt(engine, json, body, tools);
         public static int? MaxCompletionTokens(ChatCompletionBody body) => body.MaxCompletionTokens;
         public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody body) => RequestReader.ResponseGrammar(engine, json, body);
         public static (LogprobsMode, int) Logprobs(ChatCompletionBody body) =>
@@ -199,7 +205,8 @@ internal static class OpenAiEndpoints
         public static string PromptParam => "prompt";
         public static bool TryParse(ReadOnlySpan<byte> json, CompletionBody body, out RequestParseError error) => CompletionBody.TryParse(json, body, out error);
         public static void Reset(CompletionBody body) => body.Reset();
-        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => RequestReader.CompletionPrompt(engine, json, body);
+        public static ToolRequest? Tools(ServingState state, InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => null;
+        public static int[] Prompt(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body, ToolRequest? tools) => RequestReader.CompletionPrompt(engine, json, body);
         public static int? MaxCompletionTokens(CompletionBody body) => null;   // legacy completions have only max_tokens
         public static JsonGrammar? Grammar(InferenceEngine engine, ReadOnlySpan<byte> json, CompletionBody body) => null;
         /// <summary>Legacy <c>logprobs</c> is a count of alternatives, and asking for 0 still returns the chosen token's.</summary>

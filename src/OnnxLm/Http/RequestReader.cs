@@ -17,17 +17,15 @@ internal static class RequestReader
     /// <summary>The most alternatives per token a client may ask for (OpenAI's limit).</summary>
     public const int MaxTopLogprobs = SamplingParams.MaxTopLogprobs;
 
-    /// <summary>Checks the chat-only parameters and returns the prompt tokens.</summary>
-    public static int[] ChatPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r)
+    /// <summary>Checks the chat-only parameters and returns the prompt tokens (<paramref name="toolsJson"/>: the tools the
+    /// template receives, or null).</summary>
+    public static int[] ChatPrompt(InferenceEngine engine, ReadOnlySpan<byte> json, ChatCompletionBody r, ToolRequest? tools = null)
     {
-        // tools: a non-empty value is refused by the parser ([Unsupported]); tool_choice "none" means "no tools" and is fine.
-        if (r.ToolChoice.HasValue && !(r.ToolChoice.TokenType == System.Text.Json.JsonTokenType.String && r.ToolChoice.RawBytes(json).SequenceEqual("\"none\""u8)))
-            throw ApiError.BadRequest("tool_choice other than \"none\" is not supported by this server yet", "tool_choice");
         if (r.TopLogprobs is int top && (top < 0 || top > MaxTopLogprobs))
             throw ApiError.BadRequest($"top_logprobs must be between 0 and {MaxTopLogprobs}", "top_logprobs");
         if (r.TopLogprobs is > 0 && r.Logprobs != true)
             throw ApiError.BadRequest("top_logprobs requires logprobs to be true", "top_logprobs");
-        string text = Http.ChatPrompt.Render(engine, json, r.Messages);
+        string text = Http.ChatPrompt.Render(engine, json, r.Messages, toolsJson: tools?.TemplateJson, toolInstructions: tools?.Instructions);
         return engine.Prompts.Encode(text);
     }
 
@@ -128,7 +126,7 @@ internal static class RequestReader
     /// every choice splits its thought from its answer on those tags.
     /// </summary>
     public static GenerationRequest[] Build(InferenceEngine engine, ReadOnlySpan<byte> json, ICompletionFields r, int[] prompt,
-        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs, ReasoningTags? reasoning = null, JsonGrammar? grammar = null)
+        int? maxCompletionTokens, string promptParam, bool logprobs, int topLogprobs, ReasoningTags? reasoning = null, JsonGrammar? grammar = null, ToolCallGrammar? tools = null)
     {
         int n = r.N ?? 1;
         if (n < 1) throw ApiError.BadRequest("n must be at least 1", "n");
@@ -165,7 +163,7 @@ internal static class RequestReader
         for (int i = 0; i < n; i++)
         {
             var memberSampling = i == 0 || sampling.Seed is not ulong seed ? sampling : sampling with { Seed = unchecked(seed + (ulong)i) };
-            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos) { Reasoning = reasoning, PromptOpensReasoning = opened, Grammar = grammar };
+            group[i] = new GenerationRequest(prompt, memberSampling, maxTokens, stops, r.IgnoreEos) { Reasoning = reasoning, PromptOpensReasoning = opened, Grammar = grammar, Tools = tools };
         }
         return group;
     }

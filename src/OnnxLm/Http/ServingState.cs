@@ -104,8 +104,18 @@ internal sealed class ServingState(EndpointOptions options, ApiKeySet keys, ILog
             }
             else Log.LogInformation("reasoning: --reasoning-format none: <think>/</think> stay in content");
         }
+        detectedToolFormat = null;   // a new engine may serve another model
+        var tools = ToolFormat(started);
+        Log.LogInformation("tool calls: {Format} format ({Source})", tools.Name, Options.ToolCallFormat is null ? "detected from the chat template and vocabulary" : "--tool-call-format");
         Volatile.Write(ref engine, started);
     }
+
+    ToolCallFormat? detectedToolFormat;
+
+    /// <summary>The tool-call format for <paramref name="started"/>: <c>--tool-call-format</c>, else detected once.</summary>
+    public ToolCallFormat ToolFormat(InferenceEngine started) =>
+        Options.ToolCallFormat ?? LazyInitializer.EnsureInitialized(ref detectedToolFormat,
+            () => ToolCallFormat.Detect(started.Prompts.ChatTemplate.Template, started.Vocabulary));
 
     /// <summary>From now on new work gets 503 (in-flight requests run to their end).</summary>
     public void BeginDraining() => draining = true;

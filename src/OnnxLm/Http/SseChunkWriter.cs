@@ -104,12 +104,50 @@ internal sealed class SseChunkWriter
         End(FinishReason.None, logprobsWritten: logprobs != LogprobsMode.None);
     }
 
-    /// <summary>The final chunk of choice <paramref name="index"/>: an empty delta and its finish_reason.</summary>
-    public void WriteFinish(int index, FinishReason finish)
+    /// <summary>The final chunk of choice <paramref name="index"/>: an empty delta and its finish_reason
+    /// (<c>tool_calls</c> for a choice that stopped after calling tools).</summary>
+    public void WriteFinish(int index, FinishReason finish, bool toolCalls = false)
     {
         Begin(index);
         WriteContent(default, reasoning: false, finalChunk: true);
-        End(finish);
+        End(finish, toolCalls: toolCalls);
+    }
+
+    /// <summary>The first delta of tool call <paramref name="call"/>: its id, type and (complete) name, empty arguments.</summary>
+    public void WriteToolCallStart(int index, int call, string callId, string name)
+    {
+        Begin(index);
+        w.WriteStartObject("delta"u8);
+        w.WriteStartArray("tool_calls"u8);
+        w.WriteStartObject();
+        w.WriteNumber("index"u8, call);
+        w.WriteString("id"u8, callId);
+        w.WriteString("type"u8, "function"u8);
+        w.WriteStartObject("function"u8);
+        w.WriteString("name"u8, name);
+        w.WriteString("arguments"u8, ""u8);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+        End(FinishReason.None);
+    }
+
+    /// <summary>A fragment of tool call <paramref name="call"/>'s arguments.</summary>
+    public void WriteToolCallArguments(int index, int call, ReadOnlySpan<byte> fragment)
+    {
+        Begin(index);
+        w.WriteStartObject("delta"u8);
+        w.WriteStartArray("tool_calls"u8);
+        w.WriteStartObject();
+        w.WriteNumber("index"u8, call);
+        w.WriteStartObject("function"u8);
+        w.WriteString("arguments"u8, fragment);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
+        End(FinishReason.None);
     }
 
     /// <summary>The usage chunk (<c>choices: []</c>) sent before <c>[DONE]</c> when include_usage was asked for.</summary>
@@ -163,10 +201,10 @@ internal sealed class SseChunkWriter
         w.WriteNumber("index"u8, index);
     }
 
-    void End(FinishReason finish, bool logprobsWritten = false)
+    void End(FinishReason finish, bool logprobsWritten = false, bool toolCalls = false)
     {
         if (!logprobsWritten) w.WriteNull("logprobs"u8);
-        WriteFinishReason(w, finish);
+        WriteFinishReason(w, finish, toolCalls);
         w.WriteEndObject();
         w.WriteEndArray();
         if (includeUsage) w.WriteNull("usage"u8);
@@ -183,10 +221,11 @@ internal sealed class SseChunkWriter
         w.WriteString("model"u8, model);
     }
 
-    public static void WriteFinishReason(Utf8JsonWriter w, FinishReason finish)
+    public static void WriteFinishReason(Utf8JsonWriter w, FinishReason finish, bool toolCalls = false)
     {
         switch (finish)
         {
+            case FinishReason.Stop when toolCalls: w.WriteString("finish_reason"u8, "tool_calls"u8); break;
             case FinishReason.Stop: w.WriteString("finish_reason"u8, "stop"u8); break;
             case FinishReason.Length: w.WriteString("finish_reason"u8, "length"u8); break;
             default: w.WriteNull("finish_reason"u8); break;

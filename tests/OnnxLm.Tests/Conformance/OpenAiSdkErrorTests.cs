@@ -43,14 +43,15 @@ public class OpenAiSdkErrorTests(ConformanceServerFixture fixture)
     }
 
     [Test]
-    public async Task Unsupported_tools_are_a_ClientResultException_with_status_400_naming_tools()
+    public async Task A_tool_choice_naming_no_tool_is_a_ClientResultException_with_status_400_naming_tool_choice()
     {
         var client = SdkClients.Chat(fixture.Server);
-        var options = new ChatCompletionOptions { MaxOutputTokenCount = 3 };
+        var options = new ChatCompletionOptions { MaxOutputTokenCount = 3, ToolChoice = ChatToolChoice.CreateFunctionChoice("get_time") };
         options.Tools.Add(ChatTool.CreateFunctionTool("get_weather", "Weather for a city"));
         var e = await Assert.That(async () => await client.CompleteChatAsync(User("weather?"), options)).Throws<ClientResultException>();
         await Assert.That(e!.Status).IsEqualTo(400);
-        await Assert.That(e.Message).Contains("tools");
+        await Assert.That(e.Message).Contains("tool_choice");
+        await Assert.That(e.Message).Contains("get_time");
     }
 
     [Test]

@@ -139,10 +139,10 @@ public class ErrorResponseTests(ServerFixture fixture)
             HttpStatusCode.BadRequest, "messages[0].content[0].type");
 
     [Test]
-    public async Task Tools_are_refused_with_param_tools() =>
+    public async Task Tools_that_are_not_an_array_are_refused_with_param_tools() =>
         await PostExpectingError(Chat,
-            $"{{\"messages\":{User},\"tools\":[{{\"type\":\"function\",\"function\":{{\"name\":\"f\",\"parameters\":{{}}}}}}]}}",
-            HttpStatusCode.BadRequest, "tools");
+            $"{{\"messages\":{User},\"tools\":{{\"type\":\"function\",\"function\":{{\"name\":\"f\",\"parameters\":{{}}}}}}}}",
+            HttpStatusCode.BadRequest, "tools", "invalid_type");
 
     [Test]
     [Arguments(0)]

@@ -32,8 +32,10 @@ public sealed partial class ChatCompletionBody : ICompletionFields
     [JsonField("prompt_cache_key", MaxLength = 1024)] public Utf8Slice PromptCacheKey { get; set; }
     [JsonField("prompt_cache_retention", MaxLength = 32)] public Utf8Slice PromptCacheRetention { get; set; }
     [JsonField("response_format")] public ResponseFormatBody? ResponseFormat { get; set; }
-    [JsonField("tools"), Unsupported("are not supported by this server yet")] public RawJson Tools { get; set; }
+    /// <summary>Function tools, read by <c>ToolRequest</c>.</summary>
+    [JsonField("tools")] public RawJson Tools { get; set; }
     [JsonField("tool_choice")] public RawJson ToolChoice { get; set; }
+    [JsonField("parallel_tool_calls")] public RawJson ParallelToolCalls { get; set; }
     [JsonField("ignore_eos")] public bool IgnoreEos { get; set; }
 
     // Recognised but refused: clients that send them expect behaviour this server does not have.
@@ -42,7 +44,6 @@ public sealed partial class ChatCompletionBody : ICompletionFields
     [JsonField("prediction"), Unsupported("is not supported")] public RawJson Prediction { get; set; }
     [JsonField("functions"), Unsupported("are not supported by this server yet")] public RawJson Functions { get; set; }
     [JsonField("function_call"), Unsupported("is not supported by this server yet")] public RawJson FunctionCall { get; set; }
-    [JsonField("parallel_tool_calls"), Unsupported("is not supported by this server yet")] public RawJson ParallelToolCalls { get; set; }
     [JsonField("service_tier"), Unsupported("is not supported")] public RawJson ServiceTier { get; set; }
     [JsonField("store"), Unsupported("is not supported (completions are not stored)")] public RawJson Store { get; set; }
     [JsonField("metadata"), Unsupported("is not supported (completions are not stored)")] public RawJson Metadata { get; set; }

@@ -130,8 +130,13 @@ public class ChatCompletionBodyTests
     {
         var (ok, error, _) = Parse("{\"messages\":[],\"store\":false,\"tools\":[],\"metadata\":{},\"parallel_tool_calls\":false,\"functions\":[ ]}");
         await Assert.That(ok).IsTrue().Because(error.Message ?? "");
+        // tools, tool_choice and parallel_tool_calls are read by ToolRequest after parsing (ToolRequestErrorTests).
+        var (withTools, toolsError, parsed) = Parse("{\"messages\":[],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"parallel_tool_calls\":true}");
+        await Assert.That(withTools).IsTrue().Because(toolsError.Message ?? "");
+        await Assert.That(parsed.Tools.IsSet).IsTrue();
+        await Assert.That(parsed.ParallelToolCalls.TokenType).IsEqualTo(System.Text.Json.JsonTokenType.True);
 
-        foreach (var (param, value) in new[] { ("tools", "[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]"), ("audio", "{\"voice\":\"x\"}"),
+        foreach (var (param, value) in new[] { ("functions", "[{\"name\":\"f\"}]"), ("audio", "{\"voice\":\"x\"}"),
                      ("store", "true"), ("modalities", "[\"text\",\"audio\"]"), ("reasoning_effort", "\"high\""), ("service_tier", "\"flex\""),
                      ("web_search_options", "{\"a\":1}"), ("prediction", "{\"type\":\"content\"}"), ("function_call", "\"auto\"") })
         {
