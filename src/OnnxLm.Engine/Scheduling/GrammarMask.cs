@@ -44,7 +44,7 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     /// <summary>A matcher at the start of <paramref name="grammar"/> for one new sequence.</summary>
     public GrammarMatcher NewMatcher(JsonGrammar grammar)
     {
-        var matcher = new GrammarMatcher(grammar, Trie);
+        var matcher = Pool.Rent(grammar);
         if (allowed.Length < matcher.MaskWords) allowed = new ulong[matcher.MaskWords];
         return matcher;
     }
@@ -85,6 +85,22 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     }
 
     /// <summary>A tool-call matcher for one new sequence.</summary>
+    /// <summary>Matchers of finished sequences, reused by the next ones (a matcher's buffers depend on the vocabulary
+    /// only): admitting a constrained request allocates no matcher once the pool is warm.</summary>
+    GrammarMatcherPool Pool => LazyInitializer.EnsureInitialized(ref pool, () => new GrammarMatcherPool(Trie));
+
+    GrammarMatcherPool? pool;
+
+    /// <summary>A finished sequence hands its matcher back (engine thread; nothing reads it after the final event).</summary>
+    public void Release(Sequence seq)
+    {
+        if (seq.Matcher is { } matcher)
+        {
+            seq.Matcher = null;
+            Pool.Return(matcher);
+        }
+    }
+
     public ToolCallMatcher NewToolMatcher(ToolCallGrammar tools)
     {
         var matcher = new ToolCallMatcher(tools);

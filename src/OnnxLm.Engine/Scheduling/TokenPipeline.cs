@@ -173,6 +173,7 @@ internal sealed class TokenPipeline
         }
         seq.Done = true;
         prefixes.Release(seq);
+        Grammar.Release(seq);
         counters.Publish();   // a client that saw its request finish then reads statistics that include it
         var ev = new TokenEvent
         {
@@ -192,6 +193,7 @@ internal sealed class TokenPipeline
         seq.Done = true;
         seq.Overflow = null;
         prefixes.Release(seq);
+        Grammar.Release(seq);
         counters.Publish();
         var ev = new TokenEvent { Kind = TokenEventKind.Finished, Finish = FinishReason.Cancelled, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated, CachedTokens = seq.CachedTokens };
         seq.Request.Events.TryWrite(ev);
@@ -203,6 +205,7 @@ internal sealed class TokenPipeline
     {
         seq.Done = true;
         prefixes.Release(seq);
+        Grammar.Release(seq);
         counters.Publish();
         Publish(seq, new TokenEvent { Kind = TokenEventKind.Error, Error = message, PromptTokens = seq.PromptLength, CompletionTokens = seq.Generated });
         Complete(seq);
