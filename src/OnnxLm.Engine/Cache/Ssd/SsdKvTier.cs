@@ -8,7 +8,7 @@ namespace OnnxLm.Engine.Cache.Ssd;
 
 /// <summary>
 /// Persistent, crash-safe KV block store on disk, under <c>{root}/{fingerprint hex}/</c>: one safetensors file per block
-/// (<see cref="SsdBlockFile"/>) at <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (4,096 leaf directories: ~25 files
+/// (<see cref="KvBlockFile"/>) at <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (4,096 leaf directories: ~25 files
 /// each at 100k blocks, ~2,500 at 10M).
 /// <para>
 /// Invariants. (1) A file under its final name is complete: it is written under <c>tmp/</c>, fsync'd and renamed; files
@@ -46,7 +46,7 @@ public sealed class SsdKvTier : IDisposable
     readonly ISsdFileSystem fs;
     readonly SsdTierOptions options;
     readonly KvBlockLayout layout;
-    readonly string layoutText;
+    readonly KvBlockCodec codec;
     readonly UInt128 fingerprint;
     readonly TimeProvider time;
     readonly Action<string>? log;
@@ -71,10 +71,8 @@ public sealed class SsdKvTier : IDisposable
     TaskCompletionSource? maintenanceRequest;
     int pendingWrites;
 
-    // Worker-thread state.
+    // Worker-thread state (and the codec's header buffer).
     readonly bool[] leafCreated = new bool[4096];
-    readonly ArrayBufferWriter<byte> header = new(1024), json = new(1024);
-    Utf8JsonWriter? jsonWriter;
     byte[] indexBuffer = [];
 
     long blocksWritten, bytesWritten, blocksRead, bytesRead, corruptBlocks, writesDropped, prunedBlocks, lookups, lookupHits;
@@ -86,8 +84,8 @@ public sealed class SsdKvTier : IDisposable
         fs = fileSystem;
         this.options = options;
         layout = options.Layout;
-        layoutText = SsdBlockFile.LayoutText(layout);
         fingerprint = options.Fingerprint;
+        codec = new KvBlockCodec(layout, fingerprint);
         time = options.Time;
         log = options.Log;
         blockBytes = checked((int)layout.BlockBytes);
@@ -242,7 +240,7 @@ public sealed class SsdKvTier : IDisposable
         buffer.Hash = hash;
         buffer.Parent = parentHash;
         tokens.CopyTo(buffer.Tokens);
-        SsdBlockFile.ToFileOrder(layout, blockBytes, buffer.Payload);
+        KvBlockFile.ToFileOrder(layout, blockBytes, buffer.Payload);
         lock (gate) writeQueue.Enqueue(buffer);
         signal.Release();
         return true;
@@ -364,9 +362,8 @@ public sealed class SsdKvTier : IDisposable
             fileLength = RandomAccess.GetLength(handle);
             head = ArrayPool<byte>.Shared.Rent(4096);
             int got = await ReadFullyAsync(handle, head.AsMemory(0, (int)Math.Min(head.Length, fileLength)), 0).ConfigureAwait(false);
-            long payloadOffset = got < 8 ? 0 : 8 + (long)BinaryPrimitives.ReadUInt64LittleEndian(head);
             // Length first: a truncated or padded file, or one of another block size, fails before any parsing.
-            corrupt = got < 8 || payloadOffset - 8 > SsdBlockFile.MaxHeaderBytes || payloadOffset + blockBytes != fileLength;
+            corrupt = !codec.TryPayloadOffset(head.AsSpan(0, got), fileLength, out long payloadOffset);
             if (!corrupt && payloadOffset > got)
             {
                 ArrayPool<byte>.Shared.Return(head);
@@ -376,7 +373,7 @@ public sealed class SsdKvTier : IDisposable
                 corrupt = got != payloadOffset;
             }
             UInt128 checksum = default;
-            corrupt = corrupt || !SsdBlockFile.TryVerifyHeader(head.AsSpan(8, (int)payloadOffset - 8), layout, layoutText, fingerprint, hash, parent, tokens.Span, out checksum);
+            corrupt = corrupt || !codec.TryVerifyHeader(head.AsSpan(8, (int)payloadOffset - 8), hash, parent, tokens.Span, out checksum);
             if (!corrupt)
             {
                 Memory<byte> payload = layout.Quantized
@@ -384,7 +381,7 @@ public sealed class SsdKvTier : IDisposable
                     : destination;
                 corrupt = await ReadFullyAsync(handle, payload, payloadOffset).ConfigureAwait(false) != blockBytes
                     || XxHash128.HashToUInt128(payload.Span) != checksum;
-                if (!corrupt && layout.Quantized) SsdBlockFile.ToPoolOrder(layout, payload.Span, destination.Span);
+                if (!corrupt && layout.Quantized) KvBlockFile.ToPoolOrder(layout, payload.Span, destination.Span);
             }
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
@@ -509,9 +506,8 @@ public sealed class SsdKvTier : IDisposable
         string? temp = null;
         try
         {
-            UInt128 checksum = XxHash128.HashToUInt128(block.Payload);
-            SsdBlockFile.WriteHeader(header, json, ref jsonWriter, layout, layoutText, fingerprint, block.Hash, block.Parent, block.Tokens, checksum);
-            long size = header.WrittenCount + (long)blockBytes;
+            var header = codec.Header(block.Hash, block.Parent, block.Tokens, block.Payload);
+            long size = header.Length + (long)blockBytes;
             if (size > MaxBytes) return;
             if (TotalBytes + size > MaxBytes) Prune(size);
             string hex = block.Hash.ToString("x32", CultureInfo.InvariantCulture);
@@ -522,7 +518,7 @@ public sealed class SsdKvTier : IDisposable
                 leafCreated[leaf] = true;
             }
             temp = Path.Combine(Directory, TempName, hex + ".tmp");
-            fs.WriteDurable(temp, header.WrittenSpan, block.Payload);
+            fs.WriteDurable(temp, header, block.Payload);
             fs.Move(temp, BlockPath(block.Hash, block.Parent));
             temp = null;
             lock (gate)
@@ -676,8 +672,8 @@ public sealed class SsdKvTier : IDisposable
     static bool TryParseName(string name, out UInt128 hash, out UInt128 parent)
     {
         hash = parent = default;
-        return name.Length == NameLength + SsdBlockFile.Extension.Length
-            && name.EndsWith(SsdBlockFile.Extension, StringComparison.Ordinal)
+        return name.Length == NameLength + KvBlockFile.Extension.Length
+            && name.EndsWith(KvBlockFile.Extension, StringComparison.Ordinal)
             && name[32] == '-'
             && UInt128.TryParse(name.AsSpan(0, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out hash)
             && UInt128.TryParse(name.AsSpan(33, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out parent);
@@ -691,7 +687,7 @@ public sealed class SsdKvTier : IDisposable
     {
         string hex = hash.ToString("x32", CultureInfo.InvariantCulture);
         return Path.Combine(Directory, hex[..2], hex[2..3],
-            string.Concat(hex, "-", parent.ToString("x32", CultureInfo.InvariantCulture), SsdBlockFile.Extension));
+            string.Concat(hex, "-", parent.ToString("x32", CultureInfo.InvariantCulture), KvBlockFile.Extension));
     }
 
     void TryDelete(string path)
@@ -758,7 +754,7 @@ public sealed class SsdKvTier : IDisposable
         signal.Release();
         worker.Join();
         lockHandle?.Dispose();
-        jsonWriter?.Dispose();
+        codec.Dispose();
         signal.Dispose();
     }
 }
