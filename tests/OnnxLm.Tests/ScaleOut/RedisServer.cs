@@ -23,7 +23,8 @@ public sealed class RedisServer : IAsyncInitializer, IAsyncDisposable
     public int Port { get; } = FreePort();
     public RedisEndpoint Endpoint => new("127.0.0.1", Port, null, 0);
 
-    public Task InitializeAsync() => StartAsync();
+    /// <summary>Starts the server unless it runs (TUnit also initializes it when it is a property of another fixture).</summary>
+    public Task InitializeAsync() => process is { HasExited: false } ? Task.CompletedTask : StartAsync();
 
     public async Task StartAsync()
     {
@@ -33,6 +34,7 @@ public sealed class RedisServer : IAsyncInitializer, IAsyncDisposable
         foreach (var a in new[] { "--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "no", "--protected-mode", "yes", "--daemonize", "no", "--logfile", "" })
             info.ArgumentList.Add(a);
+        process?.Dispose();
         process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start");
         process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
@@ -102,8 +104,10 @@ public sealed class RedisServer : IAsyncInitializer, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         admin?.Dispose();
+        admin = null;
         await Kill();
         process?.Dispose();
+        process = null;
     }
 
     static int FreePort()
