@@ -1,14 +1,11 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Hashing;
-using System.Text.Json;
 
 namespace OnnxLm.Engine.Cache.Ssd;
 
 /// <summary>
 /// Persistent, crash-safe KV block store on disk, under <c>{root}/{fingerprint hex}/</c>: one safetensors file per block
-/// (<see cref="KvBlockFile"/>) at <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (4,096 leaf directories: ~25 files
+/// (<see cref="KvBlockFile"/>, encoded by <see cref="KvBlockCodec"/>, read by <see cref="SsdBlockReader"/>) at
+/// <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (<see cref="SsdBlockPaths"/>; 4,096 leaf directories: ~25 files
 /// each at 100k blocks, ~2,500 at 10M).
 /// <para>
 /// Invariants. (1) A file under its final name is complete: it is written under <c>tmp/</c>, fsync'd and renamed; files
@@ -41,7 +38,6 @@ namespace OnnxLm.Engine.Cache.Ssd;
 public sealed class SsdKvTier : IDisposable
 {
     const string IndexName = "index.bin", DirtyName = "dirty", LockName = "lock", TempName = "tmp";
-    const int NameLength = 32 + 1 + 32;
 
     readonly ISsdFileSystem fs;
     readonly SsdTierOptions options;
@@ -353,55 +349,14 @@ public sealed class SsdKvTier : IDisposable
     async ValueTask<bool> ReadCoreAsync(UInt128 hash, UInt128 parent, ReadOnlyMemory<int> tokens, Memory<byte> destination)
     {
         string path = BlockPath(hash, parent);
-        byte[]? head = null, scratch = null;
-        bool corrupt;
-        long fileLength = 0;
-        try
+        var (outcome, fileLength) = await SsdBlockReader.ReadAsync(fs, path, codec, hash, parent, tokens, destination).ConfigureAwait(false);
+        if (outcome == SsdBlockReader.Outcome.Missing)
         {
-            using var handle = fs.OpenRead(path);
-            fileLength = RandomAccess.GetLength(handle);
-            head = ArrayPool<byte>.Shared.Rent(4096);
-            int got = await ReadFullyAsync(handle, head.AsMemory(0, (int)Math.Min(head.Length, fileLength)), 0).ConfigureAwait(false);
-            // Length first: a truncated or padded file, or one of another block size, fails before any parsing.
-            corrupt = !codec.TryPayloadOffset(head.AsSpan(0, got), fileLength, out long payloadOffset);
-            if (!corrupt && payloadOffset > got)
-            {
-                ArrayPool<byte>.Shared.Return(head);
-                head = null;
-                head = ArrayPool<byte>.Shared.Rent((int)payloadOffset);
-                got = await ReadFullyAsync(handle, head.AsMemory(0, (int)payloadOffset), 0).ConfigureAwait(false);
-                corrupt = got != payloadOffset;
-            }
-            UInt128 checksum = default;
-            corrupt = corrupt || !codec.TryVerifyHeader(head.AsSpan(8, (int)payloadOffset - 8), hash, parent, tokens.Span, out checksum);
-            if (!corrupt)
-            {
-                Memory<byte> payload = layout.Quantized
-                    ? (scratch = ArrayPool<byte>.Shared.Rent(blockBytes)).AsMemory(0, blockBytes)
-                    : destination;
-                corrupt = await ReadFullyAsync(handle, payload, payloadOffset).ConfigureAwait(false) != blockBytes
-                    || XxHash128.HashToUInt128(payload.Span) != checksum;
-                if (!corrupt && layout.Quantized) KvBlockFile.ToPoolOrder(layout, payload.Span, destination.Span);
-            }
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            // Pruned by the writer, or deleted by hand: a miss, not corruption.
+            // Pruned by the writer, deleted by hand, or unreadable: a miss, not corruption.
             Forget(hash);
             return false;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Forget(hash);
-            return false;
-        }
-        finally
-        {
-            if (head is not null) ArrayPool<byte>.Shared.Return(head);
-            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
-        }
-
-        if (corrupt)
+        if (outcome == SsdBlockReader.Outcome.Corrupt)
         {
             Interlocked.Increment(ref corruptBlocks);
             Forget(hash);
@@ -421,18 +376,6 @@ public sealed class SsdKvTier : IDisposable
             }
         }
         return true;
-    }
-
-    static async ValueTask<int> ReadFullyAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Memory<byte> buffer, long offset)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = await RandomAccess.ReadAsync(handle, buffer[total..], offset + total).ConfigureAwait(false);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
     }
 
     void Forget(UInt128 hash)
@@ -510,14 +453,13 @@ public sealed class SsdKvTier : IDisposable
             long size = header.Length + (long)blockBytes;
             if (size > MaxBytes) return;
             if (TotalBytes + size > MaxBytes) Prune(size);
-            string hex = block.Hash.ToString("x32", CultureInfo.InvariantCulture);
-            int leaf = Convert.ToInt32(hex[..3], 16);
+            var (leafPath, leaf) = SsdBlockPaths.LeafOf(Directory, block.Hash);
             if (!leafCreated[leaf])
             {
-                fs.CreateDirectory(Path.Combine(Directory, hex[..2], hex[2..3]));
+                fs.CreateDirectory(leafPath);
                 leafCreated[leaf] = true;
             }
-            temp = Path.Combine(Directory, TempName, hex + ".tmp");
+            temp = Path.Combine(Directory, TempName, block.Hash.ToString("x32", CultureInfo.InvariantCulture) + ".tmp");
             fs.WriteDurable(temp, header, block.Payload);
             fs.Move(temp, BlockPath(block.Hash, block.Parent));
             temp = null;
@@ -632,27 +574,15 @@ public sealed class SsdKvTier : IDisposable
     void Scan()
     {
         var seen = new HashSet<UInt128>();
-        Span<char> top = stackalloc char[2];
-        for (int a = 0; a < 256; a++)
+        foreach (var (hash, parent, length, lastWrite) in SsdBlockPaths.Enumerate(fs, Directory))
         {
-            a.TryFormat(top, out _, "x2", CultureInfo.InvariantCulture);
-            string first = Path.Combine(Directory, top.ToString());
-            if (!fs.DirectoryExists(first)) continue;
-            for (int b = 0; b < 16; b++)
+            seen.Add(hash);
+            lock (gate)
             {
-                string leaf = Path.Combine(first, b.ToString("x", CultureInfo.InvariantCulture));
-                foreach (var f in fs.EnumerateFiles(leaf))
-                {
-                    if (!TryParseName(f.Name, out UInt128 hash, out UInt128 parent) || (int)(hash >> 116) != a * 16 + b) continue;
-                    seen.Add(hash);
-                    lock (gate)
-                    {
-                        if (index.ContainsKey(hash)) continue;
-                        index[hash] = new SsdIndexEntry(parent, f.Length, f.LastWriteUtc.Ticks);
-                        totalBytes += f.Length;
-                        indexDirty = true;
-                    }
-                }
+                if (index.ContainsKey(hash)) continue;
+                index[hash] = new SsdIndexEntry(parent, length, lastWrite.Ticks);
+                totalBytes += length;
+                indexDirty = true;
             }
         }
         lock (gate)
@@ -669,26 +599,11 @@ public sealed class SsdKvTier : IDisposable
         }
     }
 
-    static bool TryParseName(string name, out UInt128 hash, out UInt128 parent)
-    {
-        hash = parent = default;
-        return name.Length == NameLength + KvBlockFile.Extension.Length
-            && name.EndsWith(KvBlockFile.Extension, StringComparison.Ordinal)
-            && name[32] == '-'
-            && UInt128.TryParse(name.AsSpan(0, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out hash)
-            && UInt128.TryParse(name.AsSpan(33, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out parent);
-    }
-
     // ---- helpers ----
 
     long Now => time.GetUtcNow().UtcTicks;
 
-    internal string BlockPath(UInt128 hash, UInt128 parent)
-    {
-        string hex = hash.ToString("x32", CultureInfo.InvariantCulture);
-        return Path.Combine(Directory, hex[..2], hex[2..3],
-            string.Concat(hex, "-", parent.ToString("x32", CultureInfo.InvariantCulture), KvBlockFile.Extension));
-    }
+    internal string BlockPath(UInt128 hash, UInt128 parent) => SsdBlockPaths.BlockPath(Directory, hash, parent);
 
     void TryDelete(string path)
     {
