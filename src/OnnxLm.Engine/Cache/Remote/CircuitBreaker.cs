@@ -33,6 +33,16 @@ public sealed class CircuitBreaker(int failureThreshold, TimeSpan openFor, TimeP
     /// <summary>Times a successful probe closed it.</summary>
     public long Closed { get { lock (gate) return closed; } }
 
+    /// <summary>Whether <see cref="TryAcquire"/> could succeed now (closed, or open with the cool-down over), without
+    /// taking the probe: lets a caller skip work it would only throw away.</summary>
+    public bool MayAcquire
+    {
+        get
+        {
+            lock (gate) return state == BreakerState.Closed || (state == BreakerState.Open && time.GetTimestamp() >= reopenAt);
+        }
+    }
+
     /// <summary>True when the caller may use the dependency now (closed, or it is the half-open probe).</summary>
     public bool TryAcquire()
     {

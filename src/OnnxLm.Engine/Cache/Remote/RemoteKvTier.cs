@@ -229,12 +229,13 @@ public sealed class RemoteKvTier : IDisposable
     /// <summary>
     /// Queues a committed block for Redis (any thread; never blocks on I/O): copies <paramref name="poolBytes"/> into a
     /// queue entry; when every entry is queued the oldest is dropped and counted. False when the tier is not writing
-    /// (stopping, breaker open, not connected).
+    /// (stopping, breaker open and cooling down, not connected). After the cool-down a write may be the breaker's probe:
+    /// a replica whose lookups are all skipped (recomputing measures faster) still finds out that Redis is back.
     /// </summary>
     public bool TryEnqueueWrite(UInt128 hash, UInt128 parentHash, ReadOnlySpan<int> tokens, ReadOnlySpan<byte> poolBytes)
     {
         if (stopping) return false;
-        if (connection is null || Breaker.State == BreakerState.Open)
+        if (connection is null || !Breaker.MayAcquire)
         {
             Interlocked.Increment(ref writesDropped);
             return false;

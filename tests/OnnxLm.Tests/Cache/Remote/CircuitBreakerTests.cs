@@ -29,8 +29,11 @@ public class CircuitBreakerTests
         await Assert.That(b.State).IsEqualTo(BreakerState.Open);
         await Assert.That(b.Opened).IsEqualTo(1);
         await Assert.That(b.TryAcquire()).IsFalse();
+        await Assert.That(b.MayAcquire).IsFalse();
 
         clock.Advance(TimeSpan.FromSeconds(2));
+        await Assert.That(b.MayAcquire).IsTrue();
+        await Assert.That(b.State).IsEqualTo(BreakerState.Open);   // asking did not take the probe
         await Assert.That(b.TryAcquire()).IsTrue();    // the probe
         await Assert.That(b.State).IsEqualTo(BreakerState.HalfOpen);
         await Assert.That(b.TryAcquire()).IsFalse();   // only one at a time

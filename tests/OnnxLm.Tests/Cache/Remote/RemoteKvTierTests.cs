@@ -229,7 +229,12 @@ public sealed class RemoteKvTierTests(RedisServer redis)
 
         await redis.StartAsync();   // empty: no persistence
         await Until(() => tier.Connected, "reconnected by itself");
-        // Writes are dropped while the breaker is open; the first lookup after the cool-down is the probe.
+        // With no lookups at all, a write after the cool-down is the probe that closes the breaker.
+        await Until(() =>
+        {
+            tier.TryEnqueueWrite(chain.Hashes[0], default, chain.TokensOf(0).Span, chain.Bytes[0]);
+            return tier.Breaker.State == BreakerState.Closed;
+        }, "a write closed the breaker");
         await Until(async () =>
         {
             WriteAll(tier, chain);
