@@ -15,7 +15,7 @@ public sealed class RedisOutageTests(RedisHaproxyCluster cluster)
 {
     long Hits() => cluster.Replicas.Sum(r => r.Engine.Remote!.Hits);
 
-    string State() => string.Join("; ", cluster.Replicas.Select(r => r.Engine.Remote!) .Select(t =>
+    string State() => string.Join("; ", cluster.Replicas.Select(r => r.Engine.Remote!).Select(t =>
         $"gets {t.Gets} hits {t.Hits} misses {t.Misses} errors {t.Errors} late {t.Late} skipped {t.Skipped} written {t.BlocksWritten} " +
         $"dropped {t.WritesDropped} breaker {t.Breaker.State} opened {t.Breaker.Opened} closed {t.Breaker.Closed} connected {t.Connected}"));
 

@@ -24,7 +24,7 @@ public sealed class RemoteKvReplicaTests(RedisServer redis) : IDisposable
             o.KvCacheDir = kvDir;           // the content-hash cache goes here, not into the user's cache
         });
 
-    static async Task Flushed(OnnxLmServer server)
+    static void Flushed(OnnxLmServer server)
     {
         if (!server.Engine.Remote!.WaitForWrites(TimeSpan.FromSeconds(10))) throw new TimeoutException("remote writes did not finish");
     }
@@ -54,7 +54,7 @@ public sealed class RemoteKvReplicaTests(RedisServer redis) : IDisposable
 
         var first = await Complete(clientA, prompt, maxTokens: 12);
         await Assert.That(first.Cached).IsEqualTo(0);
-        await Flushed(a);
+        Flushed(a);
         await Assert.That(a.Engine.Remote!.BlocksWritten).IsGreaterThanOrEqualTo(fullBlocks / 16);
 
         var second = await Complete(clientB, prompt, maxTokens: 12);
@@ -88,7 +88,7 @@ public sealed class RemoteKvReplicaTests(RedisServer redis) : IDisposable
         var prompt = Prompt(seed: 12, length: 120);
 
         var first = await Complete(clientA, prompt, maxTokens: 12);
-        await Flushed(a);
+        Flushed(a);
         var db = await redis.DatabaseAsync();
         var keys = await redis.KeysAsync("onnxlm:kv:v1:*");
         await Assert.That(keys.Count).IsGreaterThanOrEqualTo(7);

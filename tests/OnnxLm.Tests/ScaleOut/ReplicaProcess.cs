@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Runtime.InteropServices;
+using System.Text;
 
 namespace OnnxLm.Tests.ScaleOut;
 
