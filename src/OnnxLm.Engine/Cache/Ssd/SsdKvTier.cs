@@ -28,7 +28,8 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// keeps up with evictions under load is for the engine benchmark to confirm; a full queue only drops blocks.
 /// </para>
 /// <para>
-/// Index: hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically and at shutdown. A
+/// Index (<see cref="SsdBlockIndex"/>): hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically
+/// and at shutdown. A
 /// <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is reconciled by scanning
 /// the directory in the background (file names carry hash and parent, so the scan opens no file). Measured with 100,000
 /// files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and the background scan completes
@@ -48,15 +49,15 @@ public sealed class SsdKvTier : IDisposable
     readonly Action<string>? log;
     readonly int blockBytes;
 
-    // Guarded by gate: the index, the bytes it accounts, the write queue and its buffer pool.
+    readonly SsdBlockIndex index = new();
+
+    // Guarded by gate: the write queue and its buffer pool. A written block enters the index before it leaves
+    // `queued`, so a block is always in one or the other until it is pruned.
     readonly Lock gate = new();
-    readonly Dictionary<UInt128, SsdIndexEntry> index = [];
     readonly HashSet<UInt128> queued = [];
     readonly Queue<SsdWriteBuffer> writeQueue = new();
     readonly Stack<SsdWriteBuffer> freeBuffers = new();
     int buffersAllocated;
-    long totalBytes;
-    bool indexDirty;
 
     readonly IDisposable? lockHandle;
     readonly Thread? worker;
@@ -139,13 +140,13 @@ public sealed class SsdKvTier : IDisposable
         bool loaded;
         try
         {
-            loaded = SsdIndexFile.TryLoad(fs, Path.Combine(Directory, IndexName), fingerprint, index);
+            loaded = index.TryLoad(fs, Path.Combine(Directory, IndexName), fingerprint);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             loaded = false;
         }
-        foreach (var e in index.Values) totalBytes += e.Size;
+        long totalBytes = index.TotalBytes;
         // A read-only instance always rescans: the writer that owns the directory may have added files since its last save.
         scanAtStart = !loaded || dirtyBefore || Mode == SsdTierMode.ReadOnly;
 
@@ -190,8 +191,8 @@ public sealed class SsdKvTier : IDisposable
     /// <summary>True after a failed write (disk full, I/O error): no more writes until restart; reads continue.</summary>
     public bool WritingStopped => writingStopped;
 
-    public int BlockCount { get { lock (gate) return index.Count; } }
-    public long TotalBytes { get { lock (gate) return totalBytes; } }
+    public int BlockCount => index.Count;
+    public long TotalBytes => index.TotalBytes;
     public long BlocksWritten => Interlocked.Read(ref blocksWritten);
     public long BytesWritten => Interlocked.Read(ref bytesWritten);
     public long BlocksRead => Interlocked.Read(ref blocksRead);
@@ -219,7 +220,7 @@ public sealed class SsdKvTier : IDisposable
         SsdWriteBuffer? buffer;
         lock (gate)
         {
-            if (index.ContainsKey(hash) || queued.Contains(hash)) return true;
+            if (queued.Contains(hash) || index.Contains(hash)) return true;
             if (!freeBuffers.TryPop(out buffer))
             {
                 if (buffersAllocated >= options.WriteQueueDepth)
@@ -259,10 +260,7 @@ public sealed class SsdKvTier : IDisposable
             long start = (long)(startBlock + j) * bs;
             if (start + bs > tokens.Length) break;
             UInt128 hash = BlockHash.Chain(parent, tokens.Slice((int)start, bs), fingerprint);
-            lock (gate)
-            {
-                if (!index.TryGetValue(hash, out var e) || e.Parent != parent) break;
-            }
+            if (!index.Links(hash, parent)) break;
             hashes[j] = hash;
             parent = hash;
             found++;
@@ -283,11 +281,7 @@ public sealed class SsdKvTier : IDisposable
     {
         if (Mode == SsdTierMode.Disabled || expectedTokens.Length != layout.BlockSize) return ValueTask.FromResult(false);
         if (destination.Length < blockBytes) throw new ArgumentException($"destination holds {destination.Length} bytes, a block is {blockBytes}");
-        SsdIndexEntry entry;
-        lock (gate)
-        {
-            if (!index.TryGetValue(hash, out entry) || entry.Parent != expectedParent) return ValueTask.FromResult(false);
-        }
+        if (!index.Links(hash, expectedParent)) return ValueTask.FromResult(false);
         return ReadCoreAsync(hash, expectedParent, expectedTokens, destination[..blockBytes]);
     }
 
@@ -366,29 +360,11 @@ public sealed class SsdKvTier : IDisposable
         }
         Interlocked.Increment(ref blocksRead);
         Interlocked.Add(ref bytesRead, fileLength);
-        lock (gate)
-        {
-            if (index.TryGetValue(hash, out var e))
-            {
-                e.LastUseTicks = Now;
-                index[hash] = e;
-                indexDirty = true;
-            }
-        }
+        index.Touch(hash, Now);
         return true;
     }
 
-    void Forget(UInt128 hash)
-    {
-        lock (gate)
-        {
-            if (index.Remove(hash, out var e))
-            {
-                totalBytes -= e.Size;
-                indexDirty = true;
-            }
-        }
-    }
+    void Forget(UInt128 hash) => index.Forget(hash);
 
     // ---- background thread ----
 
@@ -463,12 +439,7 @@ public sealed class SsdKvTier : IDisposable
             fs.WriteDurable(temp, header, block.Payload);
             fs.Move(temp, BlockPath(block.Hash, block.Parent));
             temp = null;
-            lock (gate)
-            {
-                index[block.Hash] = new SsdIndexEntry(block.Parent, size, Now);
-                totalBytes += size;
-                indexDirty = true;
-            }
+            index.Add(block.Hash, new SsdIndexEntry(block.Parent, size, Now));
             Interlocked.Increment(ref blocksWritten);
             Interlocked.Add(ref bytesWritten, size);
         }
@@ -492,9 +463,7 @@ public sealed class SsdKvTier : IDisposable
             if (Mode == SsdTierMode.ReadWrite)
             {
                 Prune(0);
-                bool dirty;
-                lock (gate) dirty = indexDirty;
-                if (dirty) SaveIndex();
+                if (index.Dirty) SaveIndex();
             }
             else Scan();
         }
@@ -505,41 +474,10 @@ public sealed class SsdKvTier : IDisposable
     }
 
     /// <summary>Deletes blocks unused for longer than the TTL, then the least recently used until
-    /// <paramref name="incoming"/> more bytes fit under 90 % of the cap (the margin keeps pruning rare).</summary>
+    /// <paramref name="incoming"/> more bytes fit under 90 % of the cap.</summary>
     void Prune(long incoming)
     {
-        long cutoff = Now - options.Ttl.Ticks;
-        (UInt128 Hash, long LastUse, long Size)[] all;
-        lock (gate)
-        {
-            all = new (UInt128, long, long)[index.Count];
-            int i = 0;
-            foreach (var (h, e) in index) all[i++] = (h, e.LastUseTicks, e.Size);
-        }
-        long bytes = 0;
-        foreach (var a in all) bytes += a.Size;
-        bool overCap = bytes + incoming > MaxBytes;
-        if (overCap) Array.Sort(all, static (a, b) => a.LastUse.CompareTo(b.LastUse));
-        long target = MaxBytes / 10 * 9 - incoming;
-        var victims = new List<(UInt128 Hash, UInt128 Parent)>();
-        lock (gate)
-        {
-            foreach (var (h, lastUse, size) in all)
-            {
-                bool expired = lastUse < cutoff;
-                if (!expired && !(overCap && totalBytes > target))
-                {
-                    if (overCap) break;   // sorted: everything after is newer
-                    continue;
-                }
-                // Skip entries touched since the snapshot (a read just used it).
-                if (!index.TryGetValue(h, out var e) || e.LastUseTicks != lastUse) continue;
-                index.Remove(h);
-                totalBytes -= e.Size;
-                victims.Add((h, e.Parent));
-            }
-            if (victims.Count > 0) indexDirty = true;
-        }
+        var victims = index.Prune(Now - options.Ttl.Ticks, MaxBytes, incoming);
         foreach (var (h, p) in victims) TryDelete(BlockPath(h, p));
         Interlocked.Add(ref prunedBlocks, victims.Count);
     }
@@ -548,19 +486,14 @@ public sealed class SsdKvTier : IDisposable
     {
         try
         {
-            int length;
-            lock (gate)
-            {
-                length = SsdIndexFile.Serialize(index, fingerprint, ref indexBuffer);
-                indexDirty = false;
-            }
+            int length = index.Serialize(fingerprint, ref indexBuffer);
             string path = Path.Combine(Directory, IndexName), temp = Path.Combine(Directory, TempName, IndexName + ".tmp");
             fs.WriteDurable(temp, indexBuffer.AsSpan(0, length), default);
             fs.Move(temp, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            lock (gate) indexDirty = true;   // the scan at the next start recovers whatever is missing
+            index.MarkDirty();   // the scan at the next start recovers whatever is missing
         }
     }
 
@@ -577,26 +510,9 @@ public sealed class SsdKvTier : IDisposable
         foreach (var (hash, parent, length, lastWrite) in SsdBlockPaths.Enumerate(fs, Directory))
         {
             seen.Add(hash);
-            lock (gate)
-            {
-                if (index.ContainsKey(hash)) continue;
-                index[hash] = new SsdIndexEntry(parent, length, lastWrite.Ticks);
-                totalBytes += length;
-                indexDirty = true;
-            }
+            index.Add(hash, new SsdIndexEntry(parent, length, lastWrite.Ticks), onlyIfAbsent: true);
         }
-        lock (gate)
-        {
-            List<UInt128>? gone = null;
-            foreach (var h in index.Keys) if (!seen.Contains(h)) (gone ??= []).Add(h);
-            if (gone is null) return;
-            foreach (var h in gone)
-            {
-                index.Remove(h, out var e);
-                totalBytes -= e.Size;
-            }
-            indexDirty = true;
-        }
+        index.KeepOnly(seen);
     }
 
     // ---- helpers ----
