@@ -29,11 +29,10 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// </para>
 /// <para>
 /// Index (<see cref="SsdBlockIndex"/>): hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically
-/// and at shutdown. A
-/// <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is reconciled by scanning
-/// the directory in the background (file names carry hash and parent, so the scan opens no file). Measured with 100,000
-/// files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and the background scan completes
-/// the index in 1.8 s; a dirty index loads in 39 ms and its scan finishes after 1.4 s.
+/// and at shutdown. A <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is
+/// reconciled by scanning the directory in the background (file names carry hash and parent, so the scan opens no
+/// file). Measured with 100,000 files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and
+/// the background scan completes the index in 1.8 s; a dirty index loads in 39 ms and its scan finishes after 1.4 s.
 /// </para>
 /// </summary>
 public sealed class SsdKvTier : IDisposable
