@@ -58,10 +58,11 @@ internal static class EngineLoader
             if (options.PrefixCache)
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
-                // Whole-file content hashes are remembered in the cache root only when a tier there or in Redis uses them.
-                string? hashCache = options.SsdCache || options.RemoteKv is not null
-                    ? Path.Combine(options.KvCacheDir ?? SsdKvTier.DefaultDirectory(), "content-hashes.tsv") : null;
-                var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits, hashCache);
+                // Blocks that leave the process (SSD, Redis) need the weights' content in the fingerprint; whole-file hashes
+                // are then remembered in the cache root.
+                bool shared = options.SsdCache || options.RemoteKv is not null;
+                string? hashCache = shared ? Path.Combine(options.KvCacheDir ?? SsdKvTier.DefaultDirectory(), "content-hashes.tsv") : null;
+                var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits, hashCache, shared);
                 cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize, plan.PrefixCacheBytes, fingerprint);
                 if (options.SsdCache)
                 {
