@@ -7,7 +7,8 @@ namespace OnnxLm.Tests.ScaleOut;
 /// <summary>
 /// Two replicas (in-process servers on the tiny model) sharing one <c>redis-server</c>: a long prompt computed on A is
 /// restored on B from Redis with identical greedy output and counted per tier; corrupted values are rejected and the
-/// prompt recomputed; a replica whose Redis is unreachable from the start starts and serves.
+/// prompt recomputed; a replica of other weights never gets the blocks; a replica whose Redis is unreachable from the
+/// start starts and serves.
 /// </summary>
 [ClassDataSource<RedisServer>(Shared = SharedType.PerClass)]
 [NotInParallel(nameof(RemoteKvReplicaTests))]
@@ -15,9 +16,10 @@ public sealed class RemoteKvReplicaTests(RedisServer redis) : IDisposable
 {
     readonly string kvDir = Path.Combine(Path.GetTempPath(), "onnxlm-remote-tests", Guid.NewGuid().ToString("N"));
 
-    Task<OnnxLmServer> Replica(string name, Engine.Cache.Remote.RedisEndpoint? endpoint = null) =>
+    Task<OnnxLmServer> Replica(string name, Engine.Cache.Remote.RedisEndpoint? endpoint = null, string? model = null) =>
         ServerFixture.StartDedicatedAsync(o =>
         {
+            o.Model = model ?? o.Model;
             o.ReplicaName = name;
             o.RemoteKv = endpoint ?? redis.Endpoint;
             o.RemoteKvAlwaysFetch = true;   // the tiny model recomputes faster than any fetch; the policy has its own tests
@@ -106,6 +108,28 @@ public sealed class RemoteKvReplicaTests(RedisServer redis) : IDisposable
         await Assert.That(Metric(metrics, "onnxlm:remote_kv_rejects_total")).IsEqualTo(1);
         await Assert.That(Metric(metrics, "onnxlm:remote_kv_hits_total")).IsEqualTo(0);
         await Assert.That(TierTokens(metrics, "remote")).IsEqualTo(0);
+    }
+
+    [Test]
+    public async Task A_replica_of_other_weights_never_gets_the_blocks()
+    {
+        await redis.FlushAsync();
+        await using var a = await Replica("replica-a");
+        await using var c = await Replica("replica-int4", model: TestModels.TinyInt4);   // same shapes and tokenizer, other weights
+        await Connected(a);
+        await Connected(c);
+        await Assert.That(c.Engine.Cache!.Fingerprint).IsNotEqualTo(a.Engine.Cache!.Fingerprint);
+        using var clientA = ServerFixture.CreateClient(a);
+        using var clientC = ServerFixture.CreateClient(c);
+        var prompt = Prompt(seed: 14, length: 120);
+        await Complete(clientA, prompt, maxTokens: 4);
+        Flushed(a);
+        var other = await Complete(clientC, prompt, maxTokens: 4);
+        await Assert.That(other.Cached).IsEqualTo(0);
+        string metrics = await clientC.GetStringAsync("/metrics");
+        await Assert.That(Metric(metrics, "onnxlm:remote_kv_gets_total")).IsGreaterThanOrEqualTo(7);
+        await Assert.That(Metric(metrics, "onnxlm:remote_kv_hits_total")).IsEqualTo(0);
+        await Assert.That(Metric(metrics, "onnxlm:remote_kv_misses_total")).IsEqualTo(1);
     }
 
     [Test]
