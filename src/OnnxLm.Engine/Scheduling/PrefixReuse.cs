@@ -26,7 +26,7 @@ internal sealed class PrefixReuse : IDisposable
     readonly EngineWakeup wakeup;
     readonly EngineCounters counters;
     readonly Action<Task<TierReadResult>, object?> signal = static (_, state) => ((EngineWakeup)state!).Signal();
-    readonly Stack<byte[]> staging = new(PooledStaging);
+    readonly List<byte[]> staging = new(PooledStaging);
     readonly int stagingBlocks;
 
     public PrefixReuse(PrefixCache? cache, SsdKvTier? ssd, RemoteKvTier? remote, bool ssdWriteThrough, int contextLength, EngineWakeup wakeup, EngineCounters counters)
@@ -43,7 +43,7 @@ internal sealed class PrefixReuse : IDisposable
         }
         if (cache is not null && (this.ssd is not null || this.remote is not null))
         {
-            // A staging buffer holds the longest chain a prompt can have (at least one token is always prefilled).
+            // The longest chain a prompt can have past RAM (at least one token is always prefilled).
             stagingBlocks = (int)Math.Min((contextLength - 1) / cache.BlockSize, int.MaxValue / cache.Layout.BlockBytes);
         }
     }
@@ -146,7 +146,7 @@ internal sealed class PrefixReuse : IDisposable
         if (found == 0 && remote is null) return;
         seq.TierHashes = hashes;
         seq.TierFirstBlock = inRam;
-        seq.TierStaging = staging.TryPop(out var buffer) ? buffer : GC.AllocateUninitializedArray<byte>((int)(stagingBlocks * cache.Layout.BlockBytes));
+        seq.TierStaging = RentStaging(hashes.Length * cache.Layout.BlockBytes);
         // One hop to the pool for the whole read: opening files and sending MGETs never happen on the engine thread.
         var (tier, tierRemote, prompt, stage, blockBytes) = (ssd, remote, seq.Request.PromptTokens, seq.TierStaging, (int)cache.Layout.BlockBytes);
         var read = Task.Run(() => ReadTiersAsync(tier, tierRemote, prompt, inRam, parent, hashes, found, stage, blockBytes));
@@ -201,10 +201,34 @@ internal sealed class PrefixReuse : IDisposable
         ReturnStaging(seq);
     }
 
-    /// <summary>Takes back a sequence's staging buffer; one a read still writes into is left to the collector.</summary>
+    /// <summary>A pooled staging buffer of at least <paramref name="bytes"/>, else a new one of exactly that size: a buffer
+    /// is sized by the prompt it reads, never by the context (a remote lookup is started for nearly every prompt).</summary>
+    byte[] RentStaging(long bytes)
+    {
+        for (int i = 0; i < staging.Count; i++)
+        {
+            if (staging[i].Length < bytes) continue;
+            var buffer = staging[i];
+            staging.RemoveAt(i);
+            return buffer;
+        }
+        return GC.AllocateUninitializedArray<byte>((int)bytes);
+    }
+
+    /// <summary>Takes back a sequence's staging buffer (the pool keeps the largest); one a read still writes into is left
+    /// to the collector.</summary>
     void ReturnStaging(Sequence seq)
     {
-        if (seq.TierStaging is { } buffer && seq.TierRead is { IsCompleted: true } && staging.Count < PooledStaging) staging.Push(buffer);
+        if (seq.TierStaging is { } buffer && seq.TierRead is { IsCompleted: true })
+        {
+            if (staging.Count < PooledStaging) staging.Add(buffer);
+            else
+            {
+                int smallest = 0;
+                for (int i = 1; i < staging.Count; i++) if (staging[i].Length < staging[smallest].Length) smallest = i;
+                if (staging[smallest].Length < buffer.Length) staging[smallest] = buffer;
+            }
+        }
         seq.TierRead = null;
         seq.TierStaging = null;
         seq.TierHashes = null;
