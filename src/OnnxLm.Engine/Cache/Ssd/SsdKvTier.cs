@@ -37,7 +37,7 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// </summary>
 public sealed class SsdKvTier : IDisposable
 {
-    const string IndexName = "index.bin", DirtyName = "dirty", LockName = "lock", TempName = "tmp";
+    const string IndexName = SsdTierDirectory.IndexName, DirtyName = SsdTierDirectory.DirtyName, TempName = SsdTierDirectory.TempName;
 
     readonly ISsdFileSystem fs;
     readonly SsdTierOptions options;
@@ -88,53 +88,16 @@ public sealed class SsdKvTier : IDisposable
         Directory = Path.Combine(options.Directory, fingerprint.ToString("x32", CultureInfo.InvariantCulture));
         MaxBytes = options.MaxBytes ?? 0;
 
-        string? readOnlyReason = null;
-        try
+        var opened = SsdTierDirectory.Open(fs, Directory);
+        if (opened.Mode == SsdTierMode.Disabled)
         {
-            fs.CreateDirectory(Directory);
+            Disable(opened.Reason);
+            return;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            if (!SafeDirectoryExists(Directory))
-            {
-                Disable($"cannot create {Directory}: {e.Message}");
-                return;
-            }
-            readOnlyReason = $"{Directory} is not writable ({e.Message})";
-        }
-
-        if (readOnlyReason is null)
-        {
-            try
-            {
-                lockHandle = fs.Lock(Path.Combine(Directory, LockName));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                readOnlyReason = e is UnauthorizedAccessException
-                    ? $"{Directory} is not writable ({e.Message})"
-                    : $"another process holds {Path.Combine(Directory, LockName)} ({e.Message})";
-            }
-        }
-
-        bool dirtyBefore = SafeFileExists(Path.Combine(Directory, DirtyName));
-        if (lockHandle is not null)
-        {
-            try
-            {
-                // The marker doubles as the write probe: a directory we cannot write to is read-only, not half-working.
-                fs.CreateDirectory(Path.Combine(Directory, TempName));
-                fs.WriteDurable(Path.Combine(Directory, DirtyName), default, default);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                readOnlyReason = $"{Directory} is not writable ({e.Message})";
-                lockHandle.Dispose();
-                lockHandle = null;
-            }
-        }
-        Mode = lockHandle is not null ? SsdTierMode.ReadWrite : SsdTierMode.ReadOnly;
-        ModeReason = readOnlyReason ?? "holds the lock";
+        lockHandle = opened.Lock;
+        bool dirtyBefore = opened.DirtyBefore;
+        Mode = opened.Mode;
+        ModeReason = opened.Reason;
 
         bool loaded;
         try
@@ -530,18 +493,6 @@ public sealed class SsdKvTier : IDisposable
         {
             // Left for the next prune or scan.
         }
-    }
-
-    bool SafeDirectoryExists(string path)
-    {
-        try { return fs.DirectoryExists(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
-    }
-
-    bool SafeFileExists(string path)
-    {
-        try { return fs.FileExists(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     void Disable(string reason)
