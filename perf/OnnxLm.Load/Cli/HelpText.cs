@@ -18,7 +18,7 @@ public static class HelpText
                     --groups G --system-tokens S --question-tokens N|A:B   shared-prefix (default 4, 512, 32)
                     --turns T --turn-tokens N|A:B                       multi-turn (first message: --input-tokens)
                     --replay FILE.jsonl                                 one OpenAI request body per line
-                    --temperature T (default 0)  --ignore-eos  --seed N
+                    --temperature T (default 0)  --ignore-eos  --seed N  --session-keys (multi-turn: a prompt_cache_key per conversation)
                     --response-format FILE.json   send that object as response_format (structured output)
         arrival     --concurrency 1,4,8   closed loop, one run per value (default 1)
                     --rate 0.5,2          Poisson arrivals per second, one run per value

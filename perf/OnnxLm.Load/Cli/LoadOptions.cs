@@ -35,6 +35,8 @@ public sealed class LoadOptions
     public float Temperature { get; private set; }
     public int Seed { get; private set; } = 1;
     public bool IgnoreEos { get; private set; }
+    /// <summary>multi-turn: each conversation sends its own prompt_cache_key (for cache-affinity routing).</summary>
+    public bool SessionKeys { get; private set; }
     public double? SloTtftMs { get; private set; }
     public double? SloTpotMs { get; private set; }
     public double TimeoutS { get; private set; } = 600;
@@ -167,6 +169,7 @@ public sealed class LoadOptions
                 case "--temperature": o.Temperature = (float)Dbl(0); break;
                 case "--seed": o.Seed = Int(int.MinValue, int.MaxValue); break;
                 case "--ignore-eos": o.IgnoreEos = true; break;
+                case "--session-keys": o.SessionKeys = true; break;
                 case "--slo-ttft-ms": o.SloTtftMs = Dbl(0); break;
                 case "--slo-tpot-ms": o.SloTpotMs = Dbl(0); break;
                 case "--timeout": o.TimeoutS = Dbl(0.001); break;
@@ -252,7 +255,7 @@ public sealed class LoadOptions
         return WorkloadName switch
         {
             "shared-prefix" => new SharedPrefixWorkload(prompts, Groups, SystemTokens, QuestionTokens, OutputTokens, seed),
-            "multi-turn" => new MultiTurnWorkload(Turns, InputTokens, TurnTokens, OutputTokens, seed),
+            "multi-turn" => new MultiTurnWorkload(Turns, InputTokens, TurnTokens, OutputTokens, seed, SessionKeys),
             "replay" => new ReplayWorkload(ReplayFile!),
             _ => new RandomWorkload(prompts, InputTokens, OutputTokens, seed),
         };

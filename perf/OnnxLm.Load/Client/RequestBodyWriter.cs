@@ -60,6 +60,7 @@ public static class RequestBodyWriter
             w.WriteRawValue(format);
         }
         if (options.IgnoreEos) w.WriteBoolean("ignore_eos"u8, true);
+        if (plan.SessionKey is { } key) w.WriteString("prompt_cache_key"u8, key);
         w.WriteBoolean("stream"u8, true);
         w.WriteStartObject("stream_options"u8);
         w.WriteBoolean("include_usage"u8, true);

@@ -3,11 +3,14 @@ namespace OnnxLm.Load.Workloads;
 /// <summary>
 /// Chats of <c>turns</c> turns. Each turn sends the whole conversation so far: earlier user messages, the server's own
 /// earlier answers (as streamed back), and a new user message. The prompt therefore grows turn by turn and every turn
-/// after the first shares the previous turn's prompt as a prefix.
+/// after the first shares the previous turn's prompt as a prefix. With <c>sessionKeys</c> each conversation sends its
+/// own <c>prompt_cache_key</c>, so a balancer that hashes it keeps the conversation on one replica.
 /// </summary>
-public sealed class MultiTurnWorkload(int turns, LengthSpec firstInput, LengthSpec turnInput, LengthSpec output, int seed) : Workload
+public sealed class MultiTurnWorkload(int turns, LengthSpec firstInput, LengthSpec turnInput, LengthSpec output, int seed, bool sessionKeys = false)
+    : Workload
 {
     readonly Random rng = new(seed);
+    int conversations;
 
     public override string Name => "multi-turn";
 
@@ -24,10 +27,11 @@ public sealed class MultiTurnWorkload(int turns, LengthSpec firstInput, LengthSp
             questions[t] = PromptText.RandomWords(rng, (t == 0 ? firstInput : turnInput).Sample(rng));
             outputs[t] = output.Sample(rng);
         }
-        return new Conversation(questions, outputs);
+        string? key = sessionKeys ? $"conversation-{seed}-{conversations++}" : null;
+        return new Conversation(questions, outputs, key);
     }
 
-    sealed class Conversation(string[] questions, int[] outputs) : Session
+    sealed class Conversation(string[] questions, int[] outputs, string? key) : Session
     {
         readonly List<ChatTurn> messages = new(questions.Length * 2);
         int turn;
@@ -39,7 +43,7 @@ public sealed class MultiTurnWorkload(int turns, LengthSpec firstInput, LengthSp
             if (turn > 0) messages.Add(new ChatTurn("assistant", previousAnswer ?? ""));
             messages.Add(new ChatTurn("user", questions[turn]));
             // A copy: the list keeps growing after this request is sent.
-            plan = new RequestPlan { Kind = EndpointKind.Chat, Messages = messages.ToArray(), MaxTokens = outputs[turn], CollectText = true };
+            plan = new RequestPlan { Kind = EndpointKind.Chat, Messages = messages.ToArray(), MaxTokens = outputs[turn], CollectText = true, SessionKey = key };
             turn++;
             return true;
         }

@@ -19,4 +19,7 @@ public sealed class RequestPlan
 
     /// <summary>Keep the streamed text (multi-turn sends it back as the assistant turn).</summary>
     public bool CollectText { get; init; }
+
+    /// <summary>OpenAI's <c>prompt_cache_key</c>: the conversation, for a load balancer that routes by it; null = none.</summary>
+    public string? SessionKey { get; init; }
 }

@@ -36,6 +36,9 @@ public sealed unsafe class PrefixCache : IDisposable
     /// <summary>Test hook: replaces the chain hash (e.g. with a constant to force collisions).</summary>
     internal BlockHasher? HashOverride { get; set; }
 
+    /// <summary>The model fingerprint every chain hash includes (<see cref="Model.ModelFingerprint"/>).</summary>
+    public UInt128 Fingerprint => fingerprint;
+
     public PrefixCache(ISlotRowMemory rows, int blockSize, int bits, int groupSize, long budgetBytes, UInt128 fingerprint)
     {
         int elementSize = rows.KvElementSize;

@@ -109,7 +109,7 @@ internal sealed class Admission
                 }
                 if (cmd.Request.Grammar is not null) pipeline.Grammar.CountRequest();
                 waiting.Add(seq);
-                prefixes.StartSsdRead(seq);
+                prefixes.StartTierRead(seq);
             }
             // Cancel commands only wake the loop; ApplyCancellations reads the flag.
         }
@@ -165,9 +165,9 @@ internal sealed class Admission
     {
         if (prefillGroup.Count > 0 || waiting.Count == 0 || rows.DecodeCount >= rows.Count) return;
         int free = rows.Count - rows.DecodeCount;
-        // A request whose blocks are still being read from disk lets the ones behind it go first.
+        // A request whose blocks are still being read (SSD, Redis) lets the ones behind it go first.
         int head = 0;
-        while (head < waiting.Count && waiting[head].SsdRead is { IsCompleted: false }) head++;
+        while (head < waiting.Count && waiting[head].TierRead is { IsCompleted: false }) head++;
         if (head == waiting.Count) return;
         if (head > 0)
         {
@@ -176,7 +176,7 @@ internal sealed class Admission
             waiting.Insert(0, ready);
         }
         var first = waiting[0];
-        prefixes.AdoptSsdBlocks(first);
+        prefixes.AdoptTierBlocks(first);
         if (first.GroupSize > free) return;   // an n-group waits until it has a row for every sequence
         if (first.Siblings is not null)
         {
@@ -205,7 +205,7 @@ internal sealed class Admission
             while (count < free && count < waiting.Count)
             {
                 int w = Math.Max(width, waiting[count].PromptLength);
-                if ((long)w * (count + 1) > step || waiting[count].Siblings is not null || waiting[count].SsdRead is not null
+                if ((long)w * (count + 1) > step || waiting[count].Siblings is not null || waiting[count].TierRead is not null
                     || prefixes.HasCachedPrefix(waiting[count], rows)) break;
                 width = w;
                 count++;

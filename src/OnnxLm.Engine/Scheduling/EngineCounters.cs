@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using OnnxLm.Engine.Cache;
+using OnnxLm.Engine.Cache.Remote;
 using OnnxLm.Engine.Cache.Ssd;
 
 namespace OnnxLm.Engine.Scheduling;
@@ -12,12 +13,13 @@ namespace OnnxLm.Engine.Scheduling;
 /// a step when a reader asked for one (<see cref="Request"/>), and on an idle pass when something changed: a steady decode
 /// step nobody watches builds none, so it still allocates nothing.
 /// </summary>
-internal sealed class EngineCounters(PrefixCache? cache, SsdKvTier? ssd)
+internal sealed class EngineCounters(PrefixCache? cache, SsdKvTier? ssd, RemoteKvTier? remote)
 {
     public int Pending;             // submitted, not yet given a row (bounded by MaxQueue)
     public int Active;              // holding a row: decoding, prefilling, or an n-group waiting to be forked
     public int Unfinished;          // Active plus finished sequences whose events still wait for ring room
     public long Steps, PromptTokens, CachedPromptTokens, GeneratedTokens;
+    public long CachedPoolTokens, CachedSsdTokens, CachedRemoteTokens;   // CachedPromptTokens by the tier the KV came from
 
     EngineStatistics latest = new();
     int requested;
@@ -57,7 +59,9 @@ internal sealed class EngineCounters(PrefixCache? cache, SsdKvTier? ssd)
         if (last.Steps == Interlocked.Read(ref Steps) && last.GeneratedTokensTotal == Interlocked.Read(ref GeneratedTokens)
             && last.WaitingRequests == Volatile.Read(ref Pending) && last.ActiveSequences == Volatile.Read(ref Active)
             && (ssd is null || (last.Ssd is { } s && s.BlocksWritten == ssd.BlocksWritten && s.BlocksRead == ssd.BlocksRead
-                && s.PrunedBlocks == ssd.PrunedBlocks && s.WritesDropped == ssd.WritesDropped)))
+                && s.PrunedBlocks == ssd.PrunedBlocks && s.WritesDropped == ssd.WritesDropped))
+            && (remote is null || (last.Remote is { } r && r.Gets == remote.Gets && r.Errors == remote.Errors && r.BlocksWritten == remote.BlocksWritten
+                && r.WritesDropped == remote.WritesDropped && r.Skipped == remote.Skipped && r.Breaker == remote.Breaker.State && r.Connected == remote.Connected)))
             return;
         Publish();
     }
@@ -73,12 +77,20 @@ internal sealed class EngineCounters(PrefixCache? cache, SsdKvTier? ssd)
             Steps = Interlocked.Read(ref Steps),
             PromptTokensTotal = Interlocked.Read(ref PromptTokens),
             CachedPromptTokensTotal = Interlocked.Read(ref CachedPromptTokens),
+            CachedPoolTokensTotal = Interlocked.Read(ref CachedPoolTokens),
+            CachedSsdTokensTotal = Interlocked.Read(ref CachedSsdTokens),
+            CachedRemoteTokensTotal = Interlocked.Read(ref CachedRemoteTokens),
             GeneratedTokensTotal = Interlocked.Read(ref GeneratedTokens),
             PrefixCache = cache is null ? null
                 : new PrefixCacheStatistics(cache.BlocksUsed, cache.BlocksFree, cache.Capacity, cache.QueriedTokens, cache.HitTokens, cache.Evictions),
             Ssd = ssd is null ? null
                 : new SsdTierStatistics(ssd.Mode == SsdTierMode.ReadWrite, ssd.BlockCount, ssd.TotalBytes, ssd.MaxBytes, ssd.BlocksWritten,
                     ssd.BlocksRead, ssd.WritesDropped, ssd.CorruptBlocks, ssd.PrunedBlocks, ssd.WritingStopped),
+            Remote = remote is null ? null
+                : new RemoteTierStatistics(remote.Connected, remote.Breaker.State, remote.Breaker.Opened, remote.Breaker.Closed, remote.Gets,
+                    remote.Hits, remote.Misses, remote.Rejects, remote.Errors, remote.Late, remote.Skipped, remote.BlocksWritten,
+                    remote.BlocksExisting, remote.WritesDropped, remote.Policy.RoundTripSeconds, remote.Policy.BytesPerSecond,
+                    remote.Policy.PrefillTokensPerSecond),
         };
         Volatile.Write(ref latest, snapshot);
     }

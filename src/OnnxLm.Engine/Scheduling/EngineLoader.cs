@@ -1,4 +1,5 @@
 using OnnxLm.Engine.Cache;
+using OnnxLm.Engine.Cache.Remote;
 using OnnxLm.Engine.Cache.Ssd;
 using OnnxLm.Engine.Memory;
 using OnnxLm.Engine.Model;
@@ -7,11 +8,12 @@ using OnnxLm.Engine.Text;
 namespace OnnxLm.Engine.Scheduling;
 
 /// <summary>What an engine is built from, loaded in dependency order; disposed in reverse when the engine cannot start.</summary>
-internal sealed record EngineParts(TokenVocabulary Vocabulary, PromptEncoder Prompts, ModelRunner Runner, PrefixCache? Cache, SsdKvTier? Ssd, MemoryPlan Plan)
+internal sealed record EngineParts(TokenVocabulary Vocabulary, PromptEncoder Prompts, ModelRunner Runner, PrefixCache? Cache, SsdKvTier? Ssd, RemoteKvTier? Remote, MemoryPlan Plan)
     : IDisposable
 {
     public void Dispose()
     {
+        Remote?.Dispose();
         Ssd?.Dispose();
         Cache?.Dispose();
         Runner.Dispose();
@@ -42,6 +44,7 @@ internal static class EngineLoader
         ModelRunner? runner = null;
         PrefixCache? cache = null;
         SsdKvTier? ssd = null;
+        RemoteKvTier? remote = null;
         try
         {
             long residentBefore = Environment.WorkingSet;
@@ -55,7 +58,11 @@ internal static class EngineLoader
             if (options.PrefixCache)
             {
                 int bits = options.KvBits == 0 ? runner.Contract.KvElementSize * 8 : options.KvBits;
-                var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits);
+                // Blocks that leave the process (SSD, Redis) need the weights' content in the fingerprint; whole-file hashes
+                // are then remembered in the cache root.
+                bool shared = options.SsdCache || options.RemoteKv is not null;
+                string? hashCache = shared ? Path.Combine(options.KvCacheDir ?? SsdKvTier.DefaultDirectory(), "content-hashes.tsv") : null;
+                var fingerprint = ModelFingerprint.Compute(runner.Contract, options.BlockSize, bits, hashCache, shared);
                 cache = new PrefixCache(runner, options.BlockSize, bits, options.KvGroupSize, plan.PrefixCacheBytes, fingerprint);
                 if (options.SsdCache)
                 {
@@ -74,11 +81,24 @@ internal static class EngineLoader
                         ssd = null;
                     }
                 }
+                if (options.RemoteKv is { } endpoint)
+                {
+                    // Connects in the background: a replica starts and serves while Redis is down.
+                    remote = new RemoteKvTier(new RemoteKvOptions
+                    {
+                        Endpoint = endpoint,
+                        Fingerprint = fingerprint,
+                        Layout = cache.Layout,
+                        AlwaysFetch = options.RemoteKvAlwaysFetch,
+                        Log = options.Log,
+                    });
+                }
             }
-            return new EngineParts(vocabulary, prompts, runner, cache, ssd, plan);
+            return new EngineParts(vocabulary, prompts, runner, cache, ssd, remote, plan);
         }
         catch
         {
+            remote?.Dispose();
             ssd?.Dispose();
             cache?.Dispose();
             runner?.Dispose();

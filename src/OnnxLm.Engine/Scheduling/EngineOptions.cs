@@ -46,6 +46,11 @@ public sealed class EngineOptions
     public double SsdTtlDays { get; init; } = 7;
     /// <summary>Cap of the SSD tier in bytes; null = a quarter of the free disk space.</summary>
     public long? SsdMaxBytes { get; init; }
+    /// <summary>The remote KV tier's Redis (<c>--remote-kv</c>), a third tier under the RAM pool and the SSD tier; null = off.
+    /// Needs the prefix cache.</summary>
+    public Cache.Remote.RedisEndpoint? RemoteKv { get; init; }
+    /// <summary>Fetch remote blocks even when recomputing them measures faster (tests on the tiny model only).</summary>
+    public bool RemoteKvAlwaysFetch { get; init; }
     /// <summary>Fields a request omits take the model's recommended sampling values (<see cref="Model.SamplingDefaults"/>);
     /// false = OpenAI's defaults (<c>--sampling-defaults neutral</c>).</summary>
     public bool ModelSamplingDefaults { get; init; } = true;

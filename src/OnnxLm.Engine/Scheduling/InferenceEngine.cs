@@ -44,6 +44,8 @@ public sealed class InferenceEngine : IDisposable
     public PrefixCache? Cache => prefixes.Cache;
     /// <summary>The SSD tier under the prefix cache, or null when disabled.</summary>
     public SsdKvTier? Ssd => prefixes.Ssd;
+    /// <summary>The remote KV tier (Redis), or null when <c>--remote-kv</c> is off.</summary>
+    public Cache.Remote.RemoteKvTier? Remote => prefixes.Remote;
     public PromptEncoder Prompts { get; }
     public TokenVocabulary Vocabulary { get; }
 
@@ -105,7 +107,8 @@ public sealed class InferenceEngine : IDisposable
     Task hugePages = Task.CompletedTask;
     readonly CancellationTokenSource hugePagesCancel = new();
 
-    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache, SsdKvTier? ssd)
+    InferenceEngine(EngineOptions options, ModelRunner runner, TokenVocabulary vocabulary, PromptEncoder prompts, PrefixCache? cache, SsdKvTier? ssd,
+        Cache.Remote.RemoteKvTier? remote)
     {
         this.options = options;
         this.runner = runner;
@@ -113,9 +116,9 @@ public sealed class InferenceEngine : IDisposable
         Prompts = prompts;
         ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(runner.Contract.Directory));
         var sampler = new Sampler(runner.VocabSize);
-        counters = new EngineCounters(cache, ssd);
+        counters = new EngineCounters(cache, ssd, cache is null ? null : remote);
         rows = new SlotRowTable(runner, options.MaxBatchSize, keepResident: cache is not null);
-        prefixes = new PrefixReuse(cache, ssd, options.SsdWriteThrough, runner.MaxLen, wakeup, counters);
+        prefixes = new PrefixReuse(cache, ssd, remote, options.SsdWriteThrough, runner.MaxLen, wakeup, counters);
         pipeline = new TokenPipeline(sampler, runner.Contract.Config.EosTokenIds, runner.MaxLen, prefixes, counters,
             new GrammarMask(vocabulary, runner.Contract.Config.EosTokenIds));
         admission = new Admission(options, wakeup, counters, rows, prefixes, pipeline, vocabulary, sampler, runner.MaxLen, runner.MaxPrefillTokens);
@@ -134,7 +137,7 @@ public sealed class InferenceEngine : IDisposable
         var parts = EngineLoader.Load(options);
         try
         {
-            var engine = new InferenceEngine(options, parts.Runner, parts.Vocabulary, parts.Prompts, parts.Cache, parts.Ssd)
+            var engine = new InferenceEngine(options, parts.Runner, parts.Vocabulary, parts.Prompts, parts.Cache, parts.Ssd, parts.Remote)
             {
                 SamplingDefaults = options.ModelSamplingDefaults ? SamplingDefaults.Load(parts.Runner.Contract.Directory) : SamplingDefaults.Neutral,
                 Memory = parts.Plan,
@@ -366,6 +369,7 @@ public sealed class InferenceEngine : IDisposable
             var seq = group[0];
             int chunk = Math.Min(admission.PrefillBudget(), seq.PromptLength - seq.Length);
             Span<float> logits;
+            long started = Stopwatch.GetTimestamp();
             try
             {
                 logits = runner.Prefill(seq.Row, seq.Length, seq.Request.PromptTokens.AsSpan(seq.Length, chunk));
@@ -377,6 +381,7 @@ public sealed class InferenceEngine : IDisposable
                 pipeline.FailGroup(seq, "model run failed: " + e.Message);
                 return;
             }
+            prefixes.ObservePrefill(chunk, Stopwatch.GetTimestamp() - started);
             seq.Length += chunk;
             Interlocked.Add(ref counters.PromptTokens, chunk);
             prefixes.Commit(seq);
@@ -389,6 +394,7 @@ public sealed class InferenceEngine : IDisposable
         freshPrompts.Clear();
         foreach (var seq in group) freshPrompts.Add(seq.Request.PromptTokens);
         int firstRow = group[0].Row, s;
+        long freshStarted = Stopwatch.GetTimestamp();
         try
         {
             s = runner.PrefillFresh(firstRow, freshPrompts);
@@ -403,6 +409,9 @@ public sealed class InferenceEngine : IDisposable
             group.Clear();
             return;
         }
+        int freshTokens = 0;
+        foreach (var seq in group) freshTokens += seq.PromptLength;
+        prefixes.ObservePrefill(freshTokens, Stopwatch.GetTimestamp() - freshStarted);
         for (int k = 0; k < group.Count; k++)
         {
             var seq = group[k];

@@ -59,11 +59,13 @@ internal sealed class Sequence
     public readonly List<int> Blocks;
     /// <summary>Whether the prefix-cache lookup for the prompt has been done (it takes references, so only once).</summary>
     public bool LookedUp;
-    /// <summary>A read of this prompt's blocks from the SSD tier in flight (started when the request arrived).</summary>
-    public Task<int>? SsdRead;
-    public byte[]? SsdStaging;
-    public UInt128[]? SsdHashes;
-    public int SsdFirstBlock;
+    /// <summary>A read of this prompt's blocks from the SSD and remote tiers in flight (started when the request arrived).</summary>
+    public Task<TierReadResult>? TierRead;
+    public byte[]? TierStaging;
+    public UInt128[]? TierHashes;
+    public int TierFirstBlock;
+    /// <summary>Blocks of <see cref="Blocks"/> adopted from the SSD tier and from the remote tier (for per-tier accounting).</summary>
+    public int SsdAdoptedBlocks, RemoteAdoptedBlocks;
 
     /// <summary>Prompt tokens whose KV was restored or reused instead of computed.</summary>
     public int CachedTokens;

@@ -161,6 +161,14 @@ internal static class ServeOptionTable
         },
         new()
         {
+            Name = "remote-kv", Kind = OptionKind.Value, ValueName = "URL", Secret = true,
+            Help = "share KV blocks between replicas through Redis: redis://HOST:PORT[?password=...&db=N] (a third tier under RAM and SSD; see docs/SCALEOUT.md)",
+            DefaultText = "off",
+            Apply = (o, v) => o.RemoteKv = Engine.Cache.Remote.RedisEndpoint.TryParse(v, out string? error) ?? throw new OptionValueException(error!),
+            Show = o => o.RemoteKv?.ToString() ?? "off",
+        },
+        new()
+        {
             Name = "served-model-name", Kind = OptionKind.Value, ValueName = "NAME", Help = "model id clients see and send",
             DefaultText = "the model folder's name",
             Apply = (o, v) => o.ServedModelName = ServeOption.NonEmpty(v, 256), Show = o => o.ServedModelName ?? "(the model folder's name)",

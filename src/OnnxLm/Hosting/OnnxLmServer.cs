@@ -270,6 +270,8 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 SsdWriteThrough = options.SsdWriteThrough,
                 SsdTtlDays = options.SsdTtlDays,
                 SsdMaxBytes = options.SsdMaxBytes,
+                RemoteKv = options.RemoteKv,
+                RemoteKvAlwaysFetch = options.RemoteKvAlwaysFetch,
                 ChatTemplate = options.ChatTemplate,
                 ModelSamplingDefaults = options.ModelSamplingDefaults,
                 Log = message => log.LogInformation("{Message}", message),
@@ -295,6 +297,8 @@ public sealed class OnnxLmServer : IAsyncDisposable
                 log.LogInformation("SSD KV tier: {Mode} at {Dir}, cap {Mb} MiB{Reason}", ssd.Mode, ssd.Directory, ssd.MaxBytes >> 20,
                     string.IsNullOrEmpty(ssd.ModeReason) ? "" : " (" + ssd.ModeReason + ")");
             else log.LogInformation("SSD KV tier: off");
+            if (options.RemoteKv is not null && engine.Remote is null)
+                log.LogWarning("remote KV tier: off (--remote-kv needs the prefix cache, and --no-prefix-cache is set)");
             return engine;
         }
         catch (ModelFormatException e)

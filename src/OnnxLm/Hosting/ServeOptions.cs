@@ -33,6 +33,10 @@ public sealed class ServeOptions
     public bool SsdWriteThrough { get; set; }
     public int SsdTtlDays { get; set; } = 7;
     public long? SsdMaxBytes { get; set; }
+    /// <summary>The remote KV tier's Redis (<c>--remote-kv redis://HOST:PORT[?password=…&amp;db=N]</c>); null = off.</summary>
+    public Engine.Cache.Remote.RedisEndpoint? RemoteKv { get; set; }
+    /// <summary>Fetch remote blocks even when recomputing measures faster: tests on the tiny model only (no CLI option).</summary>
+    public bool RemoteKvAlwaysFetch { get; set; }
     /// <summary>The model id clients see and must send; null = the model folder's name.</summary>
     public string? ServedModelName { get; set; }
     /// <summary>This replica's name in the X-Onnxlm-Replica header and the request log; null = host:port.</summary>

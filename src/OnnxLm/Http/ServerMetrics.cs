@@ -80,6 +80,14 @@ internal sealed class ServerMetrics
             Metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted sequences.", stats.PromptTokensTotal);
             Metric("vllm:generation_tokens_total", "counter", "Generated tokens.", stats.GeneratedTokensTotal);
             Metric("onnxlm:cached_prompt_tokens_total", "counter", "Prompt tokens whose KV was reused instead of prefilled.", stats.CachedPromptTokensTotal);
+            text.Append("# HELP onnxlm:cached_prompt_tokens_by_tier_total Prompt tokens whose KV was reused, by the tier it came from (pool: RAM blocks or a resident row).\n")
+                .Append("# TYPE onnxlm:cached_prompt_tokens_by_tier_total counter\n");
+            Tier("pool", stats.CachedPoolTokensTotal);
+            Tier("ssd", stats.CachedSsdTokensTotal);
+            Tier("remote", stats.CachedRemoteTokensTotal);
+            void Tier(string tier, long value) =>
+                text.Append("onnxlm:cached_prompt_tokens_by_tier_total{").Append(labels).Append(",tier=\"").Append(tier).Append("\"} ")
+                    .Append(value.ToString(c)).Append('\n');
             Metric("onnxlm:kv_slots_used", "gauge", "KV slot rows in use.", stats.ActiveSequences);
             Metric("onnxlm:kv_slots_total", "gauge", "KV slot rows (the batch size).", engine.MaxBatchSize);
             Metric("onnxlm:context_length", "gauge", "Tokens per sequence (the model's, capped by the memory budget).", engine.ContextLength);
@@ -115,6 +123,29 @@ internal sealed class ServerMetrics
                 Metric("onnxlm:ssd_corrupt_blocks_total", "counter", "KV block files that failed verification and were deleted.", ssd.CorruptBlocks);
                 Metric("onnxlm:ssd_pruned_blocks_total", "counter", "KV block files pruned by TTL or the byte cap.", ssd.PrunedBlocks);
                 Metric("onnxlm:ssd_writing_stopped", "gauge", "1 after a failed write (disk full): no more writes until restart.", ssd.WritingStopped ? 1 : 0);
+            }
+            if (stats.Remote is { } remote)
+            {
+                Metric("onnxlm:remote_kv_connected", "gauge", "1 while connected to the remote KV tier's Redis.", remote.Connected ? 1 : 0);
+                Metric("onnxlm:remote_kv_breaker_state", "gauge", "Remote KV tier circuit breaker: 0 closed, 1 open (tier skipped), 2 half-open (probing).", (int)remote.Breaker);
+                Metric("onnxlm:remote_kv_breaker_opened_total", "counter", "Times the remote KV tier's breaker opened after repeated errors.", remote.BreakerOpened);
+                Metric("onnxlm:remote_kv_breaker_closed_total", "counter", "Times a successful probe closed the remote KV tier's breaker.", remote.BreakerClosed);
+                Metric("onnxlm:remote_kv_gets_total", "counter", "Block keys asked of the remote KV tier (pipelined MGETs).", remote.Gets);
+                Metric("onnxlm:remote_kv_hits_total", "counter", "Blocks fetched from the remote KV tier and verified.", remote.Hits);
+                Metric("onnxlm:remote_kv_misses_total", "counter", "Remote lookups that ended at a key Redis did not hold.", remote.Misses);
+                Metric("onnxlm:remote_kv_rejects_total", "counter", "Remote values that failed verification (deleted, never served).", remote.Rejects);
+                Metric("onnxlm:remote_kv_errors_total", "counter", "Failed remote KV commands (connection loss, timeouts, server errors).", remote.Errors);
+                Metric("onnxlm:remote_kv_late_total", "counter", "Remote lookups abandoned at their deadline (the prompt was recomputed).", remote.Late);
+                Metric("onnxlm:remote_kv_skipped_total", "counter", "Remote lookups not sent: breaker open, not connected, or recomputing measured faster.", remote.Skipped);
+                Metric("onnxlm:remote_kv_blocks_written_total", "counter", "Blocks written to the remote KV tier (SET NX).", remote.BlocksWritten);
+                Metric("onnxlm:remote_kv_blocks_existing_total", "counter", "Remote writes skipped because another replica had written the block.", remote.BlocksExisting);
+                Metric("onnxlm:remote_kv_writes_dropped_total", "counter", "Blocks not written to the remote KV tier (queue full, breaker open, or not connected).", remote.WritesDropped);
+                if (!double.IsNaN(remote.RoundTripSeconds))
+                    Metric("onnxlm:remote_kv_round_trip_seconds", "gauge", "Measured round trip of small remote KV replies (moving average).", remote.RoundTripSeconds);
+                if (!double.IsNaN(remote.BytesPerSecond))
+                    Metric("onnxlm:remote_kv_bytes_per_second", "gauge", "Measured transfer rate of remote KV values (moving average).", remote.BytesPerSecond);
+                if (!double.IsNaN(remote.PrefillTokensPerSecond))
+                    Metric("onnxlm:prefill_tokens_per_second", "gauge", "Measured prefill rate the fetch-or-recompute decision uses (moving average).", remote.PrefillTokensPerSecond);
             }
         }
 

@@ -13,9 +13,9 @@ namespace OnnxLm.Tests.ScaleOut;
 /// Three onnxlm replicas (the built-in tiny model, one ORT thread each, one sequence at a time so load piles up where a
 /// key hashes) behind HAProxy running the repository's own configuration, <c>deploy/haproxy/onnxlm.cfg</c>, all on
 /// 127.0.0.1 and all stopped at the end. HAProxy is Debian's package, which <c>.ci/run</c> installs; without it the tests
-/// fail and say so.
+/// fail and say so. Subclasses start the replicas differently (with a Redis tier, or as processes that can be killed).
 /// </summary>
-public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
+public class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
 {
     public const string HaproxyBinary = "/usr/sbin/haproxy";
     readonly List<OnnxLmServer> replicas = [];
@@ -24,13 +24,32 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
 
     public HttpClient Client { get; private set; } = null!;
     public IReadOnlyList<string> ReplicaNames { get; } = ["replica-a", "replica-b", "replica-c"];
+    /// <summary>The in-process replicas (empty when a subclass runs them as processes).</summary>
+    public IReadOnlyList<OnnxLmServer> Replicas => replicas;
 
-    public async Task InitializeAsync()
+    /// <summary>Adjusts each in-process replica's options (after the name and the batch size of 1).</summary>
+    protected virtual void Configure(ServeOptions options)
+    {
+    }
+
+    /// <summary>Starts the replicas and returns their ports, in <see cref="ReplicaNames"/> order.</summary>
+    protected virtual async Task<List<int>> StartReplicasAsync()
+    {
+        foreach (string name in ReplicaNames)
+            replicas.Add(await ServerFixture.StartDedicatedAsync(o => { o.ReplicaName = name; o.MaxBatchSize = 1; Configure(o); }));
+        return [.. replicas.Select(r => r.BaseAddress.Port)];
+    }
+
+    protected virtual async ValueTask StopReplicasAsync()
+    {
+        foreach (var r in replicas) await r.DisposeAsync();
+    }
+
+    public virtual async Task InitializeAsync()
     {
         if (!File.Exists(HaproxyBinary))
             throw new InvalidOperationException($"{HaproxyBinary} is missing: install Debian's haproxy (apt-get install haproxy; .ci/run does)");
-        foreach (string name in ReplicaNames)
-            replicas.Add(await ServerFixture.StartDedicatedAsync(o => { o.ReplicaName = name; o.MaxBatchSize = 1; }));
+        var ports = await StartReplicasAsync();
 
         int port = FreePort();
         var info = new ProcessStartInfo(HaproxyBinary)
@@ -41,8 +60,8 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
         };
         foreach (var a in new[] { "-db", "-f", ConfigPath() }) info.ArgumentList.Add(a);
         info.Environment["ONNXLM_LB_BIND"] = $"127.0.0.1:{port}";
-        for (int i = 0; i < replicas.Count; i++)
-            info.Environment[$"ONNXLM_REPLICA_{i + 1}"] = $"127.0.0.1:{replicas[i].BaseAddress.Port}";
+        for (int i = 0; i < ports.Count; i++)
+            info.Environment[$"ONNXLM_REPLICA_{i + 1}"] = $"127.0.0.1:{ports[i]}";
         haproxy = Process.Start(info) ?? throw new InvalidOperationException("haproxy did not start");
         haproxy.OutputDataReceived += (_, e) => { lock (haproxyOutput) haproxyOutput.AppendLine(e.Data); };
         haproxy.ErrorDataReceived += (_, e) => { lock (haproxyOutput) haproxyOutput.AppendLine(e.Data); };
@@ -53,7 +72,7 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
         // Ready when HAProxy answers and its health checks have admitted every replica (keys then reach all three).
         var seen = new HashSet<string>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        for (int k = 0; seen.Count < replicas.Count; k++)
+        for (int k = 0; seen.Count < ports.Count; k++)
         {
             if (haproxy.HasExited) throw new InvalidOperationException($"haproxy exited with {haproxy.ExitCode}:\n{Output}");
             if (DateTime.UtcNow > deadline) throw new TimeoutException($"HAProxy did not route to all replicas within 60 s (saw {string.Join(", ", seen)}):\n{Output}");
@@ -74,8 +93,9 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
         get { lock (haproxyOutput) return haproxyOutput.ToString(); }
     }
 
-    public async ValueTask DisposeAsync()
+    public virtual async ValueTask DisposeAsync()
     {
+        GC.SuppressFinalize(this);
         Client?.Dispose();
         if (haproxy is { HasExited: false })
         {
@@ -83,7 +103,7 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
             await haproxy.WaitForExitAsync();
         }
         haproxy?.Dispose();
-        foreach (var r in replicas) await r.DisposeAsync();
+        await StopReplicasAsync();
     }
 
     static string ConfigPath()
@@ -96,7 +116,7 @@ public sealed class HaproxyCluster : IAsyncInitializer, IAsyncDisposable
         throw new InvalidOperationException($"deploy/haproxy/onnxlm.cfg not found above {AppContext.BaseDirectory}");
     }
 
-    static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -1,14 +1,11 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
-using System.IO.Hashing;
-using System.Text.Json;
 
 namespace OnnxLm.Engine.Cache.Ssd;
 
 /// <summary>
 /// Persistent, crash-safe KV block store on disk, under <c>{root}/{fingerprint hex}/</c>: one safetensors file per block
-/// (<see cref="SsdBlockFile"/>) at <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (4,096 leaf directories: ~25 files
+/// (<see cref="KvBlockFile"/>, encoded by <see cref="KvBlockCodec"/>, read by <see cref="SsdBlockReader"/>) at
+/// <c>{h[0..2]}/{h[2]}/{hash}-{parent}.safetensors</c> (<see cref="SsdBlockPaths"/>; 4,096 leaf directories: ~25 files
 /// each at 100k blocks, ~2,500 at 10M).
 /// <para>
 /// Invariants. (1) A file under its final name is complete: it is written under <c>tmp/</c>, fsync'd and renamed; files
@@ -31,36 +28,35 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// keeps up with evictions under load is for the engine benchmark to confirm; a full queue only drops blocks.
 /// </para>
 /// <para>
-/// Index: hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically and at shutdown. A
-/// <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is reconciled by scanning
-/// the directory in the background (file names carry hash and parent, so the scan opens no file). Measured with 100,000
-/// files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and the background scan completes
-/// the index in 1.8 s; a dirty index loads in 39 ms and its scan finishes after 1.4 s.
+/// Index (<see cref="SsdBlockIndex"/>): hash → (parent, size, last use) in memory, saved to <c>index.bin</c> periodically
+/// and at shutdown. A <c>dirty</c> marker exists while a writer runs; at start a missing, invalid or dirty index is
+/// reconciled by scanning the directory in the background (file names carry hash and parent, so the scan opens no
+/// file). Measured with 100,000 files: a clean index loads in 76 ms; with no index the constructor returns in 1 ms and
+/// the background scan completes the index in 1.8 s; a dirty index loads in 39 ms and its scan finishes after 1.4 s.
 /// </para>
 /// </summary>
 public sealed class SsdKvTier : IDisposable
 {
-    const string IndexName = "index.bin", DirtyName = "dirty", LockName = "lock", TempName = "tmp";
-    const int NameLength = 32 + 1 + 32;
+    const string IndexName = SsdTierDirectory.IndexName, DirtyName = SsdTierDirectory.DirtyName, TempName = SsdTierDirectory.TempName;
 
     readonly ISsdFileSystem fs;
     readonly SsdTierOptions options;
     readonly KvBlockLayout layout;
-    readonly string layoutText;
+    readonly KvBlockCodec codec;
     readonly UInt128 fingerprint;
     readonly TimeProvider time;
     readonly Action<string>? log;
     readonly int blockBytes;
 
-    // Guarded by gate: the index, the bytes it accounts, the write queue and its buffer pool.
+    readonly SsdBlockIndex index = new();
+
+    // Guarded by gate: the write queue and its buffer pool. A written block enters the index before it leaves
+    // `queued`, so a block is always in one or the other until it is pruned.
     readonly Lock gate = new();
-    readonly Dictionary<UInt128, SsdIndexEntry> index = [];
     readonly HashSet<UInt128> queued = [];
     readonly Queue<SsdWriteBuffer> writeQueue = new();
     readonly Stack<SsdWriteBuffer> freeBuffers = new();
     int buffersAllocated;
-    long totalBytes;
-    bool indexDirty;
 
     readonly IDisposable? lockHandle;
     readonly Thread? worker;
@@ -71,10 +67,8 @@ public sealed class SsdKvTier : IDisposable
     TaskCompletionSource? maintenanceRequest;
     int pendingWrites;
 
-    // Worker-thread state.
+    // Worker-thread state (and the codec's header buffer).
     readonly bool[] leafCreated = new bool[4096];
-    readonly ArrayBufferWriter<byte> header = new(1024), json = new(1024);
-    Utf8JsonWriter? jsonWriter;
     byte[] indexBuffer = [];
 
     long blocksWritten, bytesWritten, blocksRead, bytesRead, corruptBlocks, writesDropped, prunedBlocks, lookups, lookupHits;
@@ -86,72 +80,35 @@ public sealed class SsdKvTier : IDisposable
         fs = fileSystem;
         this.options = options;
         layout = options.Layout;
-        layoutText = SsdBlockFile.LayoutText(layout);
         fingerprint = options.Fingerprint;
+        codec = new KvBlockCodec(layout, fingerprint);
         time = options.Time;
         log = options.Log;
         blockBytes = checked((int)layout.BlockBytes);
         Directory = Path.Combine(options.Directory, fingerprint.ToString("x32", CultureInfo.InvariantCulture));
         MaxBytes = options.MaxBytes ?? 0;
 
-        string? readOnlyReason = null;
-        try
+        var opened = SsdTierDirectory.Open(fs, Directory);
+        if (opened.Mode == SsdTierMode.Disabled)
         {
-            fs.CreateDirectory(Directory);
+            Disable(opened.Reason);
+            return;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            if (!SafeDirectoryExists(Directory))
-            {
-                Disable($"cannot create {Directory}: {e.Message}");
-                return;
-            }
-            readOnlyReason = $"{Directory} is not writable ({e.Message})";
-        }
-
-        if (readOnlyReason is null)
-        {
-            try
-            {
-                lockHandle = fs.Lock(Path.Combine(Directory, LockName));
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                readOnlyReason = e is UnauthorizedAccessException
-                    ? $"{Directory} is not writable ({e.Message})"
-                    : $"another process holds {Path.Combine(Directory, LockName)} ({e.Message})";
-            }
-        }
-
-        bool dirtyBefore = SafeFileExists(Path.Combine(Directory, DirtyName));
-        if (lockHandle is not null)
-        {
-            try
-            {
-                // The marker doubles as the write probe: a directory we cannot write to is read-only, not half-working.
-                fs.CreateDirectory(Path.Combine(Directory, TempName));
-                fs.WriteDurable(Path.Combine(Directory, DirtyName), default, default);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                readOnlyReason = $"{Directory} is not writable ({e.Message})";
-                lockHandle.Dispose();
-                lockHandle = null;
-            }
-        }
-        Mode = lockHandle is not null ? SsdTierMode.ReadWrite : SsdTierMode.ReadOnly;
-        ModeReason = readOnlyReason ?? "holds the lock";
+        lockHandle = opened.Lock;
+        bool dirtyBefore = opened.DirtyBefore;
+        Mode = opened.Mode;
+        ModeReason = opened.Reason;
 
         bool loaded;
         try
         {
-            loaded = SsdIndexFile.TryLoad(fs, Path.Combine(Directory, IndexName), fingerprint, index);
+            loaded = index.TryLoad(fs, Path.Combine(Directory, IndexName), fingerprint);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             loaded = false;
         }
-        foreach (var e in index.Values) totalBytes += e.Size;
+        long totalBytes = index.TotalBytes;
         // A read-only instance always rescans: the writer that owns the directory may have added files since its last save.
         scanAtStart = !loaded || dirtyBefore || Mode == SsdTierMode.ReadOnly;
 
@@ -196,8 +153,8 @@ public sealed class SsdKvTier : IDisposable
     /// <summary>True after a failed write (disk full, I/O error): no more writes until restart; reads continue.</summary>
     public bool WritingStopped => writingStopped;
 
-    public int BlockCount { get { lock (gate) return index.Count; } }
-    public long TotalBytes { get { lock (gate) return totalBytes; } }
+    public int BlockCount => index.Count;
+    public long TotalBytes => index.TotalBytes;
     public long BlocksWritten => Interlocked.Read(ref blocksWritten);
     public long BytesWritten => Interlocked.Read(ref bytesWritten);
     public long BlocksRead => Interlocked.Read(ref blocksRead);
@@ -225,7 +182,7 @@ public sealed class SsdKvTier : IDisposable
         SsdWriteBuffer? buffer;
         lock (gate)
         {
-            if (index.ContainsKey(hash) || queued.Contains(hash)) return true;
+            if (queued.Contains(hash) || index.Contains(hash)) return true;
             if (!freeBuffers.TryPop(out buffer))
             {
                 if (buffersAllocated >= options.WriteQueueDepth)
@@ -242,7 +199,7 @@ public sealed class SsdKvTier : IDisposable
         buffer.Hash = hash;
         buffer.Parent = parentHash;
         tokens.CopyTo(buffer.Tokens);
-        SsdBlockFile.ToFileOrder(layout, blockBytes, buffer.Payload);
+        KvBlockFile.ToFileOrder(layout, blockBytes, buffer.Payload);
         lock (gate) writeQueue.Enqueue(buffer);
         signal.Release();
         return true;
@@ -265,10 +222,7 @@ public sealed class SsdKvTier : IDisposable
             long start = (long)(startBlock + j) * bs;
             if (start + bs > tokens.Length) break;
             UInt128 hash = BlockHash.Chain(parent, tokens.Slice((int)start, bs), fingerprint);
-            lock (gate)
-            {
-                if (!index.TryGetValue(hash, out var e) || e.Parent != parent) break;
-            }
+            if (!index.Links(hash, parent)) break;
             hashes[j] = hash;
             parent = hash;
             found++;
@@ -289,11 +243,7 @@ public sealed class SsdKvTier : IDisposable
     {
         if (Mode == SsdTierMode.Disabled || expectedTokens.Length != layout.BlockSize) return ValueTask.FromResult(false);
         if (destination.Length < blockBytes) throw new ArgumentException($"destination holds {destination.Length} bytes, a block is {blockBytes}");
-        SsdIndexEntry entry;
-        lock (gate)
-        {
-            if (!index.TryGetValue(hash, out entry) || entry.Parent != expectedParent) return ValueTask.FromResult(false);
-        }
+        if (!index.Links(hash, expectedParent)) return ValueTask.FromResult(false);
         return ReadCoreAsync(hash, expectedParent, expectedTokens, destination[..blockBytes]);
     }
 
@@ -355,56 +305,14 @@ public sealed class SsdKvTier : IDisposable
     async ValueTask<bool> ReadCoreAsync(UInt128 hash, UInt128 parent, ReadOnlyMemory<int> tokens, Memory<byte> destination)
     {
         string path = BlockPath(hash, parent);
-        byte[]? head = null, scratch = null;
-        bool corrupt;
-        long fileLength = 0;
-        try
+        var (outcome, fileLength) = await SsdBlockReader.ReadAsync(fs, path, codec, hash, parent, tokens, destination).ConfigureAwait(false);
+        if (outcome == SsdBlockReader.Outcome.Missing)
         {
-            using var handle = fs.OpenRead(path);
-            fileLength = RandomAccess.GetLength(handle);
-            head = ArrayPool<byte>.Shared.Rent(4096);
-            int got = await ReadFullyAsync(handle, head.AsMemory(0, (int)Math.Min(head.Length, fileLength)), 0).ConfigureAwait(false);
-            long payloadOffset = got < 8 ? 0 : 8 + (long)BinaryPrimitives.ReadUInt64LittleEndian(head);
-            // Length first: a truncated or padded file, or one of another block size, fails before any parsing.
-            corrupt = got < 8 || payloadOffset - 8 > SsdBlockFile.MaxHeaderBytes || payloadOffset + blockBytes != fileLength;
-            if (!corrupt && payloadOffset > got)
-            {
-                ArrayPool<byte>.Shared.Return(head);
-                head = null;
-                head = ArrayPool<byte>.Shared.Rent((int)payloadOffset);
-                got = await ReadFullyAsync(handle, head.AsMemory(0, (int)payloadOffset), 0).ConfigureAwait(false);
-                corrupt = got != payloadOffset;
-            }
-            UInt128 checksum = default;
-            corrupt = corrupt || !SsdBlockFile.TryVerifyHeader(head.AsSpan(8, (int)payloadOffset - 8), layout, layoutText, fingerprint, hash, parent, tokens.Span, out checksum);
-            if (!corrupt)
-            {
-                Memory<byte> payload = layout.Quantized
-                    ? (scratch = ArrayPool<byte>.Shared.Rent(blockBytes)).AsMemory(0, blockBytes)
-                    : destination;
-                corrupt = await ReadFullyAsync(handle, payload, payloadOffset).ConfigureAwait(false) != blockBytes
-                    || XxHash128.HashToUInt128(payload.Span) != checksum;
-                if (!corrupt && layout.Quantized) SsdBlockFile.ToPoolOrder(layout, payload.Span, destination.Span);
-            }
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            // Pruned by the writer, or deleted by hand: a miss, not corruption.
+            // Pruned by the writer, deleted by hand, or unreadable: a miss, not corruption.
             Forget(hash);
             return false;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Forget(hash);
-            return false;
-        }
-        finally
-        {
-            if (head is not null) ArrayPool<byte>.Shared.Return(head);
-            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
-        }
-
-        if (corrupt)
+        if (outcome == SsdBlockReader.Outcome.Corrupt)
         {
             Interlocked.Increment(ref corruptBlocks);
             Forget(hash);
@@ -414,41 +322,11 @@ public sealed class SsdKvTier : IDisposable
         }
         Interlocked.Increment(ref blocksRead);
         Interlocked.Add(ref bytesRead, fileLength);
-        lock (gate)
-        {
-            if (index.TryGetValue(hash, out var e))
-            {
-                e.LastUseTicks = Now;
-                index[hash] = e;
-                indexDirty = true;
-            }
-        }
+        index.Touch(hash, Now);
         return true;
     }
 
-    static async ValueTask<int> ReadFullyAsync(Microsoft.Win32.SafeHandles.SafeFileHandle handle, Memory<byte> buffer, long offset)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = await RandomAccess.ReadAsync(handle, buffer[total..], offset + total).ConfigureAwait(false);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
-
-    void Forget(UInt128 hash)
-    {
-        lock (gate)
-        {
-            if (index.Remove(hash, out var e))
-            {
-                totalBytes -= e.Size;
-                indexDirty = true;
-            }
-        }
-    }
+    void Forget(UInt128 hash) => index.Forget(hash);
 
     // ---- background thread ----
 
@@ -509,28 +387,21 @@ public sealed class SsdKvTier : IDisposable
         string? temp = null;
         try
         {
-            UInt128 checksum = XxHash128.HashToUInt128(block.Payload);
-            SsdBlockFile.WriteHeader(header, json, ref jsonWriter, layout, layoutText, fingerprint, block.Hash, block.Parent, block.Tokens, checksum);
-            long size = header.WrittenCount + (long)blockBytes;
+            var header = codec.Header(block.Hash, block.Parent, block.Tokens, block.Payload);
+            long size = header.Length + (long)blockBytes;
             if (size > MaxBytes) return;
             if (TotalBytes + size > MaxBytes) Prune(size);
-            string hex = block.Hash.ToString("x32", CultureInfo.InvariantCulture);
-            int leaf = Convert.ToInt32(hex[..3], 16);
+            var (leafPath, leaf) = SsdBlockPaths.LeafOf(Directory, block.Hash);
             if (!leafCreated[leaf])
             {
-                fs.CreateDirectory(Path.Combine(Directory, hex[..2], hex[2..3]));
+                fs.CreateDirectory(leafPath);
                 leafCreated[leaf] = true;
             }
-            temp = Path.Combine(Directory, TempName, hex + ".tmp");
-            fs.WriteDurable(temp, header.WrittenSpan, block.Payload);
+            temp = Path.Combine(Directory, TempName, block.Hash.ToString("x32", CultureInfo.InvariantCulture) + ".tmp");
+            fs.WriteDurable(temp, header, block.Payload);
             fs.Move(temp, BlockPath(block.Hash, block.Parent));
             temp = null;
-            lock (gate)
-            {
-                index[block.Hash] = new SsdIndexEntry(block.Parent, size, Now);
-                totalBytes += size;
-                indexDirty = true;
-            }
+            index.Add(block.Hash, new SsdIndexEntry(block.Parent, size, Now));
             Interlocked.Increment(ref blocksWritten);
             Interlocked.Add(ref bytesWritten, size);
         }
@@ -554,9 +425,7 @@ public sealed class SsdKvTier : IDisposable
             if (Mode == SsdTierMode.ReadWrite)
             {
                 Prune(0);
-                bool dirty;
-                lock (gate) dirty = indexDirty;
-                if (dirty) SaveIndex();
+                if (index.Dirty) SaveIndex();
             }
             else Scan();
         }
@@ -567,41 +436,10 @@ public sealed class SsdKvTier : IDisposable
     }
 
     /// <summary>Deletes blocks unused for longer than the TTL, then the least recently used until
-    /// <paramref name="incoming"/> more bytes fit under 90 % of the cap (the margin keeps pruning rare).</summary>
+    /// <paramref name="incoming"/> more bytes fit under 90 % of the cap.</summary>
     void Prune(long incoming)
     {
-        long cutoff = Now - options.Ttl.Ticks;
-        (UInt128 Hash, long LastUse, long Size)[] all;
-        lock (gate)
-        {
-            all = new (UInt128, long, long)[index.Count];
-            int i = 0;
-            foreach (var (h, e) in index) all[i++] = (h, e.LastUseTicks, e.Size);
-        }
-        long bytes = 0;
-        foreach (var a in all) bytes += a.Size;
-        bool overCap = bytes + incoming > MaxBytes;
-        if (overCap) Array.Sort(all, static (a, b) => a.LastUse.CompareTo(b.LastUse));
-        long target = MaxBytes / 10 * 9 - incoming;
-        var victims = new List<(UInt128 Hash, UInt128 Parent)>();
-        lock (gate)
-        {
-            foreach (var (h, lastUse, size) in all)
-            {
-                bool expired = lastUse < cutoff;
-                if (!expired && !(overCap && totalBytes > target))
-                {
-                    if (overCap) break;   // sorted: everything after is newer
-                    continue;
-                }
-                // Skip entries touched since the snapshot (a read just used it).
-                if (!index.TryGetValue(h, out var e) || e.LastUseTicks != lastUse) continue;
-                index.Remove(h);
-                totalBytes -= e.Size;
-                victims.Add((h, e.Parent));
-            }
-            if (victims.Count > 0) indexDirty = true;
-        }
+        var victims = index.Prune(Now - options.Ttl.Ticks, MaxBytes, incoming);
         foreach (var (h, p) in victims) TryDelete(BlockPath(h, p));
         Interlocked.Add(ref prunedBlocks, victims.Count);
     }
@@ -610,19 +448,14 @@ public sealed class SsdKvTier : IDisposable
     {
         try
         {
-            int length;
-            lock (gate)
-            {
-                length = SsdIndexFile.Serialize(index, fingerprint, ref indexBuffer);
-                indexDirty = false;
-            }
+            int length = index.Serialize(fingerprint, ref indexBuffer);
             string path = Path.Combine(Directory, IndexName), temp = Path.Combine(Directory, TempName, IndexName + ".tmp");
             fs.WriteDurable(temp, indexBuffer.AsSpan(0, length), default);
             fs.Move(temp, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            lock (gate) indexDirty = true;   // the scan at the next start recovers whatever is missing
+            index.MarkDirty();   // the scan at the next start recovers whatever is missing
         }
     }
 
@@ -636,63 +469,19 @@ public sealed class SsdKvTier : IDisposable
     void Scan()
     {
         var seen = new HashSet<UInt128>();
-        Span<char> top = stackalloc char[2];
-        for (int a = 0; a < 256; a++)
+        foreach (var (hash, parent, length, lastWrite) in SsdBlockPaths.Enumerate(fs, Directory))
         {
-            a.TryFormat(top, out _, "x2", CultureInfo.InvariantCulture);
-            string first = Path.Combine(Directory, top.ToString());
-            if (!fs.DirectoryExists(first)) continue;
-            for (int b = 0; b < 16; b++)
-            {
-                string leaf = Path.Combine(first, b.ToString("x", CultureInfo.InvariantCulture));
-                foreach (var f in fs.EnumerateFiles(leaf))
-                {
-                    if (!TryParseName(f.Name, out UInt128 hash, out UInt128 parent) || (int)(hash >> 116) != a * 16 + b) continue;
-                    seen.Add(hash);
-                    lock (gate)
-                    {
-                        if (index.ContainsKey(hash)) continue;
-                        index[hash] = new SsdIndexEntry(parent, f.Length, f.LastWriteUtc.Ticks);
-                        totalBytes += f.Length;
-                        indexDirty = true;
-                    }
-                }
-            }
+            seen.Add(hash);
+            index.Add(hash, new SsdIndexEntry(parent, length, lastWrite.Ticks), onlyIfAbsent: true);
         }
-        lock (gate)
-        {
-            List<UInt128>? gone = null;
-            foreach (var h in index.Keys) if (!seen.Contains(h)) (gone ??= []).Add(h);
-            if (gone is null) return;
-            foreach (var h in gone)
-            {
-                index.Remove(h, out var e);
-                totalBytes -= e.Size;
-            }
-            indexDirty = true;
-        }
-    }
-
-    static bool TryParseName(string name, out UInt128 hash, out UInt128 parent)
-    {
-        hash = parent = default;
-        return name.Length == NameLength + SsdBlockFile.Extension.Length
-            && name.EndsWith(SsdBlockFile.Extension, StringComparison.Ordinal)
-            && name[32] == '-'
-            && UInt128.TryParse(name.AsSpan(0, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out hash)
-            && UInt128.TryParse(name.AsSpan(33, 32), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out parent);
+        index.KeepOnly(seen);
     }
 
     // ---- helpers ----
 
     long Now => time.GetUtcNow().UtcTicks;
 
-    internal string BlockPath(UInt128 hash, UInt128 parent)
-    {
-        string hex = hash.ToString("x32", CultureInfo.InvariantCulture);
-        return Path.Combine(Directory, hex[..2], hex[2..3],
-            string.Concat(hex, "-", parent.ToString("x32", CultureInfo.InvariantCulture), SsdBlockFile.Extension));
-    }
+    internal string BlockPath(UInt128 hash, UInt128 parent) => SsdBlockPaths.BlockPath(Directory, hash, parent);
 
     void TryDelete(string path)
     {
@@ -704,18 +493,6 @@ public sealed class SsdKvTier : IDisposable
         {
             // Left for the next prune or scan.
         }
-    }
-
-    bool SafeDirectoryExists(string path)
-    {
-        try { return fs.DirectoryExists(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
-    }
-
-    bool SafeFileExists(string path)
-    {
-        try { return fs.FileExists(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     void Disable(string reason)
@@ -758,7 +535,7 @@ public sealed class SsdKvTier : IDisposable
         signal.Release();
         worker.Join();
         lockHandle?.Dispose();
-        jsonWriter?.Dispose();
+        codec.Dispose();
         signal.Dispose();
     }
 }

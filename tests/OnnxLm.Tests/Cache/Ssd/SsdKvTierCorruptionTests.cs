@@ -135,9 +135,9 @@ public class SsdKvTierCorruptionTests
         tier.WaitForWrites(TimeSpan.FromSeconds(10));
         var file = await File.ReadAllBytesAsync(tier.BlockPath(chain.Hashes[1], chain.Hashes[0]));
         int headerLength = (int)BitConverter.ToUInt64(file);
-        string layoutText = SsdBlockFile.LayoutText(layout);
+        string layoutText = KvBlockFile.LayoutText(layout);
         var tokens = chain.TokensOf(1).ToArray();
-        await Assert.That(SsdBlockFile.TryVerifyHeader(file.AsSpan(8, headerLength), layout, layoutText, t.Fingerprint, chain.Hashes[1], chain.Hashes[0], tokens, out var checksum)).IsTrue();
+        await Assert.That(KvBlockFile.TryVerifyHeader(file.AsSpan(8, headerLength), layout, layoutText, t.Fingerprint, chain.Hashes[1], chain.Hashes[0], tokens, out var checksum)).IsTrue();
         string text = System.Text.Encoding.ASCII.GetString(file, 8, headerLength);
         int checksumAt = text.IndexOf("\"payload_xxh128\":\"", StringComparison.Ordinal) + 18;
         int accepted = 0;
@@ -147,7 +147,7 @@ public class SsdKvTierCorruptionTests
             {
                 var header = file.AsSpan(8, headerLength).ToArray();
                 header[i] ^= mask;
-                if (!SsdBlockFile.TryVerifyHeader(header, layout, layoutText, t.Fingerprint, chain.Hashes[1], chain.Hashes[0], tokens, out var c)) continue;
+                if (!KvBlockFile.TryVerifyHeader(header, layout, layoutText, t.Fingerprint, chain.Hashes[1], chain.Hashes[0], tokens, out var c)) continue;
                 // Accepted only if it still names this block: the same checksum (a hex digit's case), or a flip inside the
                 // checksum itself, which the payload check then rejects.
                 accepted++;

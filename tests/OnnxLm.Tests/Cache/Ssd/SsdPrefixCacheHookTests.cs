@@ -1,6 +1,5 @@
 using OnnxLm.Engine.Cache;
 using OnnxLm.Engine.Cache.Ssd;
-using OnnxLm.Engine.Model;
 using OnnxLm.Tests.Fixtures;
 
 namespace OnnxLm.Tests.Cache.Ssd;
@@ -22,8 +21,7 @@ public class SsdPrefixCacheHookTests
         // Two blocks of pool: the second prompt evicts the first prompt's blocks.
         using var engine = EngineDriver.Start(model, maxBatchSize: 1, blockSize: 16, kvCacheMemory: blockBytes * 2, kvBits: kvBits);
         var cache = engine.Cache!;
-        int bits = kvBits == 0 ? 32 : kvBits;
-        using var t = new SsdTestBlocks(cache.Layout, ModelFingerprint.Compute(engine.Contract, 16, bits));
+        using var t = new SsdTestBlocks(cache.Layout, cache.Fingerprint);
         var prompt = EngineDriver.RandomPrompt(41, 40);   // (40 - 1) / 16 = 2 whole blocks
         var tier = t.Open();
         cache.Spill = (h, p, tokens, bytes) => tier.TryEnqueueWrite(h, p, tokens, bytes);

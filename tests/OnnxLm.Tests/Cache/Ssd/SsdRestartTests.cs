@@ -48,6 +48,14 @@ public partial class SsdRestartTests
         var warm = await RunChecked(second, prompt, 12);
         await Assert.That(warm.CachedTokens).IsEqualTo(288);   // (300 - 1) / 16 whole blocks
         await Assert.That(second.Ssd.BlocksRead).IsGreaterThanOrEqualTo(18);
+        // Counted by the tier they came from (/metrics: onnxlm:cached_prompt_tokens_by_tier_total).
+        var stats = second.Statistics;
+        await Assert.That(stats.CachedSsdTokensTotal).IsEqualTo(288);
+        await Assert.That(stats.CachedPoolTokensTotal).IsEqualTo(0);
+        await Assert.That(stats.CachedRemoteTokensTotal).IsEqualTo(0);
+        var again = await RunChecked(second, prompt, 12);
+        await Assert.That(again.CachedTokens).IsGreaterThanOrEqualTo(288);
+        await Assert.That(second.Statistics.CachedPoolTokensTotal).IsEqualTo(again.CachedTokens);
     }
 
     [Test]

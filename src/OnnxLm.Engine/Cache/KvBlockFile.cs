@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace OnnxLm.Engine.Cache.Ssd;
+namespace OnnxLm.Engine.Cache;
 
 /// <summary>
 /// One KV block as a safetensors file: an 8-byte little-endian header length, a JSON header (space-padded so the
@@ -15,7 +15,7 @@ namespace OnnxLm.Engine.Cache.Ssd;
 /// safetensors tool sees two plain tensors. The metadata names the block (hash, parent, tokens), the model fingerprint,
 /// the layout, the format version and the XxHash128 of the payload; a reader accepts a file only if every one matches.
 /// </summary>
-internal static class SsdBlockFile
+internal static class KvBlockFile
 {
     public const string Extension = ".safetensors";
     public const string FormatName = "onnxlm-kv-block";
