@@ -38,6 +38,6 @@ public readonly record struct SsdTierStatistics(bool Writable, int Blocks, long 
     long WritesDropped, long CorruptBlocks, long PrunedBlocks, bool WritingStopped);
 
 /// <summary>The remote tier (Redis) under the SSD tier; the fetch policy's measurements are NaN until measured.</summary>
-public sealed record RemoteTierStatistics(bool Connected, Cache.Remote.BreakerState Breaker, long BreakerOpened, long BreakerClosed, long Gets,
+public readonly record struct RemoteTierStatistics(bool Connected, Cache.Remote.BreakerState Breaker, long BreakerOpened, long BreakerClosed, long Gets,
     long Hits, long Misses, long Rejects, long Errors, long Late, long Skipped, long BlocksWritten, long BlocksExisting, long WritesDropped,
     double RoundTripSeconds, double BytesPerSecond, double PrefillTokensPerSecond);

@@ -11,10 +11,16 @@ public class EngineLifecycleTests
     public async Task Cancelling_a_decoding_request_frees_its_row()
     {
         using var engine = EngineDriver.Start(TestModels.TinyFp32, maxBatchSize: 2);
+        // Cancelled from the engine thread at its tenth decode run: mid-decode however fast the model runs (a cancel sent
+        // by the test thread after some tokens raced the request's end on a loaded machine).
+        var doomed = new GenerationRequest(EngineDriver.RandomPrompt(2, 10), SamplingParams.Greedy, 400, ignoreEos: true);
+        int decodeRuns = 0;
+        engine.BeforeRun = prefill =>
+        {
+            if (!prefill && Interlocked.Increment(ref decodeRuns) == 10) engine.Cancel(doomed);
+        };
         var keep = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(1, 10), SamplingParams.Greedy, 200, ignoreEos: true));
-        var cancel = EngineDriver.Submit(engine, new GenerationRequest(EngineDriver.RandomPrompt(2, 10), SamplingParams.Greedy, 400, ignoreEos: true));
-        await cancel.WaitForTokensAsync(5);
-        engine.Cancel(cancel.Request);
+        var cancel = EngineDriver.Submit(engine, doomed);
         var r = await cancel.Completion;
         await Assert.That(r.Finish).IsEqualTo(FinishReason.Cancelled);
         await Assert.That(r.Tokens.Length).IsLessThan(400);
