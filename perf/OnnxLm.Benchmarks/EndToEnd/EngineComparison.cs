@@ -66,6 +66,9 @@ public static class EngineComparison
         EngineClient.RunConcurrent(engine, batch, 4, 8);
         genai.Run(single, 16);
         if (options.Isolation == "shared" && options.Sections.Contains("batch")) genai.RunStaticBatch(batch, 4);
+        // The engine moves its weights to huge pages on a thread of its own after readiness: measure after that (its
+        // smaps reading would otherwise count as "other" allocation, and small pages would slow the first runs).
+        engine.HugePagesSettled.Wait();
 
         for (int r = 0; r < options.Repeats && options.Isolation == "shared"; r++)
         {
