@@ -179,6 +179,16 @@ public sealed class GrammarMatcher
         ref GrammarNode node = ref activeGrammar.Nodes[top.Node];
         if (node.Kind == GrammarNodeKind.String && top.Phase == 1 && top.B == 0 && top.C == 0)
         {
+            // A string with no upper bound, past its lower one, at a character boundary: its length no longer changes
+            // what may follow, so a mask is a function of the frames alone, and a long string repeats the same mask
+            // step after step. Reuse it when nothing but the length moved (a vocabulary with many tokens that are not
+            // plain text would otherwise walk them all on every step of a free-text field).
+            bool memoable = node.Max == int.MaxValue && top.A >= node.A;
+            if (memoable && MemoMatches())
+            {
+                memoMask.AsSpan(0, MaskWords).CopyTo(allowedBits);
+                return;
+            }
             // Inside a string at a character boundary every plain-text token (no quote, backslash, control byte or split
             // character) stays inside it, if the length bound leaves room for its characters: take those as a block
             // and walk only the other tokens.
@@ -205,6 +215,7 @@ public sealed class GrammarMatcher
                 }
             }
             Walk(tokenTrie.NotPlain, allowedBits);
+            if (memoable) Remember(allowedBits);
         }
         else if (node.Kind == GrammarNodeKind.Pattern && top.Phase == 1
             && activeGrammar.Patterns[node.A] is { StateCount: <= TokenTrie.MaxCachedPatternStates } dfa)
@@ -235,6 +246,36 @@ public sealed class GrammarMatcher
 
     // Set while filling a pattern-state cache: a quote is refused so only quote-free tokens are collected.
     private bool quoteEndsWalk;
+
+    // The last unbounded-string mask and the state it was computed at (every frame; the top frame's length aside).
+    private ulong[] memoMask = [];
+    private readonly Frame[] memoFrames = new Frame[MaxDepth];
+    private int memoDepth = -1;
+    private JsonGrammar? memoGrammar;
+
+    private bool MemoMatches()
+    {
+        if (memoDepth != stackDepth || !ReferenceEquals(memoGrammar, activeGrammar)) return false;
+        for (int i = 0; i < stackDepth; i++)
+        {
+            ref Frame a = ref frameStack[i];
+            ref Frame b = ref memoFrames[i];
+            if (a.Node != b.Node || a.Phase != b.Phase || a.B != b.B || a.C != b.C || a.L != b.L
+                || (a.A != b.A && i != stackDepth - 1))
+                return false;
+        }
+        return true;
+    }
+
+    private void Remember(Span<ulong> allowedBits)
+    {
+        // Allocated once per matcher (matchers are pooled), at its first long free-text field.
+        if (memoMask.Length < MaskWords) memoMask = new ulong[MaskWords];
+        allowedBits[..MaskWords].CopyTo(memoMask);
+        frameStack.AsSpan(0, stackDepth).CopyTo(memoFrames);
+        memoDepth = stackDepth;
+        memoGrammar = activeGrammar;
+    }
 
     private void Walk(TokenTrie.Layout trie, Span<ulong> bits)
     {

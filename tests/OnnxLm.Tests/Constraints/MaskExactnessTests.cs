@@ -53,6 +53,43 @@ public class MaskExactnessTests
         await Assert.That(trie.Vocabulary.IsSpecial(trie.VocabularySize - 1)).IsTrue();
     }
 
+    /// <summary>The mask a matcher reuses inside a long unbounded string equals the one a fresh matcher computes at the
+    /// same place: across escapes, between items of an array of strings (the parent frame moves), before and after a
+    /// minLength, and after a reset to another grammar.</summary>
+    [Test]
+    public async Task Masks_reused_inside_free_text_strings_equal_freshly_computed_ones()
+    {
+        var trie = ConstraintFixtures.Qwen;
+        (string Schema, string Document)[] cases =
+        [
+            ("""{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"string","minLength":6}},"required":["a","b"]}""",
+                """{"a":"one two \"three\" four\n five six","b":"abcdefghij klm"}"""),
+            ("""{"type":"array","items":{"type":"string"},"maxItems":3}""", """["alpha beta","gamma delta","epsilon"]"""),
+        ];
+        var reused = new GrammarMatcher(ConstraintFixtures.Compile(cases[0].Schema), trie);
+        var mask = new ulong[reused.MaskWords];
+        var fresh = new ulong[reused.MaskWords];
+        int compared = 0;
+        foreach (var (schema, document) in cases)
+        {
+            var grammar = ConstraintFixtures.Compile(schema);
+            reused.Reset(grammar);
+            byte[] bytes = Encoding.UTF8.GetBytes(document);
+            for (int i = 0; i < bytes.Length; i++)
+            {
+                reused.ComputeMask(mask);
+                var scratch = new GrammarMatcher(grammar, trie);
+                await Assert.That(scratch.TryAdvanceBytes(bytes.AsSpan(0, i))).IsTrue();
+                scratch.ComputeMask(fresh);
+                if (!mask.AsSpan().SequenceEqual(fresh))
+                    Assert.Fail($"{schema}: after {i} bytes ('{document[..Math.Min(i, document.Length)]}') the reused mask differs");
+                compared++;
+                await Assert.That(reused.TryAdvanceBytes(bytes.AsSpan(i, 1))).IsTrue();
+            }
+        }
+        await Assert.That(compared).IsGreaterThan(80);
+    }
+
     private static async Task CheckAsync(TokenTrie trie, string schema, string document)
     {
         JsonGrammar grammar = ConstraintFixtures.Compile(schema);
