@@ -115,6 +115,29 @@ public static partial class HugePages
     [LibraryImport("libc", SetLastError = true)]
     private static unsafe partial int mincore(nint address, nuint length, byte* vector);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, int who, int priority);
+
+    [LibraryImport("libc")]
+    private static partial int gettid();
+
+    /// <summary>
+    /// Lowers the calling thread to the lowest CPU priority (nice 19; Linux nice values are per thread), so work it does
+    /// in the kernel on its behalf (a collapse's page copies) yields to the model's threads. False when not possible.
+    /// </summary>
+    public static bool DeprioritizeCurrentThread()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return setpriority(0 /* PRIO_PROCESS: with a thread id, that one thread */, gettid(), 19) == 0;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;   // a C library without gettid (glibc < 2.30): the collapse runs at normal priority
+        }
+    }
+
     /// <summary>Parses smaps: anonymous private writable mappings (no backing file, or the brk heap) with at least
     /// <paramref name="minResidentBytes"/> resident.</summary>
     internal static List<(nint Start, long Length)> AnonymousMappings(IEnumerable<string> smaps, long minResidentBytes)

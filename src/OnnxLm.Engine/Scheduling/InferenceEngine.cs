@@ -276,13 +276,16 @@ public sealed class InferenceEngine : IDisposable
     /// <summary>
     /// Moves the weights to huge pages after readiness, on a thread of its own: the copy takes 0.3-2.4 s (about 6 ms
     /// per MiB here), which start-up used to wait for, and the kernel's collapse runs safely under the model's readers.
-    /// A first request meanwhile shares the cores with it and decodes on small pages until it is done.
+    /// It runs at the lowest priority (nice 19), so a first request meanwhile loses little to it, and decodes on small
+    /// pages until it is done. A dedicated thread (LongRunning), so the priority never leaks into the thread pool.
     /// </summary>
     void CollapseWeights()
     {
         long start = Stopwatch.GetTimestamp();
         try
         {
+            // At nice 19 the copy fills the gaps the first requests leave instead of taking a core from them.
+            HugePages.DeprioritizeCurrentThread();
             HugePageBytes = HugePages.CollapseResident(cancel: hugePagesCancel.Token);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
