@@ -265,8 +265,11 @@ internal static class OpenAiEndpoints
             state.CheckModel(json, r.Model);
             if (r.Messages.IsPresent == r.Prompt.IsPresent)
                 throw ApiError.BadRequest("send either prompt or messages", r.Prompt.IsPresent ? "messages" : "prompt");
+            if (r.Prompt.IsPresent && r.Tools.HasValue) throw ApiError.BadRequest("tools apply to messages, not to a prompt", "tools");
             if (r.Prompt.IsPresent) return RequestReader.PromptTokens(engine, json, r.Prompt, "prompt");
-            return engine.Prompts.Encode(Http.ChatPrompt.Render(engine, json, r.Messages, r.AddGenerationPrompt != false));
+            var tools = ToolRequest.Read(engine, state.ToolFormat(engine), json, new ToolRequest.ToolFields(r.Tools, r.ToolChoice, r.ParallelToolCalls));
+            return engine.Prompts.Encode(Http.ChatPrompt.Render(engine, json, r.Messages, r.AddGenerationPrompt != false,
+                toolsJson: tools?.TemplateJson, toolInstructions: tools?.Instructions));
         }
         finally
         {

@@ -53,7 +53,14 @@ internal sealed class ToolRequest
         new(Format, engine.GrammarTrie, Names, Arguments, Mode, Parallel, response);
 
     /// <summary>Reads the tool fields of <paramref name="r"/>; null when the request has no tools.</summary>
-    public static ToolRequest? Read(InferenceEngine engine, ToolCallFormat format, ReadOnlySpan<byte> json, ChatCompletionBody r)
+    public static ToolRequest? Read(InferenceEngine engine, ToolCallFormat format, ReadOnlySpan<byte> json, ChatCompletionBody r) =>
+        Read(engine, format, json, new ToolFields(r.Tools, r.ToolChoice, r.ParallelToolCalls));
+
+    /// <summary>The tool fields of a body (chat completions, or <c>/tokenize</c>, which renders the same prompt).</summary>
+    internal readonly record struct ToolFields(RawJson Tools, RawJson ToolChoice, RawJson ParallelToolCalls);
+
+    /// <summary>Reads <paramref name="r"/>; null when the request has no tools.</summary>
+    internal static ToolRequest? Read(InferenceEngine engine, ToolCallFormat format, ReadOnlySpan<byte> json, ToolFields r)
     {
         if (!r.Tools.HasValue)
         {
@@ -140,7 +147,7 @@ internal sealed class ToolRequest
     }
 
     /// <summary>tool_choice: the mode, and the narrowed tool list (null = every tool).</summary>
-    static (ToolChoiceMode Mode, List<string>? Allowed) Choice(ReadOnlySpan<byte> json, ChatCompletionBody r, List<string> names)
+    static (ToolChoiceMode Mode, List<string>? Allowed) Choice(ReadOnlySpan<byte> json, ToolFields r, List<string> names)
     {
         if (!r.ToolChoice.HasValue) return (ToolChoiceMode.Auto, null);
         using var doc = JsonDocument.Parse(r.ToolChoice.RawBytes(json).ToArray());
