@@ -8,7 +8,7 @@
 #              off (the prompt's KV then comes from Redis, or is prefilled again)                      ~1 min
 #   multiturn  multi-turn chats through HAProxy: cache hit rate and throughput with hashing (prompt_cache_key per
 #              conversation), with round robin (no key), and with round robin plus the shared tier     ~10 min
-#   soak       DURATION seconds (default 1800) of mixed streamed and plain requests through HAProxy with random client
+#   soak       DURATION seconds (default 1800; REPLICA_ARGS adds serve arguments, e.g. a --kv-cache-memory) of mixed streamed and plain requests through HAProxy with random client
 #              cancellations, one Redis restart at 1/3 and one replica drain-and-restart at 2/3: per-replica RSS
 #              (flat within 5 % after warm-up), leaked rows/blocks from /metrics, failed requests
 #   smoke      ttft on the tiny model plus a 30-second soak: checks the plumbing, measures nothing
@@ -59,7 +59,9 @@ start_redis() {
   for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return; sleep 0.05; done
   log "redis-server did not start"; exit 1
 }
-stop_redis() { [ -n "$redis_pid" ] && { kill -9 "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; }; }
+stop_redis() {   # an if, not `[ ] && …`: with no Redis running that would return 1 and end the script under set -e
+  if [ -n "$redis_pid" ]; then kill -9 "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; redis_pid=""; fi
+}
 
 declare -A replica_port
 # start_replica N [extra serve arguments...]: replica rN on its own port, 1 thread, its own cache directory.
@@ -170,7 +172,8 @@ section_soak() {
   [ "$context" -le 2048 ] || context=2048
   wait_quiet
   start_redis
-  start_replicas --no-ssd-cache --remote-kv "redis://127.0.0.1:$redis_port"
+  # shellcheck disable=SC2086  # REPLICA_ARGS: extra serve arguments, word-split on purpose (e.g. "--kv-cache-memory 512M")
+  start_replicas --no-ssd-cache --remote-kv "redis://127.0.0.1:$redis_port" ${REPLICA_ARGS:-}
   start_haproxy
   { echo "# soak: $duration s through HAProxy, $workers clients, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
     echo "# model $MODEL_DIR, load $(cut -d' ' -f1-3 /proc/loadavg)"; } >"$file"
@@ -193,7 +196,7 @@ section_soak() {
     done >"$work/client-$w.txt"
   }
   for w in $(seq "$workers"); do client "$w" & pids+=($!); done
-  local t0; t0=$(date +%s) redis_done=0 drain_done=0 warm=$(( duration / 10 < 120 ? duration / 10 : 120 ))
+  local t0 last_minute=-1; t0=$(date +%s) redis_done=0 drain_done=0 warm=$(( duration / 10 < 120 ? duration / 10 : 120 ))
   declare -A rss_warm rss_last
   while [ "$(date +%s)" -lt "$end" ]; do
     local t=$(( $(date +%s) - t0 ))
@@ -201,7 +204,8 @@ section_soak() {
       log "restarting redis"; stop_redis; sleep 2; start_redis; redis_done=1; echo "t=$t s: redis restarted" >>"$file"
     fi
     if [ $drain_done = 0 ] && [ $t -ge $(( 2 * duration / 3 )) ]; then
-      log "draining r2"; stop_replica 2 TERM; start_replica 2 --no-ssd-cache --remote-kv "redis://127.0.0.1:$redis_port"
+      # shellcheck disable=SC2086
+      log "draining r2"; stop_replica 2 TERM; start_replica 2 --no-ssd-cache --remote-kv "redis://127.0.0.1:$redis_port" ${REPLICA_ARGS:-}
       drain_done=1; unset 'rss_warm[2]'; echo "t=$t s: r2 drained (exit by SIGTERM) and restarted" >>"$file"
     fi
     for n in 1 2 3; do
@@ -209,6 +213,11 @@ section_soak() {
       [ -z "${rss_warm[$n]:-}" ] && [ $t -ge $warm ] && rss_warm[$n]=$r
       rss_last[$n]=$r
     done
+    # One line a minute: the RSS curve, to tell a pool filling up to its size from a leak.
+    if [ $(( t / 60 )) -gt "$last_minute" ]; then
+      last_minute=$(( t / 60 ))
+      echo "t=$t s: RSS kB r1 ${rss_last[1]} r2 ${rss_last[2]} r3 ${rss_last[3]}" >>"$file"
+    fi
     sleep 5
   done
   wait "${pids[@]}" 2>/dev/null || true
