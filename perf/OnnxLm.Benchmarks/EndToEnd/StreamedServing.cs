@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
+using OnnxLm.Benchmarks.Machine;
 using OnnxLm.Builder;
 
 namespace OnnxLm.Benchmarks.EndToEnd;
@@ -54,7 +55,7 @@ public static class StreamedServing
         var served = new List<double>();
         var genai = new List<double>();
         var ratios = new List<double>();
-        string load = LoadAverage();
+        string load = MachineInfo.LoadAverage();
         var clock = Stopwatch.StartNew();
         for (int r = 0; r < repeats; r++)
         {
@@ -77,7 +78,7 @@ public static class StreamedServing
         }
         string w = weights == WeightFormat.Int4 ? "int4 (MatMulNBits block 32, accuracy_level 4)" : "fp32";
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Commit `{Git("rev-parse --short=12 HEAD")}`, {Environment.ProcessorCount} cores, ORT threads {threads}, benchmark model {w}; {repeats} repeats × {runs} runs, each runtime alone in a fresh process per repeat, order alternating; load average {load} before, {LoadAverage()} after; {clock.Elapsed.TotalSeconds:F0} s.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Commit `{MachineInfo.Commit()[..Math.Min(12, MachineInfo.Commit().Length)]}`, {Environment.ProcessorCount} cores, ORT threads {threads}, benchmark model {w}; {repeats} repeats × {runs} runs, each runtime alone in a fresh process per repeat, order alternating; load average {load} before, {MachineInfo.LoadAverage()} after; {clock.Elapsed.TotalSeconds:F0} s.");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project perf/OnnxLm.Benchmarks -- streamed {string.Join(' ', args)}`");
         md.AppendLine();
@@ -89,8 +90,6 @@ public static class StreamedServing
         Console.Out.Write(md.ToString());
         return 0;
     }
-
-    static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
 
     static string DefaultBinary()
     {
@@ -184,20 +183,5 @@ public static class StreamedServing
         if (tokens != ComparisonOptions.SingleNewTokens || first == 0 || last <= first)
             throw new InvalidOperationException($"the streamed request produced {tokens} tokens, not {ComparisonOptions.SingleNewTokens}");
         return (tokens - 1) / RequestTiming.Seconds(first, last);
-    }
-
-    static string Git(string args)
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("git", args) { RedirectStandardOutput = true, UseShellExecute = false })!;
-            string s = p.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return s;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
     }
 }

@@ -55,10 +55,50 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
     public void Apply(GrammarMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
     {
         long start = applied++ % MaskSampleInterval == 0 ? Stopwatch.GetTimestamp() : 0;
-        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
         var bits = allowed.AsSpan(0, matcher.MaskWords);
         matcher.ComputeMask(bits);
-        bool eosAllowed = !ignoreEos && matcher.IsAccepting;
+        ApplyBits(bits, !ignoreEos && matcher.IsAccepting, logits, alsoAllow);
+        if (start != 0) MaskTimes.Observe(Stopwatch.GetTimestamp() - start);
+    }
+
+    /// <summary>Matchers of finished sequences, reused by the next ones (a matcher's buffers depend on the vocabulary
+    /// only): admitting a constrained request allocates no matcher once the pool is warm.</summary>
+    GrammarMatcherPool Pool => LazyInitializer.EnsureInitialized(ref pool, () => new GrammarMatcherPool(Trie));
+
+    GrammarMatcherPool? pool;
+
+    /// <summary>A finished sequence hands its matcher back (engine thread; nothing reads it after the final event).</summary>
+    public void Release(Sequence seq)
+    {
+        if (seq.Matcher is { } matcher)
+        {
+            seq.Matcher = null;
+            Pool.Return(matcher);
+        }
+    }
+
+    /// <summary>A tool-call matcher for one new sequence.</summary>
+    public ToolCallMatcher NewToolMatcher(ToolCallGrammar tools)
+    {
+        var matcher = new ToolCallMatcher(tools);
+        if (allowed.Length < matcher.MaskWords) allowed = new ulong[matcher.MaskWords];
+        return matcher;
+    }
+
+    /// <summary>As <see cref="Apply(GrammarMatcher, bool, Span{float}, int)"/> for a tool request; free text with no
+    /// trigger in reach leaves the logits alone (the matcher says nothing is restricted).</summary>
+    public void Apply(ToolCallMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
+    {
+        var bits = allowed.AsSpan(0, matcher.MaskWords);
+        if (!matcher.ComputeMask(bits)) return;
+        ApplyBits(bits, !ignoreEos && matcher.IsAccepting, logits, alsoAllow);
+    }
+
+    /// <summary>Every id the mask clears (and rows past the vocabulary) gets negative infinity; EOS keeps its logit only
+    /// when <paramref name="eosAllowed"/>; <paramref name="alsoAllow"/> (or -1) keeps its logit whatever the mask says.</summary>
+    void ApplyBits(ReadOnlySpan<ulong> bits, bool eosAllowed, Span<float> logits, int alsoAllow)
+    {
+        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
         if (eosAllowed)
             for (int i = 0; i < eos.Length; i++) eosLogits[i] = (uint)eos[i] < (uint)logits.Length ? logits[eos[i]] : float.NegativeInfinity;
         for (int w = 0; w < bits.Length; w++)
@@ -77,69 +117,9 @@ internal sealed class GrammarMask(TokenVocabulary vocabulary, IEnumerable<int> e
         // Rows past the vocabulary (a padded output layer) are never text.
         int covered = bits.Length << 6;
         if (covered < logits.Length) logits[covered..].Fill(float.NegativeInfinity);
-        if (eosAllowed)
-            for (int i = 0; i < eos.Length; i++)
-                if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosLogits[i];
-        if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
-        if (start != 0) MaskTimes.Observe(Stopwatch.GetTimestamp() - start);
-    }
-
-    /// <summary>A tool-call matcher for one new sequence.</summary>
-    /// <summary>Matchers of finished sequences, reused by the next ones (a matcher's buffers depend on the vocabulary
-    /// only): admitting a constrained request allocates no matcher once the pool is warm.</summary>
-    GrammarMatcherPool Pool => LazyInitializer.EnsureInitialized(ref pool, () => new GrammarMatcherPool(Trie));
-
-    GrammarMatcherPool? pool;
-
-    /// <summary>A finished sequence hands its matcher back (engine thread; nothing reads it after the final event).</summary>
-    public void Release(Sequence seq)
-    {
-        if (seq.Matcher is { } matcher)
-        {
-            seq.Matcher = null;
-            Pool.Return(matcher);
-        }
-    }
-
-    public ToolCallMatcher NewToolMatcher(ToolCallGrammar tools)
-    {
-        var matcher = new ToolCallMatcher(tools);
-        if (allowed.Length < matcher.MaskWords) allowed = new ulong[matcher.MaskWords];
-        return matcher;
-    }
-
-    /// <summary>As <see cref="Apply(GrammarMatcher, bool, Span{float}, int)"/> for a tool request; free text with no
-    /// trigger in reach leaves the logits alone (the matcher says nothing is restricted).</summary>
-    public void Apply(ToolCallMatcher matcher, bool ignoreEos, Span<float> logits, int alsoAllow = -1)
-    {
-        var bits = allowed.AsSpan(0, matcher.MaskWords);
-        if (!matcher.ComputeMask(bits)) return;
-        float kept = (uint)alsoAllow < (uint)logits.Length ? logits[alsoAllow] : 0f;
-        bool eosAllowed = !ignoreEos && matcher.IsAccepting;
-        if (eosAllowed)
-            for (int i = 0; i < eos.Length; i++) eosLogits[i] = (uint)eos[i] < (uint)logits.Length ? logits[eos[i]] : float.NegativeInfinity;
-        Forbid(bits, logits);
         for (int i = 0; i < eos.Length; i++)
             if ((uint)eos[i] < (uint)logits.Length) logits[eos[i]] = eosAllowed ? eosLogits[i] : float.NegativeInfinity;
         if ((uint)alsoAllow < (uint)logits.Length) logits[alsoAllow] = kept;
-    }
-
-    static void Forbid(ReadOnlySpan<ulong> bits, Span<float> logits)
-    {
-        for (int w = 0; w < bits.Length; w++)
-        {
-            ulong forbidden = ~bits[w];
-            int baseId = w << 6;
-            while (forbidden != 0)
-            {
-                int id = baseId + BitOperations.TrailingZeroCount(forbidden);
-                if (id >= logits.Length) break;
-                logits[id] = float.NegativeInfinity;
-                forbidden &= forbidden - 1;
-            }
-        }
-        int covered = bits.Length << 6;
-        if (covered < logits.Length) logits[covered..].Fill(float.NegativeInfinity);
     }
 
     /// <summary>Inside a thought: any text, but no EOS (the answer the grammar requires has not started).</summary>

@@ -46,28 +46,7 @@ internal static class ConstraintFixtures
             vocab[ByteLevel(Convert.FromBase64String(space < 0 ? line : line[..space]))] = rank;
             next = Math.Max(next, rank + 1);
         }
-        using var stream = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(stream))
-        {
-            writer.WriteStartObject();
-            writer.WriteStartObject("model");
-            writer.WriteStartObject("vocab");
-            foreach ((string token, int id) in vocab) writer.WriteNumber(token, id);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-            writer.WriteStartObject("decoder");
-            writer.WriteString("type", "ByteLevel");
-            writer.WriteEndObject();
-            writer.WriteStartArray("added_tokens");
-            writer.WriteStartObject();
-            writer.WriteNumber("id", next);
-            writer.WriteString("content", "<|endoftext|>");
-            writer.WriteBoolean("special", true);
-            writer.WriteEndObject();
-            writer.WriteEndArray();
-            writer.WriteEndObject();
-        }
-        return TokenVocabulary.Parse(stream.ToArray(), name);
+        return ByteLevelVocabulary(vocab, next, "<|endoftext|>", name);
     }
 
     public static readonly string[] ExtraTokens = ["{\"", "\":", "\",\"", "true", "null", "12", "\"}", "],", "é", "\\u00"];
@@ -85,6 +64,12 @@ internal static class ConstraintFixtures
         {
             vocab[ByteLevel(Encoding.UTF8.GetBytes(ExtraTokens[i]))] = 256 + i;
         }
+        return ByteLevelVocabulary(vocab, ByteEos, "<eos>", "byte-vocabulary");
+    }
+
+    /// <summary>A tokenizer.json with a byte-level vocabulary and decoder and one special end token, parsed.</summary>
+    private static TokenVocabulary ByteLevelVocabulary(Dictionary<string, int> vocab, int eosId, string eosContent, string name)
+    {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream))
         {
@@ -102,18 +87,20 @@ internal static class ConstraintFixtures
             writer.WriteEndObject();
             writer.WriteStartArray("added_tokens");
             writer.WriteStartObject();
-            writer.WriteNumber("id", ByteEos);
-            writer.WriteString("content", "<eos>");
+            writer.WriteNumber("id", eosId);
+            writer.WriteString("content", eosContent);
             writer.WriteBoolean("special", true);
             writer.WriteEndObject();
             writer.WriteEndArray();
             writer.WriteEndObject();
         }
-        return TokenVocabulary.Parse(stream.ToArray(), "byte-vocabulary");
+        return TokenVocabulary.Parse(stream.ToArray(), name);
     }
 
     // GPT-2's byte-to-unicode table: printable Latin-1 bytes map to themselves, the rest to U+0100 upwards.
-    private static string ByteLevel(byte[] bytes)
+    private static readonly char[] ByteLevelMap = BuildByteLevelMap();
+
+    private static char[] BuildByteLevelMap()
     {
         var map = new char[256];
         int n = 0;
@@ -122,6 +109,12 @@ internal static class ConstraintFixtures
             bool printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
             map[b] = printable ? (char)b : (char)(256 + n++);
         }
+        return map;
+    }
+
+    private static string ByteLevel(byte[] bytes)
+    {
+        var map = ByteLevelMap;
         var sb = new StringBuilder();
         foreach (byte b in bytes)
         {
