@@ -29,7 +29,9 @@ public sealed class ServerFixture : IAsyncInitializer, IAsyncDisposable
     public static async Task<OnnxLmServer> StartDedicatedAsync(Action<ServeOptions>? configure = null)
     {
         // No SSD tier unless a test asks for one with its own directory: tests never write to the user's cache.
-        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false };
+        // No huge-page pass: it would walk the whole test process's memory after every server start, racing the other
+        // tests (HugePagesTests' own collapse among them); HugePagesTests and the CI's AOT smoke cover it.
+        var options = new ServeOptions { Model = TestModels.TinyFp32, Host = "127.0.0.1", Port = 0, Threads = 1, SsdCache = false, HugePages = false };
         configure?.Invoke(options);
         var server = await OnnxLmServer.StartAsync(options, NullLoggerProvider.Instance);
         // The engine's warm-up run passes through Engine.BeforeRun like any other: a test that closes a gate there before

@@ -59,10 +59,10 @@ public class HugePagesTests
         try
         {
             Fill(p, bytes, 7);
-            // MADV_COLLAPSE needs free 2 MiB pages: with the test run's other processes holding memory the kernel can
-            // refuse for a moment (EAGAIN), so try a few times before calling it a failure.
+            // MADV_COLLAPSE needs a free 2 MiB page per chunk and refuses a chunk another collapse holds (EAGAIN): with
+            // the test run's other processes holding memory that can last a moment, so try for up to 4 s.
             long collapsed = 0, huge = 0;
-            for (int attempt = 0; attempt < 5 && huge < bytes; attempt++)
+            for (int attempt = 0; attempt < 20 && huge < bytes; attempt++)
             {
                 if (attempt > 0) await Task.Delay(200);
                 collapsed += HugePages.CollapseResident(minResidentBytes: 8 * MiB);
