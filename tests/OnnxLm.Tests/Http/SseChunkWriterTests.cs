@@ -120,10 +120,17 @@ public class SseChunkWriterTests
         ev.Reasoning = reasoning;
         int total = 0;
         for (int i = 0; i < 50; i++) Step(i);
-        total = 0;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 50; i < 1050; i++) Step(i);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The least of three windows of 1,000 chunks: an allocation per chunk shows in every window, while a one-off in
+        // shared machinery (the pipe's segment pool or ArrayPool refilling a bucket that parallel tests emptied) does
+        // not repeat. Seen once in CI: 1,144 B over one window.
+        long allocated = long.MaxValue;
+        for (int window = 0; window < 3 && allocated != 0; window++)
+        {
+            total = 0;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 50; i < 1050; i++) Step(i);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         bytes = total;
         return allocated;
 
